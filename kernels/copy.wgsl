@@ -1,0 +1,45 @@
+// Strided copy family: one kernel moves data for permute, expand (broadcast_to), slice, concat and contiguous copies.
+//
+// The index space has up to 8 dims (`shape`, innermost last). For each index k = (k0..k7):
+//   dst[dst_off + sum_d k_d * dst_stride_d] = src[src_off + sum_d k_d * src_stride_d]
+// Permute: dst contiguous, src strides permuted. Expand: src stride 0 on stretched dims. Slice: src offset + strides
+// of the full tensor. Concat: one launch per input, dst offset/strides of the output block.
+// The host merges dims that stay contiguous in both src and dst, so most copies run at rank 1-3.
+//
+// Specialisation: WG invocations per workgroup. Each invocation copies one element.
+
+override WG: u32 = 256u;
+
+struct Params {
+  n: u32,
+  rank: u32,
+  src_off: u32,
+  dst_off: u32,
+  shape: array<vec4<u32>, 2>,
+  ss: array<vec4<u32>, 2>,
+  ds: array<vec4<u32>, 2>,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> src: array<f32>;
+@group(0) @binding(2) var<storage, read_write> dst: array<f32>;
+
+fn dim(v: array<vec4<u32>, 2>, d: u32) -> u32 { return v[d >> 2u][d & 3u]; }
+
+@compute @workgroup_size(WG)
+fn strided_copy(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                @builtin(local_invocation_index) lid: u32) {
+  let i = (wid.y * nwg.x + wid.x) * WG + lid;
+  if (i >= p.n) { return; }
+  var rem = i;
+  var is = p.src_off;
+  var id = p.dst_off;
+  for (var d = i32(p.rank) - 1; d >= 0; d--) {
+    let s = dim(p.shape, u32(d));
+    let k = rem % s;
+    rem = rem / s;
+    is += k * dim(p.ss, u32(d));
+    id += k * dim(p.ds, u32(d));
+  }
+  dst[id] = src[is];
+}

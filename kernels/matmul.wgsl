@@ -1,0 +1,108 @@
+// Batched matrix multiply   C[z] = A[z] · B[z]    A: M×K, B: K×N, C: M×N, all row-major.
+// The host guarantees K % 4 == 0 and N % 4 == 0 (it zero-pads otherwise) and materialises transposed operands, so
+// this file holds the whole arithmetic of every matmul the engine runs.
+//
+// Shaped for how lavapipe (Mesa's CPU Vulkan driver) executes compute shaders — invocations are the lanes of an
+// 8-wide SIMD vector:
+//   * each invocation owns one vec4 column group of B and C for TM = 8 rows, so it keeps 8 vec4 accumulators in
+//     registers and every B vec4 it loads feeds 32 fused multiply-adds;
+//   * B is read as one vec4 per lane per k: consecutive lanes read consecutive 16-byte blocks;
+//   * A is the operand every lane needs at the same time. Measured on lavapipe, per-lane loads of a common address
+//     cost as much as divergent loads, so with subgroups (#if SUBGROUPS) lane l loads ONE vec4 of A — row m0 + l % 8,
+//     k..k+3 — and subgroupBroadcast hands each row to every lane (a register shuffle). Without subgroups every lane
+//     loads the A values itself.
+//   * workgroups are small (WG lanes) and the grid walks M first (x) and N second (y): the workgroups that one CPU
+//     thread runs back to back reuse the same K × 4·WG slab of B from cache.
+// Classic shared-memory tiling measured about 2x slower on lavapipe (barriers are coroutine switches there).
+//
+// Grid: x = ceil(M / 8), y = ceil(N / 4 / WG), z = batch. Rows past M are clamped on load and never stored.
+// Specialisation: WG (lanes per workgroup). Template flag: SUBGROUPS (device has the `subgroups` feature).
+#if SUBGROUPS
+enable subgroups;
+#endif
+
+override WG: u32 = 16u;
+
+struct Params {
+  M: u32,
+  N4: u32,        // N / 4
+  K4: u32,        // K / 4
+  a_batch: u32,   // vec4s between batches of A (0: A is shared by every batch)
+  b_batch: u32,   // vec4s between batches of B (0: shared)
+  c_batch: u32,   // vec4s between batches of C
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> a: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> b: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> c: array<vec4<f32>>;
+
+// acc_r += A[m0 + r, k..k+3] · B[k..k+3, cols]  for one row r, written out so that a reader sees every FMA.
+fn fma4(acc: vec4<f32>, av: vec4<f32>, b0: vec4<f32>, b1: vec4<f32>, b2: vec4<f32>, b3: vec4<f32>) -> vec4<f32> {
+  return fma(vec4<f32>(av.w), b3, fma(vec4<f32>(av.z), b2, fma(vec4<f32>(av.y), b1, fma(vec4<f32>(av.x), b0, acc))));
+}
+
+@compute @workgroup_size(WG)
+fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32
+#if SUBGROUPS
+          , @builtin(subgroup_invocation_id) lane: u32
+#endif
+) {
+  let m0 = wid.x * 8u;
+  let col = wid.y * WG + lid;
+  let a0 = wid.z * p.a_batch;
+  let last = p.M - 1u;
+  let colc = min(col, p.N4 - 1u);   // lanes past N compute a clamped duplicate and store nothing
+#if SUBGROUPS
+  let my_row = a0 + min(m0 + (lane & 7u), last) * p.K4;
+#else
+  let r0 = a0 + min(m0, last) * p.K4;
+  let r1 = a0 + min(m0 + 1u, last) * p.K4;
+  let r2 = a0 + min(m0 + 2u, last) * p.K4;
+  let r3 = a0 + min(m0 + 3u, last) * p.K4;
+  let r4 = a0 + min(m0 + 4u, last) * p.K4;
+  let r5 = a0 + min(m0 + 5u, last) * p.K4;
+  let r6 = a0 + min(m0 + 6u, last) * p.K4;
+  let r7 = a0 + min(m0 + 7u, last) * p.K4;
+#endif
+  var c0 = vec4<f32>(0.0); var c1 = vec4<f32>(0.0); var c2 = vec4<f32>(0.0); var c3 = vec4<f32>(0.0);
+  var c4 = vec4<f32>(0.0); var c5 = vec4<f32>(0.0); var c6 = vec4<f32>(0.0); var c7 = vec4<f32>(0.0);
+  var bi = wid.z * p.b_batch + colc;
+  for (var k4 = 0u; k4 < p.K4; k4++) {
+    let b0 = b[bi];
+    let b1 = b[bi + p.N4];
+    let b2 = b[bi + 2u * p.N4];
+    let b3 = b[bi + 3u * p.N4];
+#if SUBGROUPS
+    let av = a[my_row + k4];
+    c0 = fma4(c0, subgroupBroadcast(av, 0u), b0, b1, b2, b3);
+    c1 = fma4(c1, subgroupBroadcast(av, 1u), b0, b1, b2, b3);
+    c2 = fma4(c2, subgroupBroadcast(av, 2u), b0, b1, b2, b3);
+    c3 = fma4(c3, subgroupBroadcast(av, 3u), b0, b1, b2, b3);
+    c4 = fma4(c4, subgroupBroadcast(av, 4u), b0, b1, b2, b3);
+    c5 = fma4(c5, subgroupBroadcast(av, 5u), b0, b1, b2, b3);
+    c6 = fma4(c6, subgroupBroadcast(av, 6u), b0, b1, b2, b3);
+    c7 = fma4(c7, subgroupBroadcast(av, 7u), b0, b1, b2, b3);
+#else
+    c0 = fma4(c0, a[r0 + k4], b0, b1, b2, b3);
+    c1 = fma4(c1, a[r1 + k4], b0, b1, b2, b3);
+    c2 = fma4(c2, a[r2 + k4], b0, b1, b2, b3);
+    c3 = fma4(c3, a[r3 + k4], b0, b1, b2, b3);
+    c4 = fma4(c4, a[r4 + k4], b0, b1, b2, b3);
+    c5 = fma4(c5, a[r5 + k4], b0, b1, b2, b3);
+    c6 = fma4(c6, a[r6 + k4], b0, b1, b2, b3);
+    c7 = fma4(c7, a[r7 + k4], b0, b1, b2, b3);
+#endif
+    bi += 4u * p.N4;
+  }
+  if (col >= p.N4) { return; }
+  let ci = wid.z * p.c_batch + m0 * p.N4 + col;
+  c[ci] = c0;
+  if (m0 + 1u < p.M) { c[ci + p.N4] = c1; }
+  if (m0 + 2u < p.M) { c[ci + 2u * p.N4] = c2; }
+  if (m0 + 3u < p.M) { c[ci + 3u * p.N4] = c3; }
+  if (m0 + 4u < p.M) { c[ci + 4u * p.N4] = c4; }
+  if (m0 + 5u < p.M) { c[ci + 5u * p.N4] = c5; }
+  if (m0 + 6u < p.M) { c[ci + 6u * p.N4] = c6; }
+  if (m0 + 7u < p.M) { c[ci + 7u * p.N4] = c7; }
+}

@@ -1,0 +1,68 @@
+// Node entry point: creates the WebGPU device through Dawn (npm `webgpu`) and reads the WGSL kernels from disk.
+
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+import { Engine, EngineError, KERNEL_FILES, initWith, type KernelSources } from './index.js';
+
+export * from './index.js';
+
+// Dawn aborts the process if the GPU object from create() is garbage-collected while its device is in use, so it is
+// created once and held here for the life of the process.
+let gpu: GPU | null = null;
+let current: Promise<Engine> | null = null;
+
+function packageRoot(): string {
+  // src/node.ts (tsx) and dist/src/node.js (built) both sit below the package root
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 4; i++) {
+    try {
+      readFileSync(join(dir, 'kernels', 'matmul.wgsl'));
+      return dir;
+    } catch {
+      dir = dirname(dir);
+    }
+  }
+  throw new EngineError(`cannot find the kernels/ folder above ${fileURLToPath(import.meta.url)}`);
+}
+
+export function readKernels(root = packageRoot()): KernelSources {
+  return Object.fromEntries(KERNEL_FILES.map((k) => [k, readFileSync(join(root, 'kernels', `${k}.wgsl`), 'utf8')])) as KernelSources;
+}
+
+export interface InitOptions {
+  /** submit and check each dispatch alone so errors name one kernel (also: DTVNET_DEBUG=1) */
+  debug?: boolean;
+  /** extra Dawn toggles for create() */
+  dawnFlags?: string[];
+}
+
+/** Create (once) and return the engine every tensor op uses. Safe to call many times. */
+export function init(opts: InitOptions = {}): Promise<Engine> {
+  if (current) return current;
+  process.env.XDG_RUNTIME_DIR ??= '/tmp'; // silences a lavapipe warning
+  current = (async () => {
+    let webgpu: typeof import('webgpu');
+    try {
+      webgpu = await import('webgpu');
+    } catch (e) {
+      throw new EngineError(`cannot load the 'webgpu' package (${(e as Error).message}); run \`npm ci\` or \`bash tools/setup.sh\``);
+    }
+    Object.assign(globalThis, webgpu.globals);
+    // full-resolution GPU timestamps (Dawn quantises them to 65 µs by default)
+    gpu ??= webgpu.create(['disable-dawn-features=timestamp_quantization', ...(opts.dawnFlags ?? [])]);
+    return initWith({ gpu, kernels: readKernels(), debug: opts.debug ?? process.env.DTVNET_DEBUG === '1' });
+  })();
+  current.catch(() => {
+    current = null;
+  });
+  return current;
+}
+
+/** Destroy the engine made by init() (a later init() makes a new one). */
+export async function close(): Promise<void> {
+  if (!current) return;
+  const e = await current;
+  current = null;
+  e.destroy();
+}

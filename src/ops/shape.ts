@@ -1,0 +1,139 @@
+// Shape ops: reshape (a view), permute/transpose, slice, concat, expand. Data moves through one strided-copy
+// kernel (kernels/copy.wgsl).
+
+import { record } from '../autograd.js';
+import { EngineError, grid1d } from '../runtime/engine.js';
+import { Tensor, checkShape, empty, engine } from '../tensor.js';
+import { zeros } from './creation.js';
+import { broadcastShapes, broadcastStrides, contiguousStrides, fmt, mergeDims, normAxis, numel, packDims, sameShape } from './shapes.js';
+import { sumTo } from './reduce.js';
+
+const WG = 256;
+
+/** dst[dstOff + k·dstStrides] = src[srcOff + k·srcStrides] for every index k of `shape`. */
+export function stridedCopy(
+  src: Tensor, dst: Tensor, shape: readonly number[], srcStrides: number[], srcOff: number, dstStrides: number[], dstOff: number, label: string,
+): void {
+  const m = mergeDims(shape, [srcStrides, dstStrides]);
+  const n = numel(shape);
+  const buf = new ArrayBuffer(28 * 4);
+  const u = new Uint32Array(buf);
+  u.set([n, m.shape.length, srcOff, dstOff]);
+  u.set(packDims(m.shape), 4);
+  u.set(packDims(m.strides[0]!), 12);
+  u.set(packDims(m.strides[1]!), 20);
+  engine().dispatch({ kernel: 'copy', entry: 'strided_copy', constants: { WG }, params: buf, buffers: [src.buffer, dst.buffer], grid: grid1d(n, WG), label });
+}
+
+/** Same data, new shape (no copy). One dim may be -1. */
+export function reshape(x: Tensor, shape: readonly number[]): Tensor {
+  const s = [...shape];
+  const neg = s.filter((d) => d === -1).length;
+  if (neg > 1) throw new EngineError(`reshape: only one dim can be -1, got ${fmt(shape)}`);
+  if (neg === 1) {
+    const known = s.filter((d) => d !== -1).reduce((a, b) => a * b, 1);
+    if (known === 0 || x.size % known !== 0) throw new EngineError(`reshape: cannot reshape ${fmt(x.shape)} (${x.size} elements) to ${fmt(shape)}`);
+    s[s.indexOf(-1)] = x.size / known;
+  }
+  checkShape(s, 'reshape');
+  if (numel(s) !== x.size) throw new EngineError(`reshape: cannot reshape ${fmt(x.shape)} (${x.size} elements) to ${fmt(shape)} (${numel(s)} elements)`);
+  const y = x.view(s);
+  return record(y, 'reshape', [x], (g, [xi]) => [reshape(g, xi!.shape)]);
+}
+
+export function permute(x: Tensor, perm: readonly number[]): Tensor {
+  const r = x.rank;
+  if (perm.length !== r || [...perm].sort((a, b) => a - b).some((p, i) => p !== i)) {
+    throw new EngineError(`permute: ${fmt(perm)} is not a permutation of the ${r} dims of ${fmt(x.shape)}`);
+  }
+  if (perm.every((p, i) => p === i)) return reshape(x, x.shape);
+  const shape = perm.map((p) => x.shape[p]!);
+  const y = empty(shape, 'permute');
+  const st = contiguousStrides(x.shape);
+  stridedCopy(x, y, shape, perm.map((p) => st[p]!), 0, contiguousStrides(shape), 0, `permute ${fmt(x.shape)} by ${fmt(perm)}`);
+  const inv = new Array<number>(r);
+  perm.forEach((p, i) => (inv[p] = i));
+  return record(y, 'permute', [x], (g) => [permute(g, inv)]);
+}
+
+export function transpose(x: Tensor, d0 = -2, d1 = -1): Tensor {
+  const a = normAxis('transpose', x.rank, d0);
+  const b = normAxis('transpose', x.rank, d1);
+  const perm = [...Array(x.rank).keys()];
+  perm[a] = b;
+  perm[b] = a;
+  return permute(x, perm);
+}
+
+/** Elements [start, end) along one axis. */
+export function slice(x: Tensor, axis: number, start: number, end: number): Tensor {
+  const ax = normAxis('slice', x.rank, axis);
+  const n = x.shape[ax]!;
+  if (!Number.isInteger(start) || !Number.isInteger(end) || start < 0 || end > n || start >= end) {
+    throw new EngineError(`slice: [${start}, ${end}) is not a non-empty range inside 0..${n} of axis ${ax} of ${fmt(x.shape)}`);
+  }
+  const shape = [...x.shape];
+  shape[ax] = end - start;
+  const y = empty(shape, 'slice');
+  const st = contiguousStrides(x.shape);
+  stridedCopy(x, y, shape, st, start * st[ax]!, contiguousStrides(shape), 0, `slice ${fmt(x.shape)} axis ${ax} [${start}, ${end})`);
+  // The gradient is g placed back into zeros: concat(zeros, g, zeros), differentiable like everything else.
+  return record(y, 'slice', [x], (g, [xi]) => {
+    const parts: Tensor[] = [];
+    const pad = (len: number) => {
+      const s = [...xi!.shape];
+      s[ax] = len;
+      parts.push(zeros(s));
+    };
+    if (start > 0) pad(start);
+    parts.push(g);
+    if (end < n) pad(n - end);
+    return [parts.length === 1 ? reshape(g, g.shape) : concat(parts, ax)];
+  });
+}
+
+export function concat(xs: readonly Tensor[], axis: number): Tensor {
+  if (!Array.isArray(xs) || xs.length === 0) throw new EngineError('concat: needs a non-empty array of tensors');
+  const first = xs[0]!;
+  const ax = normAxis('concat', first.rank, axis);
+  for (const t of xs) {
+    if (t.rank !== first.rank || t.shape.some((d: number, i: number) => i !== ax && d !== first.shape[i])) {
+      throw new EngineError(`concat: shapes ${xs.map((t) => fmt(t.shape)).join(', ')} differ outside axis ${ax}`);
+    }
+  }
+  const shape = [...first.shape];
+  shape[ax] = xs.reduce((s, t) => s + t.shape[ax]!, 0);
+  const y = empty(shape, 'concat');
+  const dst = contiguousStrides(shape);
+  let off = 0;
+  for (const t of xs) {
+    stridedCopy(t, y, t.shape, contiguousStrides(t.shape), 0, dst, off * dst[ax]!, `concat ${fmt(t.shape)} into ${fmt(shape)} axis ${ax}`);
+    off += t.shape[ax]!;
+  }
+  return record(y, 'concat', xs, (g, ins, needs) => {
+    let o = 0;
+    return ins.map((t, i) => {
+      const len = t.shape[ax]!;
+      const r = needs[i] ? slice(g, ax, o, o + len) : null;
+      o += len;
+      return r;
+    });
+  });
+}
+
+/** Broadcast x to a larger shape (numpy broadcast_to); the result is materialised. */
+export function expand(x: Tensor, shape: readonly number[]): Tensor {
+  const target = broadcastShapes('expand', x.shape, shape);
+  if (!sameShape(target, shape)) throw new EngineError(`expand: ${fmt(x.shape)} cannot be expanded to ${fmt(shape)}`);
+  if (sameShape(x.shape, shape)) return reshape(x, shape);
+  const y = empty(shape, 'expand');
+  stridedCopy(x, y, shape, broadcastStrides(x.shape, shape), 0, contiguousStrides(shape), 0, `expand ${fmt(x.shape)} to ${fmt(shape)}`);
+  return record(y, 'expand', [x], (g, [xi]) => [sumTo(g, xi!.shape)]);
+}
+
+/** A copy with its own storage (no graph link is lost: the gradient passes through). */
+export function clone(x: Tensor): Tensor {
+  const y = empty(x.shape, 'clone');
+  engine().copy(x.buffer, 0, y.buffer, 0, x.size * 4, `clone ${fmt(x.shape)}`);
+  return record(y, 'clone', [x], (g) => [reshape(g, g.shape)]);
+}
