@@ -6,9 +6,12 @@
 // of the full tensor. Concat: one launch per input, dst offset/strides of the output block.
 // The host merges dims that stay contiguous in both src and dst, so most copies run at rank 1-3.
 //
-// Specialisation: WG invocations per workgroup. Each invocation copies one element.
+// Specialisation: WG invocations per workgroup (8 = one lavapipe SIMD vector), ITEMS elements per invocation
+// (invocation l of workgroup g copies elements g*WG*ITEMS + l + k*WG, k < ITEMS).
+// copy_vec4 is the contiguous special case (rank 1, unit strides, 16-byte aligned): one vec4 per step.
 
-override WG: u32 = 256u;
+override WG: u32 = 8u;
+override ITEMS: u32 = 64u;
 
 struct Params {
   n: u32,
@@ -26,20 +29,39 @@ struct Params {
 
 fn dim(v: array<vec4<u32>, 2>, d: u32) -> u32 { return v[d >> 2u][d & 3u]; }
 
+@group(0) @binding(3) var<storage, read> src4: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read_write> dst4: array<vec4<f32>>;
+
 @compute @workgroup_size(WG)
 fn strided_copy(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                 @builtin(local_invocation_index) lid: u32) {
-  let i = (wid.y * nwg.x + wid.x) * WG + lid;
-  if (i >= p.n) { return; }
-  var rem = i;
-  var is = p.src_off;
-  var id = p.dst_off;
-  for (var d = i32(p.rank) - 1; d >= 0; d--) {
-    let s = dim(p.shape, u32(d));
-    let k = rem % s;
-    rem = rem / s;
-    is += k * dim(p.ss, u32(d));
-    id += k * dim(p.ds, u32(d));
+  let base = (wid.y * nwg.x + wid.x) * WG * ITEMS + lid;
+  for (var k = 0u; k < ITEMS; k++) {
+    let i = base + k * WG;
+    if (i >= p.n) { break; }
+    var rem = i;
+    var is = p.src_off;
+    var id = p.dst_off;
+    for (var d = i32(p.rank) - 1; d >= 0; d--) {
+      let s = dim(p.shape, u32(d));
+      let q = rem / s;
+      let j = rem - q * s;
+      rem = q;
+      is += j * dim(p.ss, u32(d));
+      id += j * dim(p.ds, u32(d));
+    }
+    dst[id] = src[is];
   }
-  dst[id] = src[is];
+}
+
+// n, src_off and dst_off count vec4s here.
+@compute @workgroup_size(WG)
+fn copy_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+             @builtin(local_invocation_index) lid: u32) {
+  let base = (wid.y * nwg.x + wid.x) * WG * ITEMS + lid;
+  for (var k = 0u; k < ITEMS; k++) {
+    let i = base + k * WG;
+    if (i >= p.n) { break; }
+    dst4[p.dst_off + i] = src4[p.src_off + i];
+  }
 }

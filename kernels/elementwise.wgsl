@@ -1,21 +1,26 @@
 // Elementwise family: unary, binary (with broadcasting) and select (where).
 //
 // Specialisation (override constants, one pipeline per value):
-//   OP  which function (codes below; the TypeScript side names them in src/ops/elementwise.ts)
-//   WG  invocations per workgroup (1-D)
+//   OP     which function (codes below; the TypeScript side names them in src/ops/elementwise.ts)
+//   WG     invocations per workgroup (1-D). 8 = one lavapipe SIMD vector, measured fastest there
+//   ITEMS  elements (or vec4s) per invocation: invocation l of workgroup g handles g*WG*ITEMS + l + k*WG,
+//          k < ITEMS, so the 8 lanes sweep consecutive addresses together
 // Per-dispatch values (shapes, strides, scalars) live in the uniform `p`, so one pipeline serves every shape.
 //
 // Entry points:
 //   unary_vec4   y = f(x, alpha, beta)      contiguous, 4 elements per invocation
 //   binary_vec4  y = g(a, b)                same shape, contiguous, 4 per invocation
-//   binary_bcast y = g(a[ia], b[ib])        broadcasting: ia/ib from the output index and per-operand strides
+//   binary_bcast4 the same, 4 outputs per step, when the innermost dim is a multiple of 4, each operand walks it
+//                 with stride 1 (vec4 load) or 0 (one value, splat) and every other stride is a multiple of 4
+//   binary_bcast y = g(a[ia], b[ib])        any broadcasting: ia/ib from the output index and per-operand strides
 //   where_bcast  y = c != 0 ? a : b         broadcasting over three operands
 // Buffers are bound as arrays of vec4 (vec4 paths) or f32; buffers are allocated in 16-byte multiples so the last
 // partial vec4 reads/writes padding that no tensor element owns.
-// Dispatch: 2-D grid of workgroups (x up to 65535); element index = (wg.y * nwg.x + wg.x) * WG + lid.
+// Dispatch: 2-D grid of workgroups (x up to 65535); workgroup g = wg.y * nwg.x + wg.x.
 
 override OP: u32 = 0u;
-override WG: u32 = 256u;
+override WG: u32 = 8u;
+override ITEMS: u32 = 64u;
 
 struct Params {
   n: u32,          // elements (scalar entry points) or vec4 groups (vec4 entry points)
@@ -27,11 +32,13 @@ struct Params {
   sb: array<vec4<u32>, 2>,   // strides of b
   sc: array<vec4<u32>, 2>,   // strides of the condition (where only)
 }
+// binary_bcast4 reads the innermost stride of a and b (0 or 1) from sa/sb like every other stride.
 
 @group(0) @binding(0) var<uniform> p: Params;
 
-fn flat_index(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
-  return (wid.y * nwg.x + wid.x) * WG + lid;
+// First index of this invocation; the others follow every WG.
+fn first_index(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
+  return (wid.y * nwg.x + wid.x) * WG * ITEMS + lid;
 }
 
 // ---- unary: codes 0..19 ----------------------------------------------------------------------------
@@ -107,64 +114,109 @@ fn binary(a: vec4<f32>, b: vec4<f32>) -> vec4<f32> {
 @group(0) @binding(3) var<storage, read_write> y4: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read> c4: array<vec4<f32>>;
 
-fn ld(i: u32, which: u32) -> f32 {
-  switch which {
-    case 0u: { return a4[i >> 2u][i & 3u]; }
-    case 1u: { return b4[i >> 2u][i & 3u]; }
-    default: { return c4[i >> 2u][i & 3u]; }
-  }
-}
+fn ld_a(i: u32) -> f32 { return a4[i >> 2u][i & 3u]; }
+fn ld_b(i: u32) -> f32 { return b4[i >> 2u][i & 3u]; }
+fn ld_c(i: u32) -> f32 { return c4[i >> 2u][i & 3u]; }
 
 fn dim(v: array<vec4<u32>, 2>, d: u32) -> u32 { return v[d >> 2u][d & 3u]; }
 
 @compute @workgroup_size(WG)
 fn unary_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
               @builtin(local_invocation_index) lid: u32) {
-  let i = flat_index(wid, nwg, lid);
-  if (i < p.n) { y4[i] = unary(a4[i]); }
+  let base = first_index(wid, nwg, lid);
+  for (var k = 0u; k < ITEMS; k++) {
+    let i = base + k * WG;
+    if (i >= p.n) { break; }
+    y4[i] = unary(a4[i]);
+  }
 }
 
 @compute @workgroup_size(WG)
 fn binary_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                @builtin(local_invocation_index) lid: u32) {
-  let i = flat_index(wid, nwg, lid);
-  if (i < p.n) { y4[i] = binary(a4[i], b4[i]); }
+  let base = first_index(wid, nwg, lid);
+  for (var k = 0u; k < ITEMS; k++) {
+    let i = base + k * WG;
+    if (i >= p.n) { break; }
+    y4[i] = binary(a4[i], b4[i]);
+  }
+}
+
+// Grid: x over the innermost dim in chunks of WG*ITEMS vec4s, y (and z) over the rows = all outer dims together.
+// The division chain that finds a row's operand offsets runs once per invocation, not per element.
+@compute @workgroup_size(WG)
+fn binary_bcast4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                 @builtin(local_invocation_index) lid: u32) {
+  let last = p.rank - 1u;
+  let inner4 = dim(p.shape, last) / 4u;
+  let row = wid.y + wid.z * nwg.y;
+  var rem = row;
+  var oa = 0u;
+  var ob = 0u;
+  for (var d = i32(last) - 1; d >= 0; d--) {
+    let s = dim(p.shape, u32(d));
+    let q = rem / s;
+    let j = rem - q * s;
+    rem = q;
+    oa += j * dim(p.sa, u32(d));
+    ob += j * dim(p.sb, u32(d));
+  }
+  let a_vec = dim(p.sa, last) == 1u;   // else 0: one value for the whole row
+  let b_vec = dim(p.sb, last) == 1u;
+  let a_one = vec4<f32>(ld_a(oa));
+  let b_one = vec4<f32>(ld_b(ob));
+  let base = wid.x * WG * ITEMS + lid;
+  for (var k = 0u; k < ITEMS; k++) {
+    let c = base + k * WG;
+    if (c >= inner4) { break; }
+    let av = select(a_one, a4[(oa >> 2u) + c], a_vec);
+    let bv = select(b_one, b4[(ob >> 2u) + c], b_vec);
+    y4[row * inner4 + c] = binary(av, bv);
+  }
 }
 
 @compute @workgroup_size(WG)
 fn binary_bcast(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                 @builtin(local_invocation_index) lid: u32) {
-  let i = flat_index(wid, nwg, lid);
-  if (i >= p.n) { return; }
-  var rem = i;
-  var ia = 0u;
-  var ib = 0u;
-  for (var d = i32(p.rank) - 1; d >= 0; d--) {
-    let s = dim(p.shape, u32(d));
-    let k = rem % s;
-    rem = rem / s;
-    ia += k * dim(p.sa, u32(d));
-    ib += k * dim(p.sb, u32(d));
+  let base = first_index(wid, nwg, lid);
+  for (var k = 0u; k < ITEMS; k++) {
+    let i = base + k * WG;
+    if (i >= p.n) { break; }
+    var rem = i;
+    var ia = 0u;
+    var ib = 0u;
+    for (var d = i32(p.rank) - 1; d >= 0; d--) {
+      let s = dim(p.shape, u32(d));
+      let q = rem / s;
+      let j = rem - q * s;
+      rem = q;
+      ia += j * dim(p.sa, u32(d));
+      ib += j * dim(p.sb, u32(d));
+    }
+    y4[i >> 2u][i & 3u] = binary(vec4<f32>(ld_a(ia)), vec4<f32>(ld_b(ib))).x;
   }
-  y4[i >> 2u][i & 3u] = binary(vec4<f32>(ld(ia, 0u)), vec4<f32>(ld(ib, 1u))).x;
 }
 
 @compute @workgroup_size(WG)
 fn where_bcast(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                @builtin(local_invocation_index) lid: u32) {
-  let i = flat_index(wid, nwg, lid);
-  if (i >= p.n) { return; }
-  var rem = i;
-  var ia = 0u;
-  var ib = 0u;
-  var ic = 0u;
-  for (var d = i32(p.rank) - 1; d >= 0; d--) {
-    let s = dim(p.shape, u32(d));
-    let k = rem % s;
-    rem = rem / s;
-    ia += k * dim(p.sa, u32(d));
-    ib += k * dim(p.sb, u32(d));
-    ic += k * dim(p.sc, u32(d));
+  let base = first_index(wid, nwg, lid);
+  for (var k = 0u; k < ITEMS; k++) {
+    let i = base + k * WG;
+    if (i >= p.n) { break; }
+    var rem = i;
+    var ia = 0u;
+    var ib = 0u;
+    var ic = 0u;
+    for (var d = i32(p.rank) - 1; d >= 0; d--) {
+      let s = dim(p.shape, u32(d));
+      let q = rem / s;
+      let j = rem - q * s;
+      rem = q;
+      ia += j * dim(p.sa, u32(d));
+      ib += j * dim(p.sb, u32(d));
+      ic += j * dim(p.sc, u32(d));
+    }
+    y4[i >> 2u][i & 3u] = select(ld_b(ib), ld_a(ia), ld_c(ic) != 0.0);
   }
-  y4[i >> 2u][i & 3u] = select(ld(ib, 1u), ld(ia, 0u), ld(ic, 2u) != 0.0);
 }

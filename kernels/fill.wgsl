@@ -6,10 +6,12 @@
 // Hash: a 3-round PCG-style permutation of (i, seed) (Jarzynski & Olano, "Hash Functions for GPU Rendering",
 // JCGT 2020, pcg3d), 24-bit mantissa to [0,1). Normal numbers: Box-Muller on two uniforms from counters 2i, 2i+1.
 //
-// Specialisation: DIST 0 uniform [a, b), 1 normal (mean a, std b), 2 constant a. WG invocations per workgroup.
+// Specialisation: DIST 0 uniform [a, b), 1 normal (mean a, std b), 2 constant a. WG invocations per workgroup,
+// ITEMS elements per invocation (g*WG*ITEMS + l + k*WG, k < ITEMS).
 
 override DIST: u32 = 0u;
-override WG: u32 = 256u;
+override WG: u32 = 8u;
+override ITEMS: u32 = 64u;
 
 struct Params {
   n: u32,
@@ -38,16 +40,18 @@ fn uniform01(c: u32) -> f32 {
 @compute @workgroup_size(WG)
 fn fill(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                @builtin(local_invocation_index) lid: u32) {
-  let i = (wid.y * nwg.x + wid.x) * WG + lid;
-  if (i >= p.n) { return; }
-  if (DIST == 2u) {
-    y[i] = p.a;
-  } else if (DIST == 0u) {
-    y[i] = p.a + (p.b - p.a) * uniform01(i);
-  } else {
-    let u1 = 1.0 - uniform01(2u * i);          // (0, 1]: log is finite
-    let u2 = uniform01(2u * i + 1u);
-    let r = sqrt(-2.0 * log(u1));
-    y[i] = p.a + p.b * r * cos(6.283185307179586 * u2);
+  let base = (wid.y * nwg.x + wid.x) * WG * ITEMS + lid;
+  for (var k = 0u; k < ITEMS; k++) {
+    let i = base + k * WG;
+    if (i >= p.n) { break; }
+    if (DIST == 2u) {
+      y[i] = p.a;
+    } else if (DIST == 0u) {
+      y[i] = p.a + (p.b - p.a) * uniform01(i);
+    } else {
+      let u1 = 1.0 - uniform01(2u * i);          // (0, 1]: log is finite
+      let u2 = uniform01(2u * i + 1u);
+      y[i] = p.a + p.b * sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+    }
   }
 }

@@ -73,7 +73,7 @@ export function record(out: Tensor, name: string, inputs: readonly Tensor[], rul
 export interface BackwardOptions {
   /** gradient of the output (default: ones, allowed only for one-element outputs) */
   gradient?: Tensor;
-  /** keep the graph so that backward can run through it again (default false: its memory is freed) */
+  /** keep the graph so that backward can run through it again (default: createGraph; false frees its memory) */
   retainGraph?: boolean;
   /** record the backward computation itself, so the gradients can be differentiated again (default false) */
   createGraph?: boolean;
@@ -81,6 +81,7 @@ export interface BackwardOptions {
 
 export interface GradOptions {
   gradOutputs?: (Tensor | null)[];
+  /** default: createGraph (a graph of gradients still runs through the forward graph) */
   retainGraph?: boolean;
   createGraph?: boolean;
   /** return null for inputs the outputs do not depend on, instead of throwing */
@@ -106,7 +107,7 @@ export function backward(root: Tensor, ones: (shape: readonly number[]) => Tenso
   } else if (seed.shape.join() !== root.shape.join()) {
     throw new EngineError(`backward(): gradient shape [${seed.shape.join(', ')}] does not match output shape [${root.shape.join(', ')}]`);
   }
-  run([root], [seed], null, opts.retainGraph ?? false, opts.createGraph ?? false, !opts.gradient);
+  run([root], [seed], null, opts.retainGraph ?? !!opts.createGraph, opts.createGraph ?? false, !opts.gradient);
 }
 
 /** Gradients of sum(outputs · gradOutputs) with respect to each input, returned (nothing is written to .grad). */
@@ -129,7 +130,7 @@ export function grad(outputs: Tensor[], inputs: Tensor[], ones: (shape: readonly
   inputs.forEach((t, i) => {
     if (!t.requiresGrad) throw new EngineError(`grad(): input ${i} [${t.shape.join(', ')}] does not require grad`);
   });
-  const result = run(outputs, seeds, inputs.map(identity), opts.retainGraph ?? false, opts.createGraph ?? false, owned);
+  const result = run(outputs, seeds, inputs.map(identity), opts.retainGraph ?? !!opts.createGraph, opts.createGraph ?? false, owned);
   return result!.map((g, i) => {
     if (!g && !opts.allowUnused) throw new EngineError(`grad(): input ${i} [${inputs[i]!.shape.join(', ')}] was not used to compute the outputs (pass allowUnused: true to get null)`);
     return g;

@@ -1,10 +1,9 @@
 // Tensor creation: from data, constants, and seeded random numbers generated on the GPU (kernels/fill.wgsl).
 
-import { EngineError, grid1d } from '../runtime/engine.js';
+import { EngineError, itemsGrid } from '../runtime/engine.js';
 import { Tensor, checkShape, empty, engine } from '../tensor.js';
 import { fmt, numel } from './shapes.js';
 
-const WG = 256;
 const DIST = { uniform: 0, normal: 1, constant: 2 } as const;
 
 export interface CreateOptions {
@@ -24,7 +23,8 @@ function fill(shape: readonly number[], dist: keyof typeof DIST, a: number, b: n
   const buf = new ArrayBuffer(16);
   new Uint32Array(buf).set([y.size, seed >>> 0]);
   new Float32Array(buf).set([a, b], 2);
-  engine().dispatch({ kernel: 'fill', entry: 'fill', constants: { DIST: DIST[dist], WG }, params: buf, buffers: [y.buffer], grid: grid1d(y.size, WG), label: `${label} ${fmt(shape)}` });
+  const g = itemsGrid(y.size);
+  engine().dispatch({ kernel: 'fill', entry: 'fill', constants: { DIST: DIST[dist], WG: g.wg, ITEMS: g.items }, params: buf, buffers: [y.buffer], grid: g.grid, label: `${label} ${fmt(shape)}` });
   if (opts.requiresGrad) y.requiresGrad = true;
   return y;
 }

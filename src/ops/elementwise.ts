@@ -2,13 +2,12 @@
 // Kernel: kernels/elementwise.wgsl. Each op = one launch + one backward rule written in these same ops.
 
 import { record } from '../autograd.js';
-import { EngineError, grid1d } from '../runtime/engine.js';
+import { EngineError, itemsGrid } from '../runtime/engine.js';
 import { Tensor, empty, engine } from '../tensor.js';
 import { broadcastShapes, broadcastStrides, contiguousStrides, fmt, mergeDims, packDims, sameShape } from './shapes.js';
 import { full } from './creation.js';
 import { sumTo } from './reduce.js';
 
-const WG = 256;
 
 // Op codes: must match the switch statements in kernels/elementwise.wgsl.
 const UNARY = {
@@ -43,9 +42,10 @@ function checkTensor(op: string, t: unknown, name = 'input'): Tensor {
 export function unaryRaw(x: Tensor, op: UnaryName, alpha = 0, beta = 0): Tensor {
   const y = empty(x.shape, op);
   const n4 = Math.ceil(x.size / 4);
+  const g = itemsGrid(n4);
   engine().dispatch({
-    kernel: 'elementwise', entry: 'unary_vec4', constants: { OP: UNARY[op], WG },
-    params: params(n4, 0, alpha, beta), buffers: [x.buffer, y.buffer], bindings: [1, 3], grid: grid1d(n4, WG),
+    kernel: 'elementwise', entry: 'unary_vec4', constants: { OP: UNARY[op], WG: g.wg, ITEMS: g.items },
+    params: params(n4, 0, alpha, beta), buffers: [x.buffer, y.buffer], bindings: [1, 3], grid: g.grid,
     label: `${op} ${fmt(x.shape)}`,
   });
   return y;
@@ -115,13 +115,26 @@ export function binaryRaw(a: Tensor, b: Tensor, op: BinaryName): Tensor {
   const label = `${op} ${fmt(a.shape)} ${fmt(b.shape)}`;
   if (sameShape(a.shape, b.shape)) {
     const n4 = Math.ceil(y.size / 4);
-    e.dispatch({ kernel: 'elementwise', entry: 'binary_vec4', constants: { OP: BINARY[op], WG }, params: params(n4, 0, 0, 0), buffers: [a.buffer, b.buffer, y.buffer], grid: grid1d(n4, WG), label });
+    const g = itemsGrid(n4);
+    e.dispatch({ kernel: 'elementwise', entry: 'binary_vec4', constants: { OP: BINARY[op], WG: g.wg, ITEMS: g.items }, params: params(n4, 0, 0, 0), buffers: [a.buffer, b.buffer, y.buffer], grid: g.grid, label });
   } else {
     const m = mergeDims(shape, [broadcastStrides(a.shape, shape), broadcastStrides(b.shape, shape), contiguousStrides(shape)]);
+    const r = m.shape.length - 1;
+    const inner = m.shape[r]!;
+    const rows = y.size / inner;
+    // rows on grid y and z (y * z must equal rows exactly), the innermost dim on x
+    const rz = Math.ceil(rows / 65535);
+    const vec = inner % 4 === 0 && rows % rz === 0 && rz <= 65535 && m.strides.slice(0, 2).every((st) => st[r]! <= 1 && st.slice(0, r).every((v) => v % 4 === 0));
+    let g = itemsGrid(y.size);
+    if (vec) {
+      let items = 64;
+      while (items > 1 && inner / 4 < 8 * items) items >>= 1;
+      g = { wg: 8, items, grid: [Math.ceil(inner / 4 / (8 * items)), rows / rz, rz] };
+    }
     e.dispatch({
-      kernel: 'elementwise', entry: 'binary_bcast', constants: { OP: BINARY[op], WG },
+      kernel: 'elementwise', entry: vec ? 'binary_bcast4' : 'binary_bcast', constants: { OP: BINARY[op], WG: g.wg, ITEMS: g.items },
       params: params(y.size, m.shape.length, 0, 0, m.shape, m.strides[0], m.strides[1]),
-      buffers: [a.buffer, b.buffer, y.buffer], grid: grid1d(y.size, WG), label,
+      buffers: [a.buffer, b.buffer, y.buffer], grid: g.grid, label,
     });
   }
   return y;
@@ -212,10 +225,11 @@ export function where(cond: Tensor, a: Operand, b: Operand): Tensor {
   const m = mergeDims(shape, [
     broadcastStrides(ta.shape, shape), broadcastStrides(tb.shape, shape), broadcastStrides(cond.shape, shape), contiguousStrides(shape),
   ]);
+  const gw = itemsGrid(y.size);
   engine().dispatch({
-    kernel: 'elementwise', entry: 'where_bcast', constants: { WG },
+    kernel: 'elementwise', entry: 'where_bcast', constants: { WG: gw.wg, ITEMS: gw.items },
     params: params(y.size, m.shape.length, 0, 0, m.shape, m.strides[0], m.strides[1], m.strides[2]),
-    buffers: [ta.buffer, tb.buffer, y.buffer, cond.buffer], grid: grid1d(y.size, WG),
+    buffers: [ta.buffer, tb.buffer, y.buffer, cond.buffer], grid: gw.grid,
     label: `where ${fmt(cond.shape)} ${fmt(ta.shape)} ${fmt(tb.shape)}`,
   });
   const out = record(y, 'where', [cond, ta, tb], (g, [c, x, z], n) => {

@@ -2,17 +2,16 @@
 // broadcasting adjoint that every binary op's backward rule uses.
 
 import { record } from '../autograd.js';
-import { EngineError, grid1d } from '../runtime/engine.js';
+import { EngineError, itemsGrid } from '../runtime/engine.js';
 import { Tensor, empty, engine } from '../tensor.js';
 import { div, eq, mul, square, sub } from './elementwise.js';
 import { expand, reshape } from './shape.js';
 import { fmt, normAxes, numel, sameShape } from './shapes.js';
 
-const WG = 256;
 const OPS = { sum: 0, max: 1, min: 2 } as const;
 type ReduceName = keyof typeof OPS;
 
-/** Reduce [outer, r, inner] -> [outer, inner] in one or two launches. */
+/** Reduce [outer, r, inner] -> [outer, inner]: one launch, plus passes over the partial results of long rows. */
 function reducePass(x: Tensor, outer: number, r: number, inner: number, op: ReduceName): Tensor {
   const e = engine();
   const label = `${op} [${outer}, ${r}, ${inner}] over the middle dim`;
@@ -22,20 +21,31 @@ function reducePass(x: Tensor, outer: number, r: number, inner: number, op: Redu
     new Float32Array(b)[4] = Infinity;
     return b;
   };
-  if (inner === 1 && r >= 1024 && outer <= 65535) {
-    // Rows: one workgroup per (row, chunk). Few rows get split into chunks so both CPU threads have work.
-    const wantParts = outer >= 64 ? 1 : Math.min(64, Math.ceil(r / (16 * WG)));
-    const chunk = Math.ceil(r / wantParts / WG) * WG;
-    const parts = Math.ceil(r / chunk);
+  if (inner === 1) {
+    const vec = r % 4 === 0;
+    const units = vec ? r / 4 : r;
+    // Enough (row, part) workgroups to keep both CPU threads busy, each at least 64 units of work.
+    const wantParts = Math.max(1, Math.min(Math.ceil(64 / outer), Math.floor(units / 64)));
+    const chunk = Math.ceil(units / wantParts / 8) * 8;
+    const parts = Math.ceil(units / chunk);
+    const rz = Math.ceil(outer / 65535);
     const y = empty([outer * parts], op);
-    e.dispatch({ kernel: 'reduce', entry: 'reduce_rows', constants: { OP: OPS[op], WG }, params: params(chunk), buffers: [x.buffer, y.buffer], grid: [parts, outer, 1], label });
+    e.dispatch({
+      kernel: 'reduce', entry: 'reduce_rows', constants: { OP: OPS[op], WG: 8, VEC4: vec }, params: params(chunk),
+      buffers: [x.buffer, y.buffer], grid: [parts, Math.min(outer, 65535), rz], label,
+    });
     if (parts === 1) return y;
     const z = reducePass(y, outer, parts, 1, op);
     y.dispose();
     return z;
   }
+  const vec = inner % 4 === 0;
   const y = empty([outer * inner], op);
-  e.dispatch({ kernel: 'reduce', entry: 'reduce_cols', constants: { OP: OPS[op], WG }, params: params(0), buffers: [x.buffer, y.buffer], grid: grid1d(outer * inner, WG), label });
+  const g = itemsGrid(vec ? (outer * inner) / 4 : outer * inner);
+  e.dispatch({
+    kernel: 'reduce', entry: 'reduce_cols', constants: { OP: OPS[op], WG: g.wg, ITEMS: g.items, VEC4: vec }, params: params(0),
+    buffers: [x.buffer, y.buffer], grid: g.grid, label,
+  });
   return y;
 }
 

@@ -2,13 +2,12 @@
 // kernel (kernels/copy.wgsl).
 
 import { record } from '../autograd.js';
-import { EngineError, grid1d } from '../runtime/engine.js';
+import { EngineError, itemsGrid } from '../runtime/engine.js';
 import { Tensor, checkShape, empty, engine } from '../tensor.js';
 import { zeros } from './creation.js';
 import { broadcastShapes, broadcastStrides, contiguousStrides, fmt, mergeDims, normAxis, numel, packDims, sameShape } from './shapes.js';
 import { sumTo } from './reduce.js';
 
-const WG = 256;
 
 /** dst[dstOff + k·dstStrides] = src[srcOff + k·srcStrides] for every index k of `shape`. */
 export function stridedCopy(
@@ -22,7 +21,18 @@ export function stridedCopy(
   u.set(packDims(m.shape), 4);
   u.set(packDims(m.strides[0]!), 12);
   u.set(packDims(m.strides[1]!), 20);
-  engine().dispatch({ kernel: 'copy', entry: 'strided_copy', constants: { WG }, params: buf, buffers: [src.buffer, dst.buffer], grid: grid1d(n, WG), label });
+  const e = engine();
+  const s0 = m.strides[0]!;
+  const d0 = m.strides[1]!;
+  if (m.shape.length === 1 && s0[0] === 1 && d0[0] === 1 && n % 4 === 0 && srcOff % 4 === 0 && dstOff % 4 === 0) {
+    // contiguous run: whole vec4s
+    u.set([n / 4, 1, srcOff / 4, dstOff / 4]);
+    const g = itemsGrid(n / 4);
+    e.dispatch({ kernel: 'copy', entry: 'copy_vec4', constants: { WG: g.wg, ITEMS: g.items }, params: buf, buffers: [src.buffer, dst.buffer], bindings: [3, 4], grid: g.grid, label });
+    return;
+  }
+  const g = itemsGrid(n);
+  e.dispatch({ kernel: 'copy', entry: 'strided_copy', constants: { WG: g.wg, ITEMS: g.items }, params: buf, buffers: [src.buffer, dst.buffer], grid: g.grid, label });
 }
 
 /** Same data, new shape (no copy). One dim may be -1. */

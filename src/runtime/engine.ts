@@ -94,6 +94,17 @@ export function grid1d(invocations: number, wg: number): [number, number, number
   return [Math.ceil(groups / y), y, 1];
 }
 
+/**
+ * Launch shape for the kernels that give each invocation ITEMS elements (g*WG*ITEMS + l + k*WG): 8-lane workgroups
+ * (one lavapipe SIMD vector, measured fastest there), up to 64 items each, and at least ~32 workgroups when the
+ * work allows it so both CPU threads stay busy. ITEMS is a power of two (it is a pipeline constant).
+ */
+export function itemsGrid(n: number, wg = 8): { grid: [number, number, number]; items: number; wg: number } {
+  let items = 64;
+  while (items > 1 && n < wg * items * 32) items >>= 1;
+  return { grid: grid1d(Math.ceil(n / items), wg), items, wg };
+}
+
 interface Batch {
   labels: string[];
 }

@@ -1,0 +1,78 @@
+// Benchmark harness (tinybench). `npm run bench` prints a table; `npm run bench -- --json [filter]` prints one JSON
+// object per line. The roofline (best SGEMM GFLOP/s and best copy GB/s) is measured in the same run on the same
+// adapter, and every row reports its percentage of it. Timings are warm: each case runs once untimed first (its
+// pipelines JIT-compile then; that first run is reported as cold_ms), then tinybench warms up and measures.
+import { Bench } from 'tinybench';
+import { init, engine } from '../src/node.js';
+import { coreCases, type BenchCase } from './cases.js';
+
+const args = process.argv.slice(2);
+const json = args.includes('--json');
+const filter = args.filter((a) => !a.startsWith('--'))[0] ?? '';
+const timeMs = Number(process.env.BENCH_TIME_MS ?? 1500);
+
+const cases: BenchCase[] = [...coreCases];
+const selected = cases.filter((c) => c.name.includes(filter));
+if (!selected.length) {
+  console.error(`no benchmark matches '${filter}'. Cases:\n  ${cases.map((c) => c.name).join('\n  ')}`);
+  process.exit(1);
+}
+// Roofline cases always run (quietly when not selected) so every percentage is relative to this run.
+const toRun = cases.filter((c) => selected.includes(c) || c.roofline);
+
+const e = await init();
+const device = e.adapter.description || e.adapter.device;
+if (!json) {
+  console.log(`adapter: ${device} (${e.adapter.architecture}${e.adapter.isFallback ? ', fallback' : ''}); subgroups ${e.adapter.subgroups}; LP_NUM_THREADS=${process.env.LP_NUM_THREADS ?? 'default'}`);
+  console.log(`timing: wall clock of record + submit + GPU done, median of >= 5 runs or ${timeMs} ms, warm\n`);
+}
+
+interface Row { name: string; median_ms: number; mean_ms: number; samples: number; cold_ms: number; gflops?: number; gbps?: number; roofline_pct?: number; kind: string; device: string }
+const rows: Row[] = [];
+
+for (const c of toRun) {
+  const state = c.setup();
+  await e.sync();
+  const t0 = performance.now();
+  await c.run(state);
+  await e.sync();
+  const cold = performance.now() - t0;
+  const bench = new Bench({ time: timeMs, iterations: 5, warmupIterations: 2, warmupTime: 0, throws: true });
+  bench.add(c.name, async () => {
+    await c.run(state);
+    await e.sync();
+  });
+  await bench.run();
+  c.teardown?.(state);
+  const r = bench.tasks[0]!.result;
+  if (r.state !== 'completed') throw new Error(`${c.name}: benchmark ${r.state}`);
+  const med = r.latency.p50;
+  const row: Row = { name: c.name, median_ms: +med.toFixed(3), mean_ms: +r.latency.mean.toFixed(3), samples: r.latency.samplesCount, cold_ms: +cold.toFixed(1), kind: c.kind, device };
+  if (c.kind === 'compute') row.gflops = +(c.work! / med / 1e6).toFixed(2);
+  if (c.kind === 'memory') row.gbps = +(c.work! / med / 1e6).toFixed(2);
+  rows.push(row);
+  if (!json && !selected.includes(c)) continue;
+}
+
+const sgemm = Math.max(...rows.filter((r) => cases.find((c) => c.name === r.name)?.roofline === 'sgemm').map((r) => r.gflops!));
+const copy = Math.max(...rows.filter((r) => cases.find((c) => c.name === r.name)?.roofline === 'copy').map((r) => r.gbps!));
+for (const r of rows) {
+  if (r.gflops !== undefined) r.roofline_pct = +((100 * r.gflops) / sgemm).toFixed(1);
+  if (r.gbps !== undefined) r.roofline_pct = +((100 * r.gbps) / copy).toFixed(1);
+}
+const shown = rows.filter((r) => selected.some((c) => c.name === r.name));
+if (json) {
+  for (const r of shown) console.log(JSON.stringify({ ...r, roofline_sgemm_gflops: sgemm, roofline_copy_gbps: copy }));
+} else {
+  console.table(shown.map((r) => ({
+    name: r.name,
+    'median ms': r.median_ms,
+    'GFLOP/s': r.gflops ?? '',
+    'GB/s': r.gbps ?? '',
+    '% roofline': r.roofline_pct ?? '',
+    'cold ms': r.cold_ms,
+    runs: r.samples,
+  })));
+  console.log(`roofline: SGEMM ${sgemm} GFLOP/s, copy ${copy} GB/s (best of this run's roofline cases)`);
+}
+engine().destroy();
