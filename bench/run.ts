@@ -1,6 +1,7 @@
 // Benchmark harness (tinybench). `npm run bench` prints a table; `npm run bench -- --json [filter]` prints one JSON
 // object per line. The roofline (best SGEMM GFLOP/s and best copy GB/s) is measured in the same run on the same
-// adapter, and every row reports its percentage of it. Timings are warm: each case runs once untimed first (its
+// adapter, and every row reports its percentage of it. `--profile` also prints a per-kernel GPU-time profile of one
+// run of each selected case (timestamp queries where the adapter has them). Timings are warm: each case runs once untimed first (its
 // pipelines JIT-compile then; that first run is reported as cold_ms), then tinybench warms up and measures.
 import { Bench } from 'tinybench';
 import { init, engine } from '../src/node.js';
@@ -8,6 +9,7 @@ import { coreCases, type BenchCase } from './cases.js';
 
 const args = process.argv.slice(2);
 const json = args.includes('--json');
+const profile = args.includes('--profile');
 const filter = args.filter((a) => !a.startsWith('--'))[0] ?? '';
 const timeMs = Number(process.env.BENCH_TIME_MS ?? 1500);
 
@@ -43,6 +45,14 @@ for (const c of toRun) {
     await e.sync();
   });
   await bench.run();
+  if (profile && selected.includes(c)) {
+    e.profileStart();
+    await c.run(state);
+    const p = await e.profileStop();
+    const total = p.entries.reduce((t, x) => t + x.totalMs, 0);
+    const lines = p.entries.slice(0, 12).map((x) => `    ${x.totalMs.toFixed(3).padStart(10)} ms ${((100 * x.totalMs) / total).toFixed(1).padStart(5)}%  ${x.calls}x  ${x.kernel}  ${x.label}`);
+    (json ? console.error : console.log)(`profile of one run of '${c.name}' (${p.method}, GPU time ${total.toFixed(3)} ms):\n${lines.join('\n')}`);
+  }
   c.teardown?.(state);
   const r = bench.tasks[0]!.result;
   if (r.state !== 'completed') throw new Error(`${c.name}: benchmark ${r.state}`);

@@ -70,12 +70,13 @@ export class Tensor {
   }
 
   get storage(): Storage {
-    if (!this.storage_) {
-      throw new EngineError(
-        `tensor #${this.id} [${this.shape.join(', ')}] was used after dispose()${this.disposedAt ? ` (disposed ${this.disposedAt})` : ''}`,
-      );
-    }
+    if (!this.storage_) throw new EngineError(this.disposedMessage());
     return this.storage_;
+  }
+
+  /** @internal */
+  disposedMessage(): string {
+    return `tensor #${this.id} [${this.shape.join(', ')}] was used after dispose()${this.disposedAt ? ` (disposed ${this.disposedAt})` : ''}`;
   }
 
   get buffer(): GPUBuffer {
@@ -247,6 +248,14 @@ export function withGrad<T>(enabled: boolean, fn: () => T): T {
   } finally {
     gradEnabled = prev;
   }
+}
+
+/** Throw a clear error naming the op if any input is not a live tensor. Every op calls it first. */
+export function live(op: string, ...ts: unknown[]): void {
+  ts.forEach((t, i) => {
+    if (!(t instanceof Tensor)) throw new EngineError(`${op}: input ${i} must be a Tensor, got ${t === null ? 'null' : typeof t}`);
+    if (t.isDisposed) throw new EngineError(`${op}: ${t.disposedMessage()}`);
+  });
 }
 
 /** Allocate an uninitialised tensor of a shape (validated) on the current engine. */

@@ -183,6 +183,23 @@ batching('uploading into a recycled buffer does not overwrite data pending work 
   c.dispose();
 });
 
+batching('per-op profile: every dispatch is timed and attributed to its op and shapes', async () => {
+  const e = engine();
+  const a = ones([256, 256]);
+  e.profileStart();
+  const c = matmul(a, a);
+  const d = sum(c);
+  await d.data();
+  const prof = await e.profileStop();
+  assert.is(prof.method, e.adapter.timestamps ? 'timestamp' : 'wall');
+  const mm = prof.entries.find((x) => x.label.startsWith('matmul [256, 256] · [256, 256]'));
+  assert.ok(mm, `matmul entry in ${prof.entries.map((x) => x.label).join('; ')}`);
+  assert.is(mm!.calls, 1);
+  assert.ok(mm!.totalMs > 0 && mm!.totalMs < 10000, `matmul took ${mm!.totalMs} ms`);
+  assert.ok(prof.entries.some((x) => x.kernel === 'reduce.reduce_rows'));
+  for (const t of [a, c, d]) t.dispose();
+});
+
 const errors = suite('errors');
 errors.before(setup);
 
@@ -236,7 +253,7 @@ errors('workgroup counts past the limit are refused with the label', () => {
 
 errors('an engine without an adapter explains how to get one', async () => {
   const fakeGpu = { requestAdapter: async () => null } as unknown as GPU;
-  const kernels = { elementwise: '', copy: '', reduce: '', matmul: '', fill: '' };
+  const kernels = { elementwise: '', copy: '', reduce: '', matmul: '', fill: '', conv: '' };
   try {
     await Engine.create({ gpu: fakeGpu, kernels });
     assert.unreachable('no error');

@@ -33,8 +33,8 @@ export function full(shape: readonly number[], value: number, opts: CreateOption
   if (typeof value !== 'number') throw new EngineError(`full: value must be a number, got ${typeof value}`);
   return fill(shape, 'constant', value, 0, 0, opts);
 }
-export const zeros = (shape: readonly number[], opts: CreateOptions = {}): Tensor => full(shape, 0, opts);
-export const ones = (shape: readonly number[], opts: CreateOptions = {}): Tensor => full(shape, 1, opts);
+export const zeros = (shape: readonly number[], opts: CreateOptions = {}): Tensor => full(shape, 0, { label: 'zeros', ...opts });
+export const ones = (shape: readonly number[], opts: CreateOptions = {}): Tensor => full(shape, 1, { label: 'ones', ...opts });
 
 let baseSeed = 0;
 let counter = 0;

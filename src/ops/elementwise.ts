@@ -3,7 +3,7 @@
 
 import { record } from '../autograd.js';
 import { EngineError, itemsGrid } from '../runtime/engine.js';
-import { Tensor, empty, engine } from '../tensor.js';
+import { Tensor, empty, engine, live } from '../tensor.js';
 import { broadcastShapes, broadcastStrides, contiguousStrides, fmt, mergeDims, packDims, sameShape } from './shapes.js';
 import { full } from './creation.js';
 import { sumTo } from './reduce.js';
@@ -33,9 +33,9 @@ function params(n: number, rank: number, alpha: number, beta: number, shape: num
   return buf;
 }
 
-function checkTensor(op: string, t: unknown, name = 'input'): Tensor {
-  if (!(t instanceof Tensor)) throw new EngineError(`${op}: ${name} must be a Tensor, got ${t === null ? 'null' : typeof t}`);
-  return t;
+function checkTensor(op: string, t: unknown): Tensor {
+  live(op, t);
+  return t as Tensor;
 }
 
 /** Launch a unary kernel (no autograd). */
@@ -142,7 +142,7 @@ export function binaryRaw(a: Tensor, b: Tensor, op: BinaryName): Tensor {
 
 type Operand = Tensor | number;
 
-function toTensor(op: string, v: Operand, like: Tensor): Tensor {
+function toTensor(op: string, v: Operand): Tensor {
   if (v instanceof Tensor) return v;
   if (typeof v !== 'number') throw new EngineError(`${op}: operands must be Tensors or numbers, got ${typeof v}`);
   return full([], v, { label: `${op} scalar` });
@@ -151,8 +151,9 @@ function toTensor(op: string, v: Operand, like: Tensor): Tensor {
 function binaryOp(op: BinaryName, rule: ((g: Tensor, a: Tensor, b: Tensor, needs: readonly boolean[]) => (Tensor | null)[]) | null) {
   return (a: Operand, b: Operand): Tensor => {
     if (!(a instanceof Tensor) && !(b instanceof Tensor)) throw new EngineError(`${op}: at least one operand must be a Tensor`);
-    const ta = toTensor(op, a, b as Tensor);
-    const tb = toTensor(op, b, ta);
+    for (const v of [a, b]) if (v instanceof Tensor) live(op, v);
+    const ta = toTensor(op, a);
+    const tb = toTensor(op, b);
     const y = binaryRaw(ta, tb, op);
     const out = rule ? record(y, op, [ta, tb], (g, [x, z], needs) => rule(g, x!, z!, needs)) : y;
     if (ta !== a) ta.dispose();
@@ -217,9 +218,9 @@ export const ne = binaryOp('ne', null);
 
 /** cond != 0 ? a : b, broadcasting all three. */
 export function where(cond: Tensor, a: Operand, b: Operand): Tensor {
-  checkTensor('where', cond, 'cond');
-  const ta = a instanceof Tensor ? a : toTensor('where', a, cond);
-  const tb = b instanceof Tensor ? b : toTensor('where', b, cond);
+  live('where', cond, ...[a, b].filter((v) => v instanceof Tensor));
+  const ta = toTensor('where', a);
+  const tb = toTensor('where', b);
   const shape = broadcastShapes('where', cond.shape, ta.shape, tb.shape);
   const y = empty(shape, 'where');
   const m = mergeDims(shape, [

@@ -6,7 +6,7 @@
 
 import { record } from '../autograd.js';
 import { EngineError } from '../runtime/engine.js';
-import { Tensor, empty, engine } from '../tensor.js';
+import { Tensor, empty, engine, live } from '../tensor.js';
 import { add } from './elementwise.js';
 import { zeros } from './creation.js';
 import { sumTo } from './reduce.js';
@@ -46,6 +46,7 @@ function operand(x: Tensor, trans: boolean, batch: readonly number[], rows: numb
 }
 
 function matmulRaw(a: Tensor, b: Tensor, transA: boolean, transB: boolean): Tensor {
+  live('matmul', a, b);
   if (a.rank < 2 || b.rank < 2) throw new EngineError(`matmul: both operands need rank >= 2, got ${fmt(a.shape)} and ${fmt(b.shape)}`);
   const [M, K] = transA ? [a.shape[a.rank - 1]!, a.shape[a.rank - 2]!] : [a.shape[a.rank - 2]!, a.shape[a.rank - 1]!];
   const [K2, N] = transB ? [b.shape[b.rank - 1]!, b.shape[b.rank - 2]!] : [b.shape[b.rank - 2]!, b.shape[b.rank - 1]!];
@@ -98,6 +99,7 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
 
 /** x · wᵀ + b with x [..., in], w [out, in], b [out] (PyTorch's nn.Linear convention). Composed of matmul and add. */
 export function linear(x: Tensor, w: Tensor, b?: Tensor | null): Tensor {
+  live('linear', x, w, ...(b ? [b] : []));
   if (w.rank !== 2) throw new EngineError(`linear: weight must be [out, in], got ${fmt(w.shape)}`);
   const inF = w.shape[1]!;
   if (x.shape[x.rank - 1] !== inF) throw new EngineError(`linear: input ${fmt(x.shape)} does not end in ${inF} features (weight ${fmt(w.shape)})`);

@@ -3,7 +3,7 @@
 
 import { record } from '../autograd.js';
 import { EngineError, itemsGrid } from '../runtime/engine.js';
-import { Tensor, empty, engine } from '../tensor.js';
+import { Tensor, empty, engine, live } from '../tensor.js';
 import { div, eq, mul, square, sub } from './elementwise.js';
 import { expand, reshape } from './shape.js';
 import { fmt, normAxes, numel, sameShape } from './shapes.js';
@@ -90,12 +90,14 @@ function finish(y: Tensor, x: Tensor, axes: number[], keepdim: boolean): Tensor 
 
 /** Sum over `axes` (default: all). */
 export function sum(x: Tensor, axes?: number | readonly number[], keepdim = false): Tensor {
+  live('sum', x);
   const ax = normAxes('sum', x.rank, axes);
   const y = finish(reduceRaw(x, ax, 'sum'), x, ax, keepdim);
   return record(y, 'sum', [x], (g, [xi]) => [expand(reshape(g, keptShape(xi!.shape, ax, true)), xi!.shape)]);
 }
 
 export function mean(x: Tensor, axes?: number | readonly number[], keepdim = false): Tensor {
+  live('mean', x);
   const ax = normAxes('mean', x.rank, axes);
   const n = ax.reduce((p, a) => p * x.shape[a]!, 1);
   const s = sum(x, ax, keepdim);
@@ -106,6 +108,7 @@ export function mean(x: Tensor, axes?: number | readonly number[], keepdim = fal
 
 function extremum(op: 'max' | 'min') {
   return (x: Tensor, axes?: number | readonly number[], keepdim = false): Tensor => {
+    live(op, x);
     const ax = normAxes(op, x.rank, axes);
     const yk = reduceRaw(x, ax, op);
     const y = finish(yk, x, ax, keepdim);
@@ -124,6 +127,7 @@ export const min = extremum('min');
 
 /** Variance over `axes` (biased by default, unbiased divides by n - 1). Composed: mean((x - mean(x))²). */
 export function variance(x: Tensor, axes?: number | readonly number[], keepdim = false, unbiased = false): Tensor {
+  live('variance', x);
   const ax = normAxes('variance', x.rank, axes);
   const n = ax.reduce((p, a) => p * x.shape[a]!, 1);
   if (unbiased && n < 2) throw new EngineError(`variance: unbiased variance needs at least 2 elements per group, got ${n} for ${fmt(x.shape)} over ${fmt(ax)}`);
@@ -138,6 +142,7 @@ export function variance(x: Tensor, axes?: number | readonly number[], keepdim =
 
 /** Sum a broadcast gradient back to `shape` (the adjoint of broadcasting). */
 export function sumTo(g: Tensor, shape: readonly number[]): Tensor {
+  live('sumTo', g);
   if (sameShape(g.shape, shape)) return reshape(g, shape);
   const lead = g.rank - shape.length;
   if (lead < 0) throw new EngineError(`sumTo: cannot reduce ${fmt(g.shape)} to the larger rank ${fmt(shape)}`);

@@ -3,7 +3,7 @@
 
 import { record } from '../autograd.js';
 import { EngineError, itemsGrid } from '../runtime/engine.js';
-import { Tensor, checkShape, empty, engine } from '../tensor.js';
+import { Tensor, checkShape, empty, engine, live } from '../tensor.js';
 import { zeros } from './creation.js';
 import { broadcastShapes, broadcastStrides, contiguousStrides, fmt, mergeDims, normAxis, numel, packDims, sameShape } from './shapes.js';
 import { sumTo } from './reduce.js';
@@ -37,6 +37,7 @@ export function stridedCopy(
 
 /** Same data, new shape (no copy). One dim may be -1. */
 export function reshape(x: Tensor, shape: readonly number[]): Tensor {
+  live('reshape', x);
   const s = [...shape];
   const neg = s.filter((d) => d === -1).length;
   if (neg > 1) throw new EngineError(`reshape: only one dim can be -1, got ${fmt(shape)}`);
@@ -52,6 +53,7 @@ export function reshape(x: Tensor, shape: readonly number[]): Tensor {
 }
 
 export function permute(x: Tensor, perm: readonly number[]): Tensor {
+  live('permute', x);
   const r = x.rank;
   if (perm.length !== r || [...perm].sort((a, b) => a - b).some((p, i) => p !== i)) {
     throw new EngineError(`permute: ${fmt(perm)} is not a permutation of the ${r} dims of ${fmt(x.shape)}`);
@@ -67,6 +69,7 @@ export function permute(x: Tensor, perm: readonly number[]): Tensor {
 }
 
 export function transpose(x: Tensor, d0 = -2, d1 = -1): Tensor {
+  live('transpose', x);
   const a = normAxis('transpose', x.rank, d0);
   const b = normAxis('transpose', x.rank, d1);
   const perm = [...Array(x.rank).keys()];
@@ -77,6 +80,7 @@ export function transpose(x: Tensor, d0 = -2, d1 = -1): Tensor {
 
 /** Elements [start, end) along one axis. */
 export function slice(x: Tensor, axis: number, start: number, end: number): Tensor {
+  live('slice', x);
   const ax = normAxis('slice', x.rank, axis);
   const n = x.shape[ax]!;
   if (!Number.isInteger(start) || !Number.isInteger(end) || start < 0 || end > n || start >= end) {
@@ -104,6 +108,7 @@ export function slice(x: Tensor, axis: number, start: number, end: number): Tens
 
 export function concat(xs: readonly Tensor[], axis: number): Tensor {
   if (!Array.isArray(xs) || xs.length === 0) throw new EngineError('concat: needs a non-empty array of tensors');
+  live('concat', ...xs);
   const first = xs[0]!;
   const ax = normAxis('concat', first.rank, axis);
   for (const t of xs) {
@@ -133,6 +138,7 @@ export function concat(xs: readonly Tensor[], axis: number): Tensor {
 
 /** Broadcast x to a larger shape (numpy broadcast_to); the result is materialised. */
 export function expand(x: Tensor, shape: readonly number[]): Tensor {
+  live('expand', x);
   const target = broadcastShapes('expand', x.shape, shape);
   if (!sameShape(target, shape)) throw new EngineError(`expand: ${fmt(x.shape)} cannot be expanded to ${fmt(shape)}`);
   if (sameShape(x.shape, shape)) return reshape(x, shape);
@@ -143,6 +149,7 @@ export function expand(x: Tensor, shape: readonly number[]): Tensor {
 
 /** A copy with its own storage (no graph link is lost: the gradient passes through). */
 export function clone(x: Tensor): Tensor {
+  live('clone', x);
   const y = empty(x.shape, 'clone');
   engine().copy(x.buffer, 0, y.buffer, 0, x.size * 4, `clone ${fmt(x.shape)}`);
   return record(y, 'clone', [x], (g) => [reshape(g, g.shape)]);
