@@ -10,10 +10,12 @@
 // (n, ci, d, h, w). It gathers (no atomics): for each tap (kd, kh, kw) it checks whether d + PD - kd*DD is a
 // non-negative multiple of SD below OD*SD, and so on.
 //
+// Chunks: one launch covers samples [n0, n0 + nc) and output rows r = od*OH + oh in [r0, r0 + rc), so cols has
+// P = rc*OW columns (p = (r - r0)*OW + ow). The host cuts big convolutions into chunks to keep cols within the
+// adapter's binding size and every grid axis within 65535.
 // Grids (8-lane workgroups, lanes along the innermost spatial axis, ITEMS columns per lane):
-//   im2col: x = ceil(OW / (WG*ITEMS)), y = k (Kp rows), z = (n - n0, od, oh)
-//   col2im: x = ceil(W / (WG*ITEMS)),  y = (n - n0, ci), z = (d, h)
-// The host splits the batch (n0) when a grid axis would pass 65535.
+//   im2col: x = ceil(OW / (WG*ITEMS)), y = k (Kp rows), z = (n - n0)*rc + (r - r0)
+//   col2im: x = ceil(W / (WG*ITEMS)),  y = (n - n0)*C + ci, z = d*H + h
 
 override WG: u32 = 8u;
 override ITEMS: u32 = 16u;
@@ -23,8 +25,9 @@ struct Params {
   out_size: vec4<u32>,   // OD, OH, OW, P = OD*OH*OW
   ksize: vec4<u32>,      // KD, KH, KW, K = C*KD*KH*KW
   stride: vec4<u32>,     // SD, SH, SW, Kp (rows of cols)
-  pad: vec4<i32>,        // PD, PH, PW, n0 (first sample of this launch)
-  dil: vec4<u32>,        // DD, DH, DW, N (samples in this launch)
+  pad: vec4<i32>,        // PD, PH, PW, unused
+  dil: vec4<u32>,        // DD, DH, DW, unused
+  chunk: vec4<u32>,      // r0, rc, n0, nc
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -36,11 +39,12 @@ fn im2col(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
   let k = wid.y;
   let OH = p.out_size.y;
   let OW = p.out_size.z;
-  let OD = p.out_size.x;
-  let z = wid.z;
-  let oh = z % OH;
-  let od = (z / OH) % OD;
-  let n = u32(p.pad.w) + z / (OH * OD);
+  let rc = p.chunk.y;
+  let r = p.chunk.x + wid.z % rc;       // output row od*OH + oh
+  let n_local = wid.z / rc;
+  let n = p.chunk.z + n_local;
+  let oh = r % OH;
+  let od = r / OH;
   let KW = p.ksize.z;
   let KH = p.ksize.y;
   let KD = p.ksize.x;
@@ -55,7 +59,8 @@ fn im2col(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
   let ih = i32(oh * p.stride.y + kh * p.dil.y) - p.pad.y;
   let row_ok = k < p.ksize.w && id >= 0 && id < D && ih >= 0 && ih < H;
   let src_row = ((n * p.in_size.w + ci) * u32(D) + u32(id)) * u32(H) + u32(ih);   // used only when row_ok
-  let dst_row = (n * p.stride.w + k) * p.out_size.w + (od * OH + oh) * OW;
+  let P = rc * OW;
+  let dst_row = (n_local * p.stride.w + k) * P + (r - p.chunk.x) * OW;
   let base = wid.x * WG * ITEMS + lid;
   for (var t = 0u; t < ITEMS; t++) {
     let ow = base + t * WG;
@@ -70,7 +75,8 @@ fn im2col(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
 @compute @workgroup_size(WG)
 fn col2im(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let C = p.in_size.w;
-  let n = u32(p.pad.w) + wid.y / C;
+  let n_local = wid.y / C;
+  let n = p.chunk.z + n_local;
   let ci = wid.y % C;
   let H = p.in_size.y;
   let W = p.in_size.z;
@@ -79,9 +85,12 @@ fn col2im(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
   let OD = i32(p.out_size.x);
   let OH = i32(p.out_size.y);
   let OW = i32(p.out_size.z);
+  let r0 = i32(p.chunk.x);
+  let r1 = r0 + i32(p.chunk.y);
   let S = vec3<i32>(p.stride.xyz);
+  let P = p.chunk.y * p.out_size.z;
+  let cols_n = n_local * p.stride.w * P;
   let base = wid.x * WG * ITEMS + lid;
-  let cols_n = n * p.stride.w * p.out_size.w;
   for (var t = 0u; t < ITEMS; t++) {
     let w = base + t * WG;
     if (w >= W) { break; }
@@ -92,15 +101,17 @@ fn col2im(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
       for (var kh = 0u; kh < p.ksize.y; kh++) {
         let th = i32(h) + p.pad.y - i32(kh * p.dil.y);
         if (th < 0 || th % S.y != 0 || th / S.y >= OH) { continue; }
+        let r = (td / S.x) * OH + th / S.y;          // output row this tap came from
+        if (r < r0 || r >= r1) { continue; }
         let krow = ((ci * p.ksize.x + kd) * p.ksize.y + kh) * p.ksize.z;
-        let prow = (u32(td / S.x) * u32(OH) + u32(th / S.y)) * u32(OW);
+        let prow = u32(r - r0) * u32(OW);
         for (var kw = 0u; kw < p.ksize.z; kw++) {
           let tw = i32(w) + p.pad.z - i32(kw * p.dil.z);
           if (tw < 0 || tw % S.z != 0 || tw / S.z >= OW) { continue; }
-          acc += src[cols_n + (krow + kw) * p.out_size.w + prow + u32(tw / S.z)];
+          acc += src[cols_n + (krow + kw) * P + prow + u32(tw / S.z)];
         }
       }
     }
-    dst[((n * C + ci) * p.in_size.x + d) * H * W + h * W + w] = acc;
+    dst[((n_local * C + ci) * p.in_size.x + d) * H * W + h * W + w] = acc;
   }
 }

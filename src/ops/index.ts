@@ -11,6 +11,7 @@ import { reshape, permute, transpose, slice, concat, expand, clone } from './sha
 export * from './elementwise.js';
 export * from './creation.js';
 export * from './matmul.js';
+export * from './conv.js';
 export * from './reduce.js';
 export { reshape, permute, transpose, slice, concat, expand, clone } from './shape.js';
 

@@ -1,0 +1,264 @@
+// Convolutions (1-3 spatial dims) and transposed convolutions, as im2col/col2im (kernels/conv.wgsl) around the
+// matmul kernel:
+//   conv(x, w)          = w[Co, K] · im2col(x)[n, K, P]            (+ bias)
+//   convTranspose(x, w) = col2im(w[Ci, Co·k]ᵀ · x[n, Ci, P])       (+ bias)
+// im2col and col2im are each other's adjoint, so their backward rules are each other, and everything else is
+// matmul, reshape and add: the gradients (and gradients of gradients, which the WGAN-GP critic needs) of both
+// convolutions come from the same few rules with no hand-written backward kernel.
+
+import { record } from '../autograd.js';
+import { EngineError } from '../runtime/engine.js';
+import { Tensor, empty, engine, live } from '../tensor.js';
+import { add } from './elementwise.js';
+import { zeros } from './creation.js';
+import { matmul } from './matmul.js';
+import { concat, reshape, slice } from './shape.js';
+import { fmt, numel } from './shapes.js';
+
+export interface ConvOptions {
+  stride?: number | readonly number[];
+  padding?: number | readonly number[];
+  dilation?: number | readonly number[];
+}
+export interface ConvTransposeOptions extends ConvOptions {
+  outputPadding?: number | readonly number[];
+}
+
+/** The geometry of one convolution, always as 3 spatial dims (2-D: D = KD = 1). */
+export interface ConvGeometry {
+  /** input spatial size (of x for conv; of the output for the transposed conv) */
+  inSize: [number, number, number];
+  outSize: [number, number, number];
+  kernel: [number, number, number];
+  stride: [number, number, number];
+  padding: [number, number, number];
+  dilation: [number, number, number];
+  /** channels of the im2col input */
+  channels: number;
+  /** spatial dims of the op (2 or 3; 1-D runs as 2-D with H = 1 is not exposed) */
+  nd: number;
+}
+
+function spatial(op: string, name: string, v: number | readonly number[] | undefined, nd: number, dflt: number, min: number): number[] {
+  const arr = v === undefined ? new Array(nd).fill(dflt) : typeof v === 'number' ? new Array(nd).fill(v) : [...v];
+  if (arr.length !== nd || arr.some((x) => !Number.isInteger(x) || x < min)) {
+    throw new EngineError(`${op}: ${name} must be ${min === 0 ? 'a non-negative' : 'a positive'} integer or ${nd} of them, got ${JSON.stringify(v)}`);
+  }
+  return arr;
+}
+
+const to3 = (a: number[], fill: number): [number, number, number] => [...new Array(3 - a.length).fill(fill), ...a] as [number, number, number];
+
+/** Validate and compute the output size of conv(x: [N, C, ...in], kernel size k). */
+export function convGeometry(op: string, inSpatial: readonly number[], channels: number, k: readonly number[], opts: ConvOptions): ConvGeometry {
+  const nd = inSpatial.length;
+  const s = spatial(op, 'stride', opts.stride, nd, 1, 1);
+  const p = spatial(op, 'padding', opts.padding, nd, 0, 0);
+  const d = spatial(op, 'dilation', opts.dilation, nd, 1, 1);
+  const out = inSpatial.map((n, i) => {
+    const span = d[i]! * (k[i]! - 1) + 1;
+    if (n + 2 * p[i]! < span) {
+      throw new EngineError(`${op}: kernel ${fmt(k)} (dilation ${fmt(d)}) is larger than the padded input ${fmt(inSpatial.map((v, j) => v + 2 * p[j]!))}`);
+    }
+    return Math.floor((n + 2 * p[i]! - span) / s[i]!) + 1;
+  });
+  return { inSize: to3([...inSpatial], 1), outSize: to3(out, 1), kernel: to3([...k], 1), stride: to3(s, 1), padding: to3(p, 0), dilation: to3(d, 1), channels, nd };
+}
+
+const up4 = (n: number) => Math.ceil(n / 4) * 4;
+
+/** Output rows r = od*OH + oh covered by one im2col/col2im launch: [r0, r0 + count). */
+export type RowRange = [number, number];
+
+function params(g: ConvGeometry, kRows: number, rows: RowRange, nCount: number): ArrayBuffer {
+  const b = new ArrayBuffer(112);
+  const u = new Uint32Array(b);
+  const i = new Int32Array(b);
+  const P = g.outSize[0] * g.outSize[1] * g.outSize[2];
+  const K = g.channels * g.kernel[0] * g.kernel[1] * g.kernel[2];
+  u.set([...g.inSize, g.channels], 0);
+  u.set([...g.outSize, P], 4);
+  u.set([...g.kernel, K], 8);
+  u.set([...g.stride, kRows], 12);
+  i.set([...g.padding, 0], 16);
+  u.set([...g.dilation, 0], 20);
+  u.set([rows[0], rows[1], 0, nCount], 24);
+  return b;
+}
+
+function items(n: number): number {
+  let it = 16;
+  while (it > 1 && n < 8 * it) it >>= 1;
+  return it;
+}
+
+const allRows = (g: ConvGeometry): RowRange => [0, g.outSize[0] * g.outSize[1]];
+const rangeText = (g: ConvGeometry, r: RowRange) => (r[0] === 0 && r[1] === g.outSize[0] * g.outSize[1] ? '' : ` rows ${r[0]}+${r[1]}`);
+
+/**
+ * cols [N, kRows, rows·OW] of x [N, C, ...in] for the output rows `rows` (default all; rows >= K are zero).
+ * Differentiable; its adjoint is col2im with the same rows.
+ */
+export function im2col(x: Tensor, g: ConvGeometry, kRows: number, rows: RowRange = allRows(g)): Tensor {
+  live('im2col', x);
+  const N = x.shape[0]!;
+  const OW = g.outSize[2];
+  if (kRows > 65535 || N * rows[1] > 65535) {
+    throw new EngineError(`im2col: grid of ${kRows} x ${N * rows[1]} exceeds 65535 (conv ops split such work; call im2col with fewer rows)`);
+  }
+  const y = empty([N, kRows, rows[1] * OW], 'im2col');
+  const it = items(OW);
+  engine().dispatch({
+    kernel: 'conv', entry: 'im2col', constants: { WG: 8, ITEMS: it }, params: params(g, kRows, rows, N),
+    buffers: [x.buffer, y.buffer], grid: [Math.ceil(OW / (8 * it)), kRows, N * rows[1]],
+    label: `im2col ${fmt(x.shape)} k${fmt(g.kernel)} s${fmt(g.stride)} p${fmt(g.padding)} d${fmt(g.dilation)}${rangeText(g, rows)}`,
+  });
+  return record(y, 'im2col', [x], (gy) => [col2im(gy, g, rows)]);
+}
+
+/**
+ * The adjoint of im2col: x-shaped [N, C, ...in] sums of cols [N, kRows, rows·OW] (only the taps of `rows`).
+ * Differentiable; its adjoint is im2col.
+ */
+export function col2im(cols: Tensor, g: ConvGeometry, rows: RowRange = allRows(g)): Tensor {
+  live('col2im', cols);
+  const [N, kRows] = cols.shape as [number, number, number];
+  const C = g.channels;
+  if (cols.shape[2] !== rows[1] * g.outSize[2]) throw new EngineError(`col2im: cols ${fmt(cols.shape)} do not hold ${rows[1]} rows of ${g.outSize[2]}`);
+  if (g.inSize[0] * g.inSize[1] > 65535 || N * C > 65535) throw new EngineError(`col2im: grid for ${N}x${C} channels over ${fmt(g.inSize)} exceeds 65535`);
+  const y = empty([N, C, ...g.inSize.slice(3 - g.nd)], 'col2im');
+  const it = items(g.inSize[2]);
+  engine().dispatch({
+    kernel: 'conv', entry: 'col2im', constants: { WG: 8, ITEMS: it }, params: params(g, kRows, rows, N),
+    buffers: [cols.buffer, y.buffer], grid: [Math.ceil(g.inSize[2] / (8 * it)), N * C, g.inSize[0] * g.inSize[1]],
+    label: `col2im ${fmt(cols.shape)} to ${fmt(y.shape)} k${fmt(g.kernel)} s${fmt(g.stride)}${rangeText(g, rows)}`,
+  });
+  return record(y, 'col2im', [cols], (gy) => [im2col(gy, g, kRows, rows)]);
+}
+
+let budgetOverride: number | null = null;
+/** @internal tests force small chunks with this; null restores the default. */
+export function setConvColsBudget(bytes: number | null): void {
+  budgetOverride = bytes;
+}
+/** Bytes of cols one im2col/col2im launch may hold: the binding limit, and at most 64 MiB for cache's sake. */
+function colsBudget(): number {
+  return budgetOverride ?? Math.min(64 << 20, engine().limits.maxStorageBinding);
+}
+
+/** Weights [O, K] padded with zero columns to [O, up4(K)] (a matmul needs K % 4 == 0). */
+function padColumns(w2: Tensor, kRows: number): Tensor {
+  const [o, k] = w2.shape as [number, number];
+  if (kRows === k) return w2;
+  const z = zeros([o, kRows - k]);
+  const r = concat([w2, z], 1);
+  z.dispose();
+  return r;
+}
+
+function biasShape(co: number, nd: number): number[] {
+  return [co, ...new Array(nd).fill(1)];
+}
+
+function convNd(op: string, nd: number, x: Tensor, w: Tensor, b: Tensor | null | undefined, opts: ConvOptions): Tensor {
+  live(op, x, w, ...(b ? [b] : []));
+  if (x.rank !== nd + 2) throw new EngineError(`${op}: input must be [N, C, ${nd === 2 ? 'H, W' : 'D, H, W'}], got ${fmt(x.shape)}`);
+  if (w.rank !== nd + 2) throw new EngineError(`${op}: weight must be [Cout, Cin, ${nd === 2 ? 'kH, kW' : 'kD, kH, kW'}], got ${fmt(w.shape)}`);
+  const [N, C] = x.shape as [number, number];
+  const [Co, Cw] = w.shape as [number, number];
+  if (Cw !== C) throw new EngineError(`${op}: input has ${C} channels but the weight ${fmt(w.shape)} expects ${Cw}`);
+  if (b && (b.rank !== 1 || b.shape[0] !== Co)) throw new EngineError(`${op}: bias ${fmt(b.shape)} does not match ${Co} output channels`);
+  const k = w.shape.slice(2);
+  const g = convGeometry(op, x.shape.slice(2), C, k, opts);
+  const K = C * numel(k);
+  const kRows = up4(K);
+  const out = nd === 2 ? g.outSize.slice(1) : g.outSize;
+  const w2 = reshape(w, [Co, K]);
+  const w2p = padColumns(w2, kRows);
+  // Chunks: whole samples while cols fit the budget, else ranges of output rows of one sample.
+  const rowsTotal = g.outSize[0] * g.outSize[1];
+  const rowBytes = kRows * g.outSize[2] * 4;
+  const maxRows = Math.floor(colsBudget() / rowBytes);
+  if (maxRows < 1) throw new EngineError(`${op}: one output row of patches (${rowBytes} bytes) exceeds the adapter's binding size`);
+  const rc = Math.min(rowsTotal, maxRows, 65535);
+  const nc = rc < rowsTotal ? 1 : Math.max(1, Math.min(N, Math.floor(maxRows / rowsTotal), Math.floor(65535 / rowsTotal)));
+  const perSample: Tensor[] = [];
+  for (let n0 = 0; n0 < N; n0 += nc) {
+    const xc = nc >= N ? x : slice(x, 0, n0, Math.min(N, n0 + nc));
+    const parts: Tensor[] = [];
+    for (let r0 = 0; r0 < rowsTotal; r0 += rc) {
+      const cols = im2col(xc, g, kRows, [r0, Math.min(rc, rowsTotal - r0)]);
+      parts.push(matmul(w2p, cols)); // [nc, Co, rows*OW]
+      cols.dispose();
+    }
+    perSample.push(parts.length === 1 ? parts[0]! : concat(parts, 2));
+    if (parts.length > 1) parts.forEach((t) => t.dispose());
+    if (xc !== x) xc.dispose();
+  }
+  const y3 = perSample.length === 1 ? perSample[0]! : concat(perSample, 0);
+  if (perSample.length > 1) perSample.forEach((t) => t.dispose());
+  const y = reshape(y3, [N, Co, ...out]);
+  for (const t of new Set([w2, w2p, y3])) t.dispose();
+  if (!b) return y;
+  const bb = reshape(b, biasShape(Co, nd));
+  const yb = add(y, bb);
+  y.dispose();
+  bb.dispose();
+  return yb;
+}
+
+function convTransposeNd(op: string, nd: number, x: Tensor, w: Tensor, b: Tensor | null | undefined, opts: ConvTransposeOptions): Tensor {
+  live(op, x, w, ...(b ? [b] : []));
+  if (x.rank !== nd + 2) throw new EngineError(`${op}: input must be [N, C, ${nd === 2 ? 'H, W' : 'D, H, W'}], got ${fmt(x.shape)}`);
+  if (w.rank !== nd + 2) throw new EngineError(`${op}: weight must be [Cin, Cout, ${nd === 2 ? 'kH, kW' : 'kD, kH, kW'}], got ${fmt(w.shape)}`);
+  const [N, Ci] = x.shape as [number, number];
+  const [Cw, Co] = w.shape as [number, number];
+  if (Cw !== Ci) throw new EngineError(`${op}: input has ${Ci} channels but the weight ${fmt(w.shape)} expects ${Cw}`);
+  if (b && (b.rank !== 1 || b.shape[0] !== Co)) throw new EngineError(`${op}: bias ${fmt(b.shape)} does not match ${Co} output channels`);
+  const k = w.shape.slice(2);
+  const inSp = x.shape.slice(2);
+  const s = spatial(op, 'stride', opts.stride, nd, 1, 1);
+  const p = spatial(op, 'padding', opts.padding, nd, 0, 0);
+  const d = spatial(op, 'dilation', opts.dilation, nd, 1, 1);
+  const op_ = spatial(op, 'outputPadding', opts.outputPadding, nd, 0, 0);
+  op_.forEach((v, i) => {
+    if (v >= s[i]! && v >= d[i]!) throw new EngineError(`${op}: outputPadding ${fmt(op_)} must be smaller than stride ${fmt(s)} or dilation ${fmt(d)}`);
+  });
+  const outSp = inSp.map((n, i) => (n - 1) * s[i]! - 2 * p[i]! + d[i]! * (k[i]! - 1) + op_[i]! + 1);
+  if (outSp.some((v) => v < 1)) throw new EngineError(`${op}: output size ${fmt(outSp)} is empty for input ${fmt(x.shape)}, kernel ${fmt(k)}, stride ${fmt(s)}, padding ${fmt(p)}`);
+  // the forward convolution that maps the output back onto x's grid
+  const g = convGeometry(op, outSp, Co, k, { stride: s, padding: p, dilation: d });
+  const K = Co * numel(k);
+  const kRows = up4(K);
+  const w2 = reshape(w, [Ci, K]);
+  const w2p = padColumns(w2, kRows);
+  const pin = numel(inSp);
+  const nc = Math.max(1, Math.min(N, Math.floor(colsBudget() / (kRows * pin * 4)), Math.floor(65535 / Co)));
+  if (kRows * pin * 4 > engine().limits.maxStorageBinding) throw new EngineError(`${op}: the patches of one sample (${kRows * pin * 4} bytes) exceed the adapter's binding size`);
+  const ys: Tensor[] = [];
+  for (let n0 = 0; n0 < N; n0 += nc) {
+    const xc = nc >= N ? x : slice(x, 0, n0, Math.min(N, n0 + nc));
+    const x2 = reshape(xc, [xc.shape[0]!, Ci, pin]);
+    const cols = matmul(w2p, x2, { transA: true }); // [nc, kRows, Pin]
+    ys.push(col2im(cols, g));
+    for (const t of new Set([x2, cols, ...(xc !== x ? [xc] : [])])) t.dispose();
+  }
+  const y = ys.length === 1 ? ys[0]! : concat(ys, 0);
+  if (ys.length > 1) ys.forEach((t) => t.dispose());
+  for (const t of new Set([w2, w2p])) t.dispose();
+  if (!b) return y;
+  const bb = reshape(b, biasShape(Co, nd));
+  const yb = add(y, bb);
+  y.dispose();
+  bb.dispose();
+  return yb;
+}
+
+/** 2-D convolution (PyTorch Conv2d): x [N, Cin, H, W], w [Cout, Cin, kH, kW], optional bias [Cout]. */
+export const conv2d = (x: Tensor, w: Tensor, b?: Tensor | null, opts: ConvOptions = {}) => convNd('conv2d', 2, x, w, b, opts);
+/** 3-D convolution (PyTorch Conv3d): x [N, Cin, D, H, W], w [Cout, Cin, kD, kH, kW]. */
+export const conv3d = (x: Tensor, w: Tensor, b?: Tensor | null, opts: ConvOptions = {}) => convNd('conv3d', 3, x, w, b, opts);
+/** 2-D transposed convolution (PyTorch ConvTranspose2d): w [Cin, Cout, kH, kW]. */
+export const convTranspose2d = (x: Tensor, w: Tensor, b?: Tensor | null, opts: ConvTransposeOptions = {}) => convTransposeNd('convTranspose2d', 2, x, w, b, opts);
+/** 3-D transposed convolution (PyTorch ConvTranspose3d): w [Cin, Cout, kD, kH, kW]. */
+export const convTranspose3d = (x: Tensor, w: Tensor, b?: Tensor | null, opts: ConvTransposeOptions = {}) => convTransposeNd('convTranspose3d', 3, x, w, b, opts);
