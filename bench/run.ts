@@ -7,6 +7,7 @@ import { Bench } from 'tinybench';
 import { init, engine } from '../src/node.js';
 import { coreCases, type BenchCase } from './cases.js';
 import { convCases } from './cases-conv.js';
+import { nnCases } from './cases-nn.js';
 
 const args = process.argv.slice(2);
 const json = args.includes('--json');
@@ -14,7 +15,7 @@ const profile = args.includes('--profile');
 const filter = args.filter((a) => !a.startsWith('--'))[0] ?? '';
 const timeMs = Number(process.env.BENCH_TIME_MS ?? 1500);
 
-const cases: BenchCase[] = [...coreCases, ...convCases];
+const cases: BenchCase[] = [...coreCases, ...convCases, ...nnCases];
 const selected = cases.filter((c) => c.name.includes(filter));
 if (!selected.length) {
   console.error(`no benchmark matches '${filter}'. Cases:\n  ${cases.map((c) => c.name).join('\n  ')}`);

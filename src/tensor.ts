@@ -139,6 +139,19 @@ export class Tensor {
     return this;
   }
 
+  /**
+   * Make this tensor hold src's values (it shares src's storage; src stays usable). For parameters and buffers
+   * (optimizer steps, running statistics): graphs recorded earlier keep the old values they saw.
+   */
+  assign_(src: Tensor): this {
+    if (this.node) throw new EngineError(`assign_(): tensor #${this.id} was computed by ${this.node.name}; only leaves can be assigned`);
+    if (src.shape.join() !== this.shape.join()) throw new EngineError(`assign_(): shape [${src.shape.join(', ')}] does not match [${this.shape.join(', ')}]`);
+    const next = src.storage.retain();
+    this.storage.release();
+    this.storage_ = next;
+    return this;
+  }
+
   /** Set .grad to null (disposing the old gradient). */
   zeroGrad(): void {
     if (this.grad) this.grad.dispose();

@@ -3,7 +3,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
   engine, tensor, zeros, ones, full, rand, randn, manualSeed, add, mul, sum, matmul, scope, keep, memory, preprocess,
-  sizeClass, Engine, EngineError,
+  sizeClass, Engine, EngineError, KERNEL_FILES, type KernelSources,
 } from '../src/node.js';
 import { setup, throwsMatching } from './helpers.js';
 
@@ -253,7 +253,7 @@ errors('workgroup counts past the limit are refused with the label', () => {
 
 errors('an engine without an adapter explains how to get one', async () => {
   const fakeGpu = { requestAdapter: async () => null } as unknown as GPU;
-  const kernels = { elementwise: '', copy: '', reduce: '', matmul: '', fill: '', conv: '' };
+  const kernels = Object.fromEntries(KERNEL_FILES.map((k) => [k, ''])) as KernelSources;
   try {
     await Engine.create({ gpu: fakeGpu, kernels });
     assert.unreachable('no error');

@@ -124,7 +124,10 @@ export function binaryRaw(a: Tensor, b: Tensor, op: BinaryName): Tensor {
     const rows = y.size / inner;
     // rows on grid y and z (y * z must equal rows exactly), the innermost dim on x
     const rz = Math.ceil(rows / 65535);
-    const vec = inner % 4 === 0 && rows % rz === 0 && rz <= 65535 && m.strides.slice(0, 2).every((st) => st[r]! <= 1 && st.slice(0, r).every((v) => v % 4 === 0));
+    // vec4 path: operands walk the inner dim with stride 1 (vec4 loads: row offsets must stay 16-byte aligned) or
+    // stride 0 (one value per row, splat)
+    const vec = inner % 4 === 0 && rows % rz === 0 && rz <= 65535 &&
+      m.strides.slice(0, 2).every((st) => st[r] === 0 || (st[r] === 1 && st.slice(0, r).every((v) => v % 4 === 0)));
     let g = itemsGrid(y.size);
     if (vec) {
       let items = 64;

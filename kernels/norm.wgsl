@@ -1,0 +1,80 @@
+// Instance normalisation and AdaIN: for each group g = (n, c) of S = spatial elements,
+//   y = (x - mean) / sqrt(var + eps) * gamma + beta,   var biased (divides by S)
+// AFFINE 0: no gamma/beta; 1: per channel (gamma[c], InstanceNorm affine); 2: per sample and channel
+// (gamma[n*C + c], AdaIN, whose scale and shift come from a style vector).
+//
+// One 8-lane workgroup per group (grid x = groups, up to 65535 per launch; `g0` offsets later launches). Three sweeps
+// over the group — sum, sum of squared deviations (two passes: no cancellation), write — with consecutive lanes on
+// consecutive vec4s; a group of DTVNet (≤ 16K floats) stays in the CPU cache between sweeps. The lanes' partial sums
+// meet in workgroup memory (one barrier per sweep). Requires S % 4 == 0 (VEC4) or uses scalar loads.
+//
+// This kernel has no backward of its own: the op's backward rule is written with differentiable ops (it calls this
+// op for x̂), so second derivatives work.
+
+override AFFINE: u32 = 0u;
+override VEC4: bool = true;
+override WG: u32 = 8u;
+
+struct Params {
+  S: u32,        // elements per group
+  C: u32,        // channels (to find c of group g)
+  g0: u32,       // first group of this launch
+  eps: f32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x4: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read_write> y4: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> gamma: array<f32>;
+@group(0) @binding(4) var<storage, read> beta: array<f32>;
+
+var<workgroup> partial: array<f32, WG>;
+
+fn x_at(i: u32) -> f32 { return x4[i >> 2u][i & 3u]; }
+
+// Sum of partial[] over the workgroup, returned to every lane.
+fn wg_sum(v: f32, lid: u32) -> f32 {
+  partial[lid] = v;
+  workgroupBarrier();
+  var t = 0.0;
+  for (var l = 0u; l < WG; l++) { t += partial[l]; }
+  workgroupBarrier();
+  return t;
+}
+
+@compute @workgroup_size(WG)
+fn instance_norm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let g = p.g0 + wid.x;
+  let S = p.S;
+  let base = g * S;
+  var s = 0.0;
+  if (VEC4) {
+    var a = vec4<f32>(0.0);
+    for (var i = lid; i < S / 4u; i += WG) { a += x4[base / 4u + i]; }
+    s = a.x + a.y + a.z + a.w;
+  } else {
+    for (var i = lid; i < S; i += WG) { s += x_at(base + i); }
+  }
+  let mean = wg_sum(s, lid) / f32(S);
+  var q = 0.0;
+  if (VEC4) {
+    var a = vec4<f32>(0.0);
+    for (var i = lid; i < S / 4u; i += WG) { let d = x4[base / 4u + i] - mean; a += d * d; }
+    q = a.x + a.y + a.z + a.w;
+  } else {
+    for (var i = lid; i < S; i += WG) { let d = x_at(base + i) - mean; q += d * d; }
+  }
+  let rstd = inverseSqrt(wg_sum(q, lid) / f32(S) + p.eps);
+  var scale = rstd;
+  var shift = -mean * rstd;
+  if (AFFINE > 0u) {
+    let k = select(g, g % p.C, AFFINE == 1u);
+    scale = rstd * gamma[k];
+    shift = fma(-mean, scale, beta[k]);
+  }
+  if (VEC4) {
+    for (var i = lid; i < S / 4u; i += WG) { y4[base / 4u + i] = fma(x4[base / 4u + i], vec4<f32>(scale), vec4<f32>(shift)); }
+  } else {
+    for (var i = lid; i < S; i += WG) { let j = base + i; y4[j >> 2u][j & 3u] = fma(x_at(j), scale, shift); }
+  }
+}

@@ -1,0 +1,302 @@
+// Neural-network ops on [N, C, ...spatial] tensors: padding (kernels/pad.wgsl), instance norm and AdaIN
+// (kernels/norm.wgsl), batch norm, pooling and losses. Fused kernels where they save memory traffic; the backward
+// rules are written with differentiable ops, so second derivatives (the WGAN-GP critic) work through all of them.
+
+import { record } from '../autograd.js';
+import { EngineError } from '../runtime/engine.js';
+import { Tensor, empty, engine, live, noGrad } from '../tensor.js';
+import { abs, add, affine, mul, powScalar, rsqrt, square, sub } from './elementwise.js';
+import { ones, zeros } from './creation.js';
+import { mean, sum, variance } from './reduce.js';
+import { reshape } from './shape.js';
+import { fmt, numel } from './shapes.js';
+
+// ------------------------------------------------------------------------------------------------ padding
+
+export type PadMode = 'zeros' | 'reflect';
+
+function items(n: number): number {
+  let it = 16;
+  while (it > 1 && n < 8 * it) it >>= 1;
+  return it;
+}
+
+interface PadGeometry {
+  /** spatial sizes as 3 dims (2-D: D = 1) */
+  inSize: [number, number, number];
+  outSize: [number, number, number];
+  before: [number, number, number];
+  after: [number, number, number];
+  outer: number;
+  mode: PadMode;
+  nd: number;
+}
+
+function padParams(g: PadGeometry): ArrayBuffer {
+  const b = new ArrayBuffer(64);
+  new Uint32Array(b).set([...g.inSize, 0, ...g.outSize, 0]);
+  new Int32Array(b).set([...g.before, 0, ...g.after, 0], 8);
+  return b;
+}
+
+function padLaunch(x: Tensor, g: PadGeometry, adjoint: boolean): Tensor {
+  const lead = x.shape.slice(0, x.rank - g.nd);
+  const size = adjoint ? g.inSize : g.outSize;
+  const y = empty([...lead, ...size.slice(3 - g.nd)], adjoint ? 'pad adjoint' : 'pad');
+  const rows = size[0] * size[1];
+  if (g.outer > 65535 || rows > 65535) throw new EngineError(`pad: ${fmt(x.shape)} has more than 65535 rows or planes`);
+  const it = items(size[2]);
+  engine().dispatch({
+    kernel: 'pad', entry: adjoint ? 'pad_adjoint' : 'pad', constants: { MODE: g.mode === 'reflect' ? 0 : 1, WG: 8, ITEMS: it },
+    params: padParams(g), buffers: [x.buffer, y.buffer], grid: [Math.ceil(size[2] / (8 * it)), g.outer, rows],
+    label: `${g.mode} pad${adjoint ? ' adjoint' : ''} ${fmt(x.shape)} by ${fmt(g.before)}/${fmt(g.after)}`,
+  });
+  return y;
+}
+
+function padPrimitive(x: Tensor, g: PadGeometry): Tensor {
+  return record(padLaunch(x, g, false), 'pad', [x], (gy) => [padAdjoint(gy, g)]);
+}
+function padAdjoint(gy: Tensor, g: PadGeometry): Tensor {
+  return record(padLaunch(gy, g, true), 'padAdjoint', [gy], (gg) => [padPrimitive(gg, g)]);
+}
+
+/**
+ * Pad the last 2 or 3 dims. `pads` lists [before, after] for each padded dim from the first padded dim to the last,
+ * e.g. [top, bottom, left, right] for 2-D (note: PyTorch's F.pad lists the LAST dim first). A single number pads
+ * every side of the last 2 dims. Reflect mode needs pad < size (PyTorch ReflectionPad).
+ */
+export function pad(x: Tensor, pads: number | readonly number[], mode: PadMode = 'zeros'): Tensor {
+  live('pad', x);
+  const list = typeof pads === 'number' ? [pads, pads, pads, pads] : [...pads];
+  if (list.length !== 4 && list.length !== 6) throw new EngineError(`pad: give [before, after] for 2 or 3 dims (4 or 6 numbers), got ${JSON.stringify(pads)}`);
+  if (mode !== 'zeros' && mode !== 'reflect') throw new EngineError(`pad: mode must be 'zeros' or 'reflect', got '${String(mode)}'`);
+  const nd = list.length / 2;
+  if (x.rank < nd) throw new EngineError(`pad: ${nd} padded dims need a tensor of rank >= ${nd}, got ${fmt(x.shape)}`);
+  if (list.some((v) => !Number.isInteger(v) || v < 0)) throw new EngineError(`pad: paddings must be non-negative integers, got ${fmt(list)}`);
+  const sp = x.shape.slice(x.rank - nd);
+  const before = list.filter((_, i) => i % 2 === 0);
+  const after = list.filter((_, i) => i % 2 === 1);
+  if (mode === 'reflect') {
+    sp.forEach((n, i) => {
+      if (before[i]! >= n || after[i]! >= n) throw new EngineError(`pad: reflect padding ${fmt(list)} must be smaller than the padded dims ${fmt(sp)} of ${fmt(x.shape)}`);
+    });
+  }
+  const to3 = (a: number[], f: number) => [...new Array(3 - a.length).fill(f), ...a] as [number, number, number];
+  const g: PadGeometry = {
+    inSize: to3(sp, 1),
+    outSize: to3(sp.map((n, i) => n + before[i]! + after[i]!), 1),
+    before: to3(before, 0),
+    after: to3(after, 0),
+    outer: numel(x.shape.slice(0, x.rank - nd)),
+    mode,
+    nd,
+  };
+  return padPrimitive(x, g);
+}
+
+// ------------------------------------------------------------------------------------------------ normalisation
+
+function spatialAxes(x: Tensor): number[] {
+  return [...Array(x.rank - 2).keys()].map((i) => i + 2);
+}
+
+/** The fused kernel: (x - mean)/sqrt(var + eps) per (n, c), then the optional affine. No autograd of its own. */
+function normLaunch(x: Tensor, eps: number, affine: 0 | 1 | 2, gamma: Tensor | null, beta: Tensor | null): Tensor {
+  const [N, C] = x.shape as [number, number];
+  const S = numel(x.shape.slice(2));
+  const y = empty(x.shape, 'instanceNorm');
+  const groups = N * C;
+  const buf = new ArrayBuffer(16);
+  for (let g0 = 0; g0 < groups; g0 += 65535) {
+    new Uint32Array(buf).set([S, C, g0]);
+    new Float32Array(buf)[3] = eps;
+    engine().dispatch({
+      kernel: 'norm', entry: 'instance_norm', constants: { AFFINE: affine, VEC4: S % 4 === 0, WG: 8 }, params: buf.slice(0),
+      buffers: [x.buffer, y.buffer, (gamma ?? x).buffer, (beta ?? x).buffer], grid: [Math.min(65535, groups - g0), 1, 1],
+      label: `${affine === 2 ? 'adain' : 'instanceNorm'} ${fmt(x.shape)}`,
+    });
+  }
+  return y;
+}
+
+/**
+ * x̂ = (x - mean) / sqrt(var + eps) over the spatial dims of each (n, c), and its backward
+ *   dx = rstd · (g - mean(g) - x̂ · mean(g · x̂))
+ * written with ops (x̂ comes from this op again), so it is differentiable.
+ */
+function normalize(x: Tensor, eps: number): Tensor {
+  const y = normLaunch(x, eps, 0, null, null);
+  return record(y, 'instanceNormalize', [x], (g, [xi]) => [gradNormalize(xi!, g, eps)]);
+}
+
+/** The gradient w.r.t. x of normalize(x) for the upstream gradient gxh, in differentiable ops. */
+function gradNormalize(x: Tensor, gxh: Tensor, eps: number): Tensor {
+  const ax = spatialAxes(x);
+  const xh = normalize(x, eps);
+  const rstd = rsqrt(affine(variance(x, ax, true), 1, eps));
+  return mul(sub(sub(gxh, mean(gxh, ax, true)), mul(xh, mean(mul(gxh, xh), ax, true))), rstd);
+}
+
+function checkNormInput(op: string, x: Tensor): void {
+  if (x.rank < 3) throw new EngineError(`${op}: input must be [N, C, ...spatial] with at least one spatial dim, got ${fmt(x.shape)}`);
+}
+
+/**
+ * InstanceNorm (2-D or 3-D): per sample and channel over the spatial dims, biased variance, optional affine
+ * weight/bias [C] (PyTorch InstanceNorm*d, no running statistics).
+ */
+export function instanceNorm(x: Tensor, opts: { eps?: number; weight?: Tensor | null; bias?: Tensor | null } = {}): Tensor {
+  live('instanceNorm', x, ...[opts.weight, opts.bias].filter((t): t is Tensor => !!t));
+  checkNormInput('instanceNorm', x);
+  const eps = opts.eps ?? 1e-5;
+  const C = x.shape[1]!;
+  const w = opts.weight ?? null;
+  const b = opts.bias ?? null;
+  for (const [name, t] of [['weight', w], ['bias', b]] as const) {
+    if (t && (t.rank !== 1 || t.shape[0] !== C)) throw new EngineError(`instanceNorm: ${name} ${fmt(t.shape)} does not match ${C} channels of ${fmt(x.shape)}`);
+  }
+  if (!w && !b) return normalize(x, eps);
+  // Fused forward with the affine; the backward goes through x̂ · w + b.
+  const wt = w ?? ones([C]);
+  const bt = b ?? zeros([C]);
+  const y = normLaunch(x, eps, 1, wt, bt);
+  if (wt !== w) wt.dispose();
+  if (bt !== b) bt.dispose();
+  const bshape = [C, ...new Array(x.rank - 2).fill(1)];
+  const inputs = [x, ...(w ? [w] : []), ...(b ? [b] : [])];
+  return record(y, 'instanceNorm', inputs, (g, ins, needs) => {
+    const xh = normalize(ins[0]!, eps);
+    const out: (Tensor | null)[] = [];
+    const wi = w ? ins[1]! : null;
+    out.push(needs[0] ? gradNormalize(ins[0]!, wi ? mul(g, reshape(wi, bshape)) : g, eps) : null);
+    if (w) out.push(needs[1] ? reshape(sum(mul(g, xh), [0, ...spatialAxes(xh)]), [C]) : null);
+    if (b) out.push(needs[out.length] ? reshape(sum(g, [0, ...spatialAxes(g)]), [C]) : null);
+    return out;
+  });
+}
+
+/**
+ * AdaIN: instanceNorm(x) · gamma + beta with per-sample, per-channel gamma and beta [N, C] (from a style vector).
+ * DTVNet's motion stream uses it with the code's σ = sqrt(biased var + eps).
+ */
+export function adain(x: Tensor, gamma: Tensor, beta: Tensor, eps = 1e-5): Tensor {
+  live('adain', x, gamma, beta);
+  checkNormInput('adain', x);
+  const [N, C] = x.shape as [number, number];
+  for (const [name, t] of [['gamma', gamma], ['beta', beta]] as const) {
+    if (t.rank !== 2 || t.shape[0] !== N || t.shape[1] !== C) throw new EngineError(`adain: ${name} must be [N, C] = [${N}, ${C}] for input ${fmt(x.shape)}, got ${fmt(t.shape)}`);
+  }
+  const y = normLaunch(x, eps, 2, gamma, beta);
+  const bshape = [N, C, ...new Array(x.rank - 2).fill(1)];
+  return record(y, 'adain', [x, gamma, beta], (g, [xi, gi, bi], needs) => {
+    const xh = normalize(xi!, eps);
+    const ax = spatialAxes(xh);
+    return [
+      needs[0] ? gradNormalize(xi!, mul(g, reshape(gi!, bshape)), eps) : null,
+      needs[1] ? reshape(sum(mul(g, xh), ax), [N, C]) : null,
+      needs[2] ? reshape(sum(g, ax), [N, C]) : null,
+    ];
+  });
+}
+
+export interface BatchNormOptions {
+  weight?: Tensor | null;
+  bias?: Tensor | null;
+  /** running statistics [C]; updated in place in training mode when given */
+  runningMean?: Tensor | null;
+  runningVar?: Tensor | null;
+  training?: boolean;
+  momentum?: number;
+  eps?: number;
+}
+
+/**
+ * BatchNorm (2-D or 3-D, PyTorch semantics). Training: batch statistics over N and the spatial dims (biased
+ * variance to normalise; the running variance is updated with the unbiased one). Evaluation: running statistics.
+ * Composed of ops, so every derivative order works.
+ */
+export function batchNorm(x: Tensor, opts: BatchNormOptions = {}): Tensor {
+  live('batchNorm', x, ...[opts.weight, opts.bias, opts.runningMean, opts.runningVar].filter((t): t is Tensor => !!t));
+  checkNormInput('batchNorm', x);
+  const C = x.shape[1]!;
+  const eps = opts.eps ?? 1e-5;
+  const momentum = opts.momentum ?? 0.1;
+  const training = opts.training ?? true;
+  const bshape = [1, C, ...new Array(x.rank - 2).fill(1)];
+  for (const [name, t] of Object.entries({ weight: opts.weight, bias: opts.bias, runningMean: opts.runningMean, runningVar: opts.runningVar })) {
+    if (t && (t.rank !== 1 || t.shape[0] !== C)) throw new EngineError(`batchNorm: ${name} ${fmt(t.shape)} does not match ${C} channels of ${fmt(x.shape)}`);
+  }
+  const axes = [0, ...spatialAxes(x)];
+  let y: Tensor;
+  if (training) {
+    const m = mean(x, axes, true);
+    const v = variance(x, axes, true);
+    y = mul(sub(x, m), rsqrt(affine(v, 1, eps)));
+    if (opts.runningMean && opts.runningVar) {
+      const n = numel(x.shape) / C;
+      noGrad(() => {
+        const rm = add(affine(opts.runningMean!, 1 - momentum, 0), mul(reshape(m, [C]), momentum));
+        const rv = add(affine(opts.runningVar!, 1 - momentum, 0), mul(reshape(v, [C]), (momentum * n) / Math.max(1, n - 1)));
+        opts.runningMean!.assign_(rm);
+        opts.runningVar!.assign_(rv);
+      });
+    }
+  } else {
+    if (!opts.runningMean || !opts.runningVar) throw new EngineError('batchNorm: evaluation mode needs runningMean and runningVar');
+    y = mul(sub(x, reshape(opts.runningMean, bshape)), reshape(rsqrt(affine(opts.runningVar, 1, eps)), bshape));
+  }
+  if (opts.weight) y = mul(y, reshape(opts.weight, bshape));
+  if (opts.bias) y = add(y, reshape(opts.bias, bshape));
+  return y;
+}
+
+// ------------------------------------------------------------------------------------------------ pooling
+
+/** Average pooling with kernel = stride over the last kernel.length dims (sizes must divide). Composed: a reshape
+ * that splits every pooled dim into (out, k), then a mean. */
+export function avgPool(x: Tensor, kernel: readonly number[]): Tensor {
+  live('avgPool', x);
+  const nd = kernel.length;
+  if (nd < 1 || nd > x.rank) throw new EngineError(`avgPool: kernel ${fmt(kernel)} does not fit ${fmt(x.shape)}`);
+  const lead = x.shape.slice(0, x.rank - nd);
+  const sp = x.shape.slice(x.rank - nd);
+  sp.forEach((n, i) => {
+    const k = kernel[i]!;
+    if (!Number.isInteger(k) || k < 1 || n % k !== 0) throw new EngineError(`avgPool: kernel ${fmt(kernel)} must divide the pooled dims ${fmt(sp)} of ${fmt(x.shape)}`);
+  });
+  const split = sp.flatMap((n, i) => [n / kernel[i]!, kernel[i]!]);
+  const v = reshape(x, [...lead, ...split]);
+  const axes = sp.map((_, i) => lead.length + 2 * i + 1);
+  const y = mean(v, axes);
+  v.dispose();
+  return y;
+}
+
+/** 2x2 average pooling (area downsampling by 2) of the last two dims. */
+export const avgPool2x = (x: Tensor): Tensor => avgPool(x, [2, 2]);
+
+// ------------------------------------------------------------------------------------------------ losses
+
+function checkPair(op: string, a: Tensor, b: Tensor): void {
+  live(op, a, b);
+  if (a.shape.join() !== b.shape.join()) throw new EngineError(`${op}: shapes ${fmt(a.shape)} and ${fmt(b.shape)} differ`);
+}
+
+/** mean |a - b| */
+export function l1Loss(a: Tensor, b: Tensor): Tensor {
+  checkPair('l1Loss', a, b);
+  return mean(abs(sub(a, b)));
+}
+
+/** mean (a - b)² */
+export function mseLoss(a: Tensor, b: Tensor): Tensor {
+  checkPair('mseLoss', a, b);
+  return mean(square(sub(a, b)));
+}
+
+/** mean ((a - b)² + eps²)^alpha, the robust penalty of the flow literature (alpha 0.5: Charbonnier). */
+export function charbonnierLoss(a: Tensor, b: Tensor, eps = 1e-3, alpha = 0.5): Tensor {
+  checkPair('charbonnierLoss', a, b);
+  return mean(powScalar(affine(square(sub(a, b)), 1, eps * eps), alpha));
+}
