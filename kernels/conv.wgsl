@@ -12,21 +12,30 @@
 //
 // Chunks: one launch covers samples [n0, n0 + nc) and output rows r = od*OH + oh in [r0, r0 + rc), so cols has
 // P = rc*OW columns (p = (r - r0)*OW + ow). The host cuts big convolutions into chunks to keep cols within the
-// adapter's binding size and every grid axis within 65535.
-// Grids (8-lane workgroups, lanes along the innermost spatial axis, ITEMS columns per lane):
-//   im2col: x = ceil(OW / (WG*ITEMS)), y = k (Kp rows), z = (n - n0)*rc + (r - r0)
-//   col2im: x = ceil(W / (WG*ITEMS)),  y = (n - n0)*C + ci, z = d*H + h
+// adapter's binding size.
+//
+// Shaped for lavapipe: 8-lane workgroups whose lanes run along the innermost spatial axis (consecutive addresses);
+// each workgroup walks many rows, so the per-workgroup cost is paid once per plane, not once per row; strides and
+// dilations are pipeline constants (SD.. / DD..), so the divisions of col2im become shifts or vanish.
+// Grids:
+//   im2col: x = ceil(OW / (WG*ITEMS)), y = k (Kp rows), z = n - n0; loops over the chunk's output rows
+//   col2im: x = ceil(W / (WG*ITEMS)),  y = ci, z = n - n0;     loops over the input rows (d, h)
 
 override WG: u32 = 8u;
 override ITEMS: u32 = 16u;
+override SD: i32 = 1;
+override SH: i32 = 1;
+override SW: i32 = 1;
+override DD: i32 = 1;
+override DH: i32 = 1;
+override DW: i32 = 1;
 
 struct Params {
   in_size: vec4<u32>,    // D, H, W, C (channels of x for im2col, of the output for col2im)
   out_size: vec4<u32>,   // OD, OH, OW, P = OD*OH*OW
   ksize: vec4<u32>,      // KD, KH, KW, K = C*KD*KH*KW
-  stride: vec4<u32>,     // SD, SH, SW, Kp (rows of cols)
+  rows: vec4<u32>,       // Kp (rows of cols), unused...
   pad: vec4<i32>,        // PD, PH, PW, unused
-  dil: vec4<u32>,        // DD, DH, DW, unused
   chunk: vec4<u32>,      // r0, rc, n0, nc
 }
 
@@ -37,81 +46,94 @@ struct Params {
 @compute @workgroup_size(WG)
 fn im2col(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let k = wid.y;
+  let n_local = wid.z;
+  let n = p.chunk.z + n_local;
   let OH = p.out_size.y;
   let OW = p.out_size.z;
-  let rc = p.chunk.y;
-  let r = p.chunk.x + wid.z % rc;       // output row od*OH + oh
-  let n_local = wid.z / rc;
-  let n = p.chunk.z + n_local;
-  let oh = r % OH;
-  let od = r / OH;
   let KW = p.ksize.z;
   let KH = p.ksize.y;
   let KD = p.ksize.x;
-  let kw = k % KW;
-  let kh = (k / KW) % KH;
-  let kd = (k / (KW * KH)) % KD;
+  let kw = i32(k % KW);
+  let kh = i32((k / KW) % KH);
+  let kd = i32((k / (KW * KH)) % KD);
   let ci = k / (KW * KH * KD);
   let D = i32(p.in_size.x);
   let H = i32(p.in_size.y);
   let W = i32(p.in_size.z);
-  let id = i32(od * p.stride.x + kd * p.dil.x) - p.pad.x;
-  let ih = i32(oh * p.stride.y + kh * p.dil.y) - p.pad.y;
-  let row_ok = k < p.ksize.w && id >= 0 && id < D && ih >= 0 && ih < H;
-  let src_row = ((n * p.in_size.w + ci) * u32(D) + u32(id)) * u32(H) + u32(ih);   // used only when row_ok
-  let P = rc * OW;
-  let dst_row = (n_local * p.stride.w + k) * P + (r - p.chunk.x) * OW;
-  let base = wid.x * WG * ITEMS + lid;
-  for (var t = 0u; t < ITEMS; t++) {
-    let ow = base + t * WG;
-    if (ow >= OW) { break; }
-    let iw = i32(ow * p.stride.z + kw * p.dil.z) - p.pad.z;
-    var v = 0.0;
-    if (row_ok && iw >= 0 && iw < W) { v = src[src_row * u32(W) + u32(iw)]; }
-    dst[dst_row + ow] = v;
+  let live_k = k < p.ksize.w;
+  let P = p.chunk.y * OW;
+  let plane = (n * p.in_size.w + ci) * u32(D);             // first (d) row index of this (n, ci)
+  let out0 = (n_local * p.rows.x + k) * P;
+  let col0 = wid.x * WG * ITEMS + lid;
+  // lanes' columns and their input columns do not depend on the row: compute once
+  for (var rr = 0u; rr < p.chunk.y; rr++) {
+    let r = p.chunk.x + rr;
+    let od = i32(r / OH);
+    let oh = i32(r % OH);
+    let id = od * SD - p.pad.x + kd * DD;
+    let ih = oh * SH - p.pad.y + kh * DH;
+    let row_ok = live_k && id >= 0 && id < D && ih >= 0 && ih < H;
+    let src_row = ((plane + u32(max(id, 0))) * u32(H) + u32(max(ih, 0))) * u32(W);
+    let dst_row = out0 + rr * OW;
+    for (var t = 0u; t < ITEMS; t++) {
+      let ow = col0 + t * WG;
+      if (ow >= OW) { break; }
+      let iw = i32(ow) * SW - p.pad.z + kw * DW;
+      var v = 0.0;
+      if (row_ok && iw >= 0 && iw < W) { v = src[src_row + u32(iw)]; }
+      dst[dst_row + ow] = v;
+    }
   }
+}
+
+// Output index t/S along a dim when tap t lands on the output grid (t >= 0, t % S == 0, t/S < n), else -1.
+fn on_grid(t: i32, s: i32, n: i32) -> i32 {
+  if (t < 0 || t % s != 0) { return -1; }
+  let q = t / s;
+  return select(-1, q, q < n);
 }
 
 @compute @workgroup_size(WG)
 fn col2im(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let C = p.in_size.w;
-  let n_local = wid.y / C;
+  let ci = wid.y;
+  let n_local = wid.z;
   let n = p.chunk.z + n_local;
-  let ci = wid.y % C;
+  let D = p.in_size.x;
   let H = p.in_size.y;
   let W = p.in_size.z;
-  let h = wid.z % H;
-  let d = wid.z / H;
   let OD = i32(p.out_size.x);
   let OH = i32(p.out_size.y);
   let OW = i32(p.out_size.z);
   let r0 = i32(p.chunk.x);
   let r1 = r0 + i32(p.chunk.y);
-  let S = vec3<i32>(p.stride.xyz);
   let P = p.chunk.y * p.out_size.z;
-  let cols_n = n_local * p.stride.w * P;
-  let base = wid.x * WG * ITEMS + lid;
-  for (var t = 0u; t < ITEMS; t++) {
-    let w = base + t * WG;
-    if (w >= W) { break; }
-    var acc = 0.0;
-    for (var kd = 0u; kd < p.ksize.x; kd++) {
-      let td = i32(d) + p.pad.x - i32(kd * p.dil.x);
-      if (td < 0 || td % S.x != 0 || td / S.x >= OD) { continue; }
-      for (var kh = 0u; kh < p.ksize.y; kh++) {
-        let th = i32(h) + p.pad.y - i32(kh * p.dil.y);
-        if (th < 0 || th % S.y != 0 || th / S.y >= OH) { continue; }
-        let r = (td / S.x) * OH + th / S.y;          // output row this tap came from
-        if (r < r0 || r >= r1) { continue; }
-        let krow = ((ci * p.ksize.x + kd) * p.ksize.y + kh) * p.ksize.z;
-        let prow = u32(r - r0) * u32(OW);
-        for (var kw = 0u; kw < p.ksize.z; kw++) {
-          let tw = i32(w) + p.pad.z - i32(kw * p.dil.z);
-          if (tw < 0 || tw % S.z != 0 || tw / S.z >= OW) { continue; }
-          acc += src[cols_n + (krow + kw) * P + prow + u32(tw / S.z)];
+  let cols_n = n_local * p.rows.x * P;
+  let col0 = wid.x * WG * ITEMS + lid;
+  for (var d = 0u; d < D; d++) {
+    for (var h = 0u; h < H; h++) {
+      let out_row = ((n_local * C + ci) * D + d) * H * W + h * W;
+      for (var t = 0u; t < ITEMS; t++) {
+        let w = col0 + t * WG;
+        if (w >= W) { break; }
+        var acc = 0.0;
+        for (var kd = 0u; kd < p.ksize.x; kd++) {
+          let od = on_grid(i32(d) + p.pad.x - i32(kd) * DD, SD, OD);
+          if (od < 0) { continue; }
+          for (var kh = 0u; kh < p.ksize.y; kh++) {
+            let oh = on_grid(i32(h) + p.pad.y - i32(kh) * DH, SH, OH);
+            let r = od * OH + oh;                     // output row this tap came from
+            if (oh < 0 || r < r0 || r >= r1) { continue; }
+            let krow = ((ci * p.ksize.x + kd) * p.ksize.y + kh) * p.ksize.z;
+            let prow = u32(r - r0) * u32(OW);
+            for (var kw = 0u; kw < p.ksize.z; kw++) {
+              let ow = on_grid(i32(w) + p.pad.z - i32(kw) * DW, SW, OW);
+              if (ow >= 0) { acc += src[cols_n + (krow + kw) * P + prow + u32(ow)]; }
+            }
+          }
         }
+        dst[out_row + w] = acc;
       }
     }
-    dst[((n_local * C + ci) * p.in_size.x + d) * H * W + h * W + w] = acc;
   }
 }

@@ -65,3 +65,31 @@ fn copy_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
     dst4[p.dst_off + i] = src4[p.src_off + i];
   }
 }
+
+// transpose4: dst[b, c, r] = src[b, r, c] for src [B, R, C] with R % 4 == 0 and C % 4 == 0 (n = R/4, src_off = C/4
+// in the Params below, dst_off = B). Each invocation moves one 4x4 block: four vec4 loads along a row of src
+// (neighbouring lanes take neighbouring blocks, so the loads are consecutive), a register transpose, four vec4 stores.
+// Grid: x = ceil(C/4 / (WG*ITEMS)) block columns, y = R/4 block rows (split over z when > 65535... the host keeps
+// R/4 <= 65535 per batch), z = B.
+@compute @workgroup_size(WG)
+fn transpose4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let R4 = p.n;
+  let C4 = p.src_off;
+  let br = wid.y;
+  let b = wid.z;
+  let base = wid.x * WG * ITEMS + lid;
+  for (var k = 0u; k < ITEMS; k++) {
+    let bc = base + k * WG;
+    if (bc >= C4) { break; }
+    let s = (b * R4 * 4u + br * 4u) * C4 + bc;     // vec4 index of src[b, 4br, 4bc]
+    let r0 = src4[s];
+    let r1 = src4[s + C4];
+    let r2 = src4[s + 2u * C4];
+    let r3 = src4[s + 3u * C4];
+    let d = (b * C4 * 4u + bc * 4u) * R4 + br;     // vec4 index of dst[b, 4bc, 4br]
+    dst4[d] = vec4<f32>(r0.x, r1.x, r2.x, r3.x);
+    dst4[d + R4] = vec4<f32>(r0.y, r1.y, r2.y, r3.y);
+    dst4[d + 2u * R4] = vec4<f32>(r0.z, r1.z, r2.z, r3.z);
+    dst4[d + 3u * R4] = vec4<f32>(r0.w, r1.w, r2.w, r3.w);
+  }
+}

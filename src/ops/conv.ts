@@ -71,7 +71,7 @@ const up4 = (n: number) => Math.ceil(n / 4) * 4;
 export type RowRange = [number, number];
 
 function params(g: ConvGeometry, kRows: number, rows: RowRange, nCount: number): ArrayBuffer {
-  const b = new ArrayBuffer(112);
+  const b = new ArrayBuffer(96);
   const u = new Uint32Array(b);
   const i = new Int32Array(b);
   const P = g.outSize[0] * g.outSize[1] * g.outSize[2];
@@ -79,11 +79,17 @@ function params(g: ConvGeometry, kRows: number, rows: RowRange, nCount: number):
   u.set([...g.inSize, g.channels], 0);
   u.set([...g.outSize, P], 4);
   u.set([...g.kernel, K], 8);
-  u.set([...g.stride, kRows], 12);
+  u.set([kRows, 0, 0, 0], 12);
   i.set([...g.padding, 0], 16);
-  u.set([...g.dilation, 0], 20);
-  u.set([rows[0], rows[1], 0, nCount], 24);
+  u.set([rows[0], rows[1], 0, nCount], 20);
   return b;
+}
+
+/** Strides and dilations are pipeline constants: the kernels' divisions by them compile to shifts. */
+function constants(g: ConvGeometry, it: number): Record<string, number> {
+  const [SD, SH, SW] = g.stride;
+  const [DD, DH, DW] = g.dilation;
+  return { WG: 8, ITEMS: it, SD, SH, SW, DD, DH, DW };
 }
 
 function items(n: number): number {
@@ -103,14 +109,12 @@ export function im2col(x: Tensor, g: ConvGeometry, kRows: number, rows: RowRange
   live('im2col', x);
   const N = x.shape[0]!;
   const OW = g.outSize[2];
-  if (kRows > 65535 || N * rows[1] > 65535) {
-    throw new EngineError(`im2col: grid of ${kRows} x ${N * rows[1]} exceeds 65535 (conv ops split such work; call im2col with fewer rows)`);
-  }
+  if (kRows > 65535 || N > 65535) throw new EngineError(`im2col: grid of ${kRows} rows x ${N} samples exceeds 65535`);
   const y = empty([N, kRows, rows[1] * OW], 'im2col');
   const it = items(OW);
   engine().dispatch({
-    kernel: 'conv', entry: 'im2col', constants: { WG: 8, ITEMS: it }, params: params(g, kRows, rows, N),
-    buffers: [x.buffer, y.buffer], grid: [Math.ceil(OW / (8 * it)), kRows, N * rows[1]],
+    kernel: 'conv', entry: 'im2col', constants: constants(g, it), params: params(g, kRows, rows, N),
+    buffers: [x.buffer, y.buffer], grid: [Math.ceil(OW / (8 * it)), kRows, N],
     label: `im2col ${fmt(x.shape)} k${fmt(g.kernel)} s${fmt(g.stride)} p${fmt(g.padding)} d${fmt(g.dilation)}${rangeText(g, rows)}`,
   });
   return record(y, 'im2col', [x], (gy) => [col2im(gy, g, rows)]);
@@ -125,12 +129,12 @@ export function col2im(cols: Tensor, g: ConvGeometry, rows: RowRange = allRows(g
   const [N, kRows] = cols.shape as [number, number, number];
   const C = g.channels;
   if (cols.shape[2] !== rows[1] * g.outSize[2]) throw new EngineError(`col2im: cols ${fmt(cols.shape)} do not hold ${rows[1]} rows of ${g.outSize[2]}`);
-  if (g.inSize[0] * g.inSize[1] > 65535 || N * C > 65535) throw new EngineError(`col2im: grid for ${N}x${C} channels over ${fmt(g.inSize)} exceeds 65535`);
+  if (N > 65535 || C > 65535) throw new EngineError(`col2im: grid for ${N} samples x ${C} channels exceeds 65535`);
   const y = empty([N, C, ...g.inSize.slice(3 - g.nd)], 'col2im');
   const it = items(g.inSize[2]);
   engine().dispatch({
-    kernel: 'conv', entry: 'col2im', constants: { WG: 8, ITEMS: it }, params: params(g, kRows, rows, N),
-    buffers: [cols.buffer, y.buffer], grid: [Math.ceil(g.inSize[2] / (8 * it)), N * C, g.inSize[0] * g.inSize[1]],
+    kernel: 'conv', entry: 'col2im', constants: constants(g, it), params: params(g, kRows, rows, N),
+    buffers: [cols.buffer, y.buffer], grid: [Math.ceil(g.inSize[2] / (8 * it)), C, N],
     label: `col2im ${fmt(cols.shape)} to ${fmt(y.shape)} k${fmt(g.kernel)} s${fmt(g.stride)}${rangeText(g, rows)}`,
   });
   return record(y, 'col2im', [cols], (gy) => [im2col(gy, g, kRows, rows)]);
@@ -180,8 +184,8 @@ function convNd(op: string, nd: number, x: Tensor, w: Tensor, b: Tensor | null |
   const rowBytes = kRows * g.outSize[2] * 4;
   const maxRows = Math.floor(colsBudget() / rowBytes);
   if (maxRows < 1) throw new EngineError(`${op}: one output row of patches (${rowBytes} bytes) exceeds the adapter's binding size`);
-  const rc = Math.min(rowsTotal, maxRows, 65535);
-  const nc = rc < rowsTotal ? 1 : Math.max(1, Math.min(N, Math.floor(maxRows / rowsTotal), Math.floor(65535 / rowsTotal)));
+  const rc = Math.min(rowsTotal, maxRows);
+  const nc = rc < rowsTotal ? 1 : Math.max(1, Math.min(N, Math.floor(maxRows / rowsTotal), 65535));
   const perSample: Tensor[] = [];
   for (let n0 = 0; n0 < N; n0 += nc) {
     const xc = nc >= N ? x : slice(x, 0, n0, Math.min(N, n0 + nc));
@@ -233,7 +237,7 @@ function convTransposeNd(op: string, nd: number, x: Tensor, w: Tensor, b: Tensor
   const w2 = reshape(w, [Ci, K]);
   const w2p = padColumns(w2, kRows);
   const pin = numel(inSp);
-  const nc = Math.max(1, Math.min(N, Math.floor(colsBudget() / (kRows * pin * 4)), Math.floor(65535 / Co)));
+  const nc = Math.max(1, Math.min(N, Math.floor(colsBudget() / (kRows * pin * 4)), 65535));
   if (kRows * pin * 4 > engine().limits.maxStorageBinding) throw new EngineError(`${op}: the patches of one sample (${kRows * pin * 4} bytes) exceed the adapter's binding size`);
   const ys: Tensor[] = [];
   for (let n0 = 0; n0 < N; n0 += nc) {

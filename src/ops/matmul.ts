@@ -10,7 +10,7 @@ import { Tensor, empty, engine, live } from '../tensor.js';
 import { add } from './elementwise.js';
 import { zeros } from './creation.js';
 import { sumTo } from './reduce.js';
-import { reshape, stridedCopy } from './shape.js';
+import { reshape, stridedCopy, transpose, transposeLast2Raw } from './shape.js';
 import { broadcastShapes, broadcastStrides, contiguousStrides, fmt, numel } from './shapes.js';
 
 export interface MatmulOptions {
@@ -31,6 +31,10 @@ function operand(x: Tensor, trans: boolean, batch: readonly number[], rows: numb
   const aligned = cols % 4 === 0;
   const batchOk = shared || xb.length === batch.length && xb.every((d, i) => d === batch[i]);
   if (!trans && aligned && batchOk) return { t: x, shared };
+  if (trans && batchOk && rows % 4 === 0 && aligned) {
+    const t = transposeLast2Raw(x, `matmul ${what} layout ${fmt(x.shape)}ᵀ`);
+    if (t) return { t, shared };
+  }
   const cp = up4(cols);
   const shape = [...fullBatch, rows, cols];
   const out = aligned ? empty([...fullBatch, rows, cp], what) : zeros([...fullBatch, rows, cp], { label: what });
@@ -91,10 +95,20 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
   const transA = !!opts.transA;
   const transB = !!opts.transB;
   const y = matmulRaw(a, b, transA, transB);
-  return record(y, 'matmul', [a, b], (g, [x, w], needs) => [
-    needs[0] ? sumTo(transA ? matmul(w!, g, { transA: transB, transB: true }) : matmul(g, w!, { transB: !transB }), x!.shape) : null,
-    needs[1] ? sumTo(transB ? matmul(g, x!, { transA: true, transB: transA }) : matmul(x!, g, { transA: !transA }), w!.shape) : null,
-  ]);
+  return record(y, 'matmul', [a, b], (g, [x, w], needs) => {
+    // dA = g·op(B)ᵀ and dB = op(A)ᵀ·g. Each needs one operand laid out transposed; when that operand is much
+    // larger than g (a convolution's im2col columns), compute the transposed product instead and transpose the
+    // (small) result: dA = (op(B)·gᵀ)ᵀ, dB = (gᵀ·op(A))ᵀ.
+    const plain = !transA && !transB;
+    const [M, K, N] = [y.shape[y.rank - 2]!, x!.shape[x!.rank - 1]!, y.shape[y.rank - 1]!];
+    const ga = !needs[0] ? null
+      : plain && K * N > 2 * (M * N + M * K) ? transpose(matmul(w!, g, { transB: true }))
+      : transA ? matmul(w!, g, { transA: transB, transB: true }) : matmul(g, w!, { transB: !transB });
+    const gb = !needs[1] ? null
+      : plain && M * K > 2 * (M * N + N * K) ? transpose(matmul(g, x!, { transA: true }))
+      : transB ? matmul(g, x!, { transA: true, transB: transA }) : matmul(x!, g, { transA: !transA });
+    return [ga ? sumTo(ga, x!.shape) : null, gb ? sumTo(gb, w!.shape) : null];
+  });
 }
 
 /** x · wᵀ + b with x [..., in], w [out, in], b [out] (PyTorch's nn.Linear convention). Composed of matmul and add. */

@@ -4,11 +4,11 @@
 
 import { record } from '../autograd.js';
 import { EngineError } from '../runtime/engine.js';
-import { Tensor, empty, engine, live, noGrad } from '../tensor.js';
-import { abs, add, affine, mul, powScalar, rsqrt, square, sub } from './elementwise.js';
-import { ones, zeros } from './creation.js';
+import { Tensor, empty, engine, live, noGrad, scope } from '../tensor.js';
+import { abs, add, affine, div, maximum, minimum, mul, powScalar, rsqrt, sqrt, square, sub } from './elementwise.js';
+import { ones, tensor, zeros } from './creation.js';
 import { mean, sum, variance } from './reduce.js';
-import { reshape } from './shape.js';
+import { reshape, slice } from './shape.js';
 import { fmt, numel } from './shapes.js';
 
 // ------------------------------------------------------------------------------------------------ padding
@@ -299,4 +299,88 @@ export function mseLoss(a: Tensor, b: Tensor): Tensor {
 export function charbonnierLoss(a: Tensor, b: Tensor, eps = 1e-3, alpha = 0.5): Tensor {
   checkPair('charbonnierLoss', a, b);
   return mean(powScalar(affine(square(sub(a, b)), 1, eps * eps), alpha));
+}
+
+// ------------------------------------------------------------------------------------------------ image comparison
+
+/** 3x3 box mean with no padding over the last two dims: [.., H, W] -> [.., H-2, W-2]. Composed of slices. */
+function box3(x: Tensor): Tensor {
+  const H = x.shape[x.rank - 2]!;
+  const W = x.shape[x.rank - 1]!;
+  let acc: Tensor | null = null;
+  for (let i = 0; i < 3; i++) {
+    const rows = slice(x, -2, i, i + H - 2);
+    for (let j = 0; j < 3; j++) {
+      const win = slice(rows, -1, j, j + W - 2);
+      const next: Tensor = acc ? add(acc, win) : win;
+      if (acc) {
+        acc.dispose();
+        win.dispose();
+      }
+      acc = next;
+    }
+    rows.dispose();
+  }
+  const m = mul(acc!, 1 / 9);
+  acc!.dispose();
+  return m;
+}
+
+/**
+ * SSIM dissimilarity map (FLOW.md §6.2): per channel, 3x3 box statistics without padding, C1 = 0.01², C2 = 0.03²,
+ * clamp((1 - SSIM) / 2, 0, 1). [N, C, H, W] -> [N, C, H-2, W-2]. Composed of ops (differentiable to any order).
+ */
+export function ssimMap(x: Tensor, y: Tensor): Tensor {
+  checkPair('ssimMap', x, y);
+  if (x.rank !== 4 || x.shape[2]! < 3 || x.shape[3]! < 3) throw new EngineError(`ssimMap: inputs must be [N, C, H, W] with H, W >= 3, got ${fmt(x.shape)}`);
+  return scope(() => {
+    const C1 = 0.01 ** 2;
+    const C2 = 0.03 ** 2;
+    const mx = box3(x);
+    const my = box3(y);
+    const sxx = sub(box3(square(x)), square(mx));
+    const syy = sub(box3(square(y)), square(my));
+    const sxy = sub(box3(mul(x, y)), mul(mx, my));
+    const num = mul(affine(mul(mx, my), 2, C1), affine(sxy, 2, C2));
+    const den = mul(add(add(square(mx), square(my)), C1), add(add(sxx, syy), C2));
+    const d = affine(div(num, den), -0.5, 0.5);
+    return minimum(maximum(d, 0), 1);
+  });
+}
+
+/**
+ * Soft census (ternary) distance map (FLOW.md §6.2): gray = 255·(0.2989 R + 0.5870 G + 0.1140 B); for the 9
+ * offsets k of a 3x3 patch (zero padding) t_k = Δ_k / sqrt(0.81 + Δ_k²); d = mean_k (t¹_k - t²_k)² / (0.1 + (t¹_k -
+ * t²_k)²), zero on the 1-pixel border. [N, 3, H, W] pair -> [N, 1, H, W]. Composed of ops.
+ */
+export function census(a: Tensor, b: Tensor): Tensor {
+  checkPair('census', a, b);
+  if (a.rank !== 4 || a.shape[1] !== 3) throw new EngineError(`census: inputs must be RGB [N, 3, H, W], got ${fmt(a.shape)}`);
+  const [N, , H, W] = a.shape as [number, number, number, number];
+  return scope(() => {
+    const wgt = tensor([0.2989 * 255, 0.587 * 255, 0.114 * 255], [1, 3, 1, 1]);
+    const transform = (img: Tensor): Tensor[] => {
+      const gray = sum(mul(img, wgt), 1, true);
+      const padded = pad(gray, 1);
+      const ts: Tensor[] = [];
+      for (let dy = 0; dy < 3; dy++) {
+        for (let dx = 0; dx < 3; dx++) {
+          const nb = slice(slice(padded, 2, dy, dy + H), 3, dx, dx + W);
+          const diff = sub(nb, gray);
+          ts.push(div(diff, sqrt(affine(square(diff), 1, 0.81))));
+        }
+      }
+      return ts;
+    };
+    const ta = transform(a);
+    const tb = transform(b);
+    let total: Tensor | null = null;
+    for (let k = 0; k < 9; k++) {
+      const d2 = square(sub(ta[k]!, tb[k]!));
+      const term = div(d2, affine(d2, 1, 0.1));
+      total = total ? add(total, term) : term;
+    }
+    const mask = pad(ones([N, 1, H - 2, W - 2]), 1);
+    return mul(mul(total!, 1 / 9), mask);
+  });
 }

@@ -35,6 +35,28 @@ export function stridedCopy(
   e.dispatch({ kernel: 'copy', entry: 'strided_copy', constants: { WG: g.wg, ITEMS: g.items }, params: buf, buffers: [src.buffer, dst.buffer], grid: g.grid, label });
 }
 
+/**
+ * [..., R, C] -> [..., C, R] when R and C are multiples of 4: the 4x4-block transpose kernel (vec4 loads and
+ * stores). Returns null when it does not apply. No autograd (callers record their own op).
+ */
+export function transposeLast2Raw(x: Tensor, label: string): Tensor | null {
+  if (x.rank < 2) return null;
+  const R = x.shape[x.rank - 2]!;
+  const C = x.shape[x.rank - 1]!;
+  const B = x.size / (R * C);
+  if (R % 4 !== 0 || C % 4 !== 0 || R / 4 > 65535 || B > 65535) return null;
+  const y = empty([...x.shape.slice(0, -2), C, R], 'transpose');
+  const u = new Uint32Array(28);
+  u.set([R / 4, 0, C / 4, B]);
+  let items = 16;
+  while (items > 1 && C / 4 < 8 * items) items >>= 1;
+  engine().dispatch({
+    kernel: 'copy', entry: 'transpose4', constants: { WG: 8, ITEMS: items }, params: u, buffers: [x.buffer, y.buffer], bindings: [3, 4],
+    grid: [Math.ceil(C / 4 / (8 * items)), R / 4, B], label,
+  });
+  return y;
+}
+
 /** Same data, new shape (no copy). One dim may be -1. */
 export function reshape(x: Tensor, shape: readonly number[]): Tensor {
   live('reshape', x);
@@ -60,9 +82,14 @@ export function permute(x: Tensor, perm: readonly number[]): Tensor {
   }
   if (perm.every((p, i) => p === i)) return reshape(x, x.shape);
   const shape = perm.map((p) => x.shape[p]!);
-  const y = empty(shape, 'permute');
-  const st = contiguousStrides(x.shape);
-  stridedCopy(x, y, shape, perm.map((p) => st[p]!), 0, contiguousStrides(shape), 0, `permute ${fmt(x.shape)} by ${fmt(perm)}`);
+  const label = `permute ${fmt(x.shape)} by ${fmt(perm)}`;
+  const swapsLast2 = perm.every((p, i) => (i < r - 2 ? p === i : p === (i === r - 2 ? r - 1 : r - 2)));
+  let y = swapsLast2 ? transposeLast2Raw(x, label) : null;
+  if (!y) {
+    y = empty(shape, 'permute');
+    const st = contiguousStrides(x.shape);
+    stridedCopy(x, y, shape, perm.map((p) => st[p]!), 0, contiguousStrides(shape), 0, label);
+  }
   const inv = new Array<number>(r);
   perm.forEach((p, i) => (inv[p] = i));
   return record(y, 'permute', [x], (g) => [permute(g, inv)]);
