@@ -117,16 +117,23 @@ fn col2im(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
         let w = col0 + t * WG;
         if (w >= W) { break; }
         var acc = 0.0;
-        for (var kd = 0u; kd < p.ksize.x; kd++) {
+        // Without dilation only every S-th tap can land on the output grid: start at the one that does.
+        let kd0 = select(0u, u32(i32(d) + p.pad.x) % u32(SD), DD == 1);
+        let kh0 = select(0u, u32(i32(h) + p.pad.y) % u32(SH), DH == 1);
+        let kw0 = select(0u, u32(i32(w) + p.pad.z) % u32(SW), DW == 1);
+        let sd = select(1u, u32(SD), DD == 1);
+        let sh = select(1u, u32(SH), DH == 1);
+        let sw = select(1u, u32(SW), DW == 1);
+        for (var kd = kd0; kd < p.ksize.x; kd += sd) {
           let od = on_grid(i32(d) + p.pad.x - i32(kd) * DD, SD, OD);
           if (od < 0) { continue; }
-          for (var kh = 0u; kh < p.ksize.y; kh++) {
+          for (var kh = kh0; kh < p.ksize.y; kh += sh) {
             let oh = on_grid(i32(h) + p.pad.y - i32(kh) * DH, SH, OH);
             let r = od * OH + oh;                     // output row this tap came from
             if (oh < 0 || r < r0 || r >= r1) { continue; }
             let krow = ((ci * p.ksize.x + kd) * p.ksize.y + kh) * p.ksize.z;
             let prow = u32(r - r0) * u32(OW);
-            for (var kw = 0u; kw < p.ksize.z; kw++) {
+            for (var kw = kw0; kw < p.ksize.z; kw += sw) {
               let ow = on_grid(i32(w) + p.pad.z - i32(kw) * DW, SW, OW);
               if (ow >= 0) { acc += src[cols_n + (krow + kw) * P + prow + u32(ow)]; }
             }

@@ -9,6 +9,9 @@
 // Specialisation: WG invocations per workgroup (8 = one lavapipe SIMD vector), ITEMS elements per invocation
 // (invocation l of workgroup g copies elements g*WG*ITEMS + l + k*WG, k < ITEMS).
 // copy_vec4 is the contiguous special case (rank 1, unit strides, 16-byte aligned): one vec4 per step.
+// copy_rows4 is the row case: the innermost dim is contiguous in src and dst with a length that is a multiple of 4
+// and every offset 16-byte aligned (slices and concats along outer axes, expand of whole rows): rows run on grid y
+// (and z), the index arithmetic of a row is done once per invocation, and the row moves as vec4s.
 
 override WG: u32 = 8u;
 override ITEMS: u32 = 64u;
@@ -91,5 +94,31 @@ fn transpose4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
     dst4[d + R4] = vec4<f32>(r0.y, r1.y, r2.y, r3.y);
     dst4[d + 2u * R4] = vec4<f32>(r0.z, r1.z, r2.z, r3.z);
     dst4[d + 3u * R4] = vec4<f32>(r0.w, r1.w, r2.w, r3.w);
+  }
+}
+
+// Rows: wid.y + wid.z * nwg.y; shape[rank-1] / 4 vec4s per row; strides of the outer dims in elements.
+@compute @workgroup_size(WG)
+fn copy_rows4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+              @builtin(local_invocation_index) lid: u32) {
+  let last = p.rank - 1u;
+  let row = wid.y + wid.z * nwg.y;
+  var rem = row;
+  var is = p.src_off;
+  var id = p.dst_off;
+  for (var d = i32(last) - 1; d >= 0; d--) {
+    let s = dim(p.shape, u32(d));
+    let q = rem / s;
+    let j = rem - q * s;
+    rem = q;
+    is += j * dim(p.ss, u32(d));
+    id += j * dim(p.ds, u32(d));
+  }
+  let n4 = dim(p.shape, last) / 4u;
+  let base = wid.x * WG * ITEMS + lid;
+  for (var k = 0u; k < ITEMS; k++) {
+    let c = base + k * WG;
+    if (c >= n4) { break; }
+    dst4[id / 4u + c] = src4[is / 4u + c];
   }
 }

@@ -15,13 +15,16 @@
 //     thread runs back to back reuse the same K × 4·WG slab of B from cache.
 // Classic shared-memory tiling measured about 2x slower on lavapipe (barriers are coroutine switches there).
 //
-// Grid: x = ceil(M / 8), y = ceil(N / 4 / WG), z = batch. Rows past M are clamped on load and never stored.
-// Specialisation: WG (lanes per workgroup). Template flag: SUBGROUPS (device has the `subgroups` feature).
+// Grid: x = ceil(M / 8), y = ceil(N / 4 / (WG * NCOLS)), z = batch. Rows past M are clamped on load and never stored.
+// Specialisation: WG (lanes per workgroup), NCOLS (column blocks each workgroup does one after the other: with a short
+// K a workgroup's work is small, and its fixed cost would dominate). Template flag: SUBGROUPS (device has the
+// `subgroups` feature).
 #if SUBGROUPS
 enable subgroups;
 #endif
 
 override WG: u32 = 16u;
+override NCOLS: u32 = 1u;
 
 struct Params {
   M: u32,
@@ -49,10 +52,8 @@ fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
 #endif
 ) {
   let m0 = wid.x * 8u;
-  let col = wid.y * WG + lid;
   let a0 = wid.z * p.a_batch;
   let last = p.M - 1u;
-  let colc = min(col, p.N4 - 1u);   // lanes past N compute a clamped duplicate and store nothing
 #if SUBGROUPS
   let my_row = a0 + min(m0 + (lane & 7u), last) * p.K4;
 #else
@@ -65,44 +66,49 @@ fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
   let r6 = a0 + min(m0 + 6u, last) * p.K4;
   let r7 = a0 + min(m0 + 7u, last) * p.K4;
 #endif
-  var c0 = vec4<f32>(0.0); var c1 = vec4<f32>(0.0); var c2 = vec4<f32>(0.0); var c3 = vec4<f32>(0.0);
-  var c4 = vec4<f32>(0.0); var c5 = vec4<f32>(0.0); var c6 = vec4<f32>(0.0); var c7 = vec4<f32>(0.0);
-  var bi = wid.z * p.b_batch + colc;
-  for (var k4 = 0u; k4 < p.K4; k4++) {
-    let b0 = b[bi];
-    let b1 = b[bi + p.N4];
-    let b2 = b[bi + 2u * p.N4];
-    let b3 = b[bi + 3u * p.N4];
+  for (var blk = 0u; blk < NCOLS; blk++) {
+    let col = (wid.y * NCOLS + blk) * WG + lid;
+    let colc = min(col, p.N4 - 1u);   // lanes past N compute a clamped duplicate and store nothing
+    var c0 = vec4<f32>(0.0); var c1 = vec4<f32>(0.0); var c2 = vec4<f32>(0.0); var c3 = vec4<f32>(0.0);
+    var c4 = vec4<f32>(0.0); var c5 = vec4<f32>(0.0); var c6 = vec4<f32>(0.0); var c7 = vec4<f32>(0.0);
+    var bi = wid.z * p.b_batch + colc;
+    for (var k4 = 0u; k4 < p.K4; k4++) {
+      let b0 = b[bi];
+      let b1 = b[bi + p.N4];
+      let b2 = b[bi + 2u * p.N4];
+      let b3 = b[bi + 3u * p.N4];
 #if SUBGROUPS
-    let av = a[my_row + k4];
-    c0 = fma4(c0, subgroupBroadcast(av, 0u), b0, b1, b2, b3);
-    c1 = fma4(c1, subgroupBroadcast(av, 1u), b0, b1, b2, b3);
-    c2 = fma4(c2, subgroupBroadcast(av, 2u), b0, b1, b2, b3);
-    c3 = fma4(c3, subgroupBroadcast(av, 3u), b0, b1, b2, b3);
-    c4 = fma4(c4, subgroupBroadcast(av, 4u), b0, b1, b2, b3);
-    c5 = fma4(c5, subgroupBroadcast(av, 5u), b0, b1, b2, b3);
-    c6 = fma4(c6, subgroupBroadcast(av, 6u), b0, b1, b2, b3);
-    c7 = fma4(c7, subgroupBroadcast(av, 7u), b0, b1, b2, b3);
+      let av = a[my_row + k4];
+      c0 = fma4(c0, subgroupBroadcast(av, 0u), b0, b1, b2, b3);
+      c1 = fma4(c1, subgroupBroadcast(av, 1u), b0, b1, b2, b3);
+      c2 = fma4(c2, subgroupBroadcast(av, 2u), b0, b1, b2, b3);
+      c3 = fma4(c3, subgroupBroadcast(av, 3u), b0, b1, b2, b3);
+      c4 = fma4(c4, subgroupBroadcast(av, 4u), b0, b1, b2, b3);
+      c5 = fma4(c5, subgroupBroadcast(av, 5u), b0, b1, b2, b3);
+      c6 = fma4(c6, subgroupBroadcast(av, 6u), b0, b1, b2, b3);
+      c7 = fma4(c7, subgroupBroadcast(av, 7u), b0, b1, b2, b3);
 #else
-    c0 = fma4(c0, a[r0 + k4], b0, b1, b2, b3);
-    c1 = fma4(c1, a[r1 + k4], b0, b1, b2, b3);
-    c2 = fma4(c2, a[r2 + k4], b0, b1, b2, b3);
-    c3 = fma4(c3, a[r3 + k4], b0, b1, b2, b3);
-    c4 = fma4(c4, a[r4 + k4], b0, b1, b2, b3);
-    c5 = fma4(c5, a[r5 + k4], b0, b1, b2, b3);
-    c6 = fma4(c6, a[r6 + k4], b0, b1, b2, b3);
-    c7 = fma4(c7, a[r7 + k4], b0, b1, b2, b3);
+      c0 = fma4(c0, a[r0 + k4], b0, b1, b2, b3);
+      c1 = fma4(c1, a[r1 + k4], b0, b1, b2, b3);
+      c2 = fma4(c2, a[r2 + k4], b0, b1, b2, b3);
+      c3 = fma4(c3, a[r3 + k4], b0, b1, b2, b3);
+      c4 = fma4(c4, a[r4 + k4], b0, b1, b2, b3);
+      c5 = fma4(c5, a[r5 + k4], b0, b1, b2, b3);
+      c6 = fma4(c6, a[r6 + k4], b0, b1, b2, b3);
+      c7 = fma4(c7, a[r7 + k4], b0, b1, b2, b3);
 #endif
-    bi += 4u * p.N4;
+      bi += 4u * p.N4;
+    }
+    if (col < p.N4) {
+      let ci = wid.z * p.c_batch + m0 * p.N4 + col;
+      c[ci] = c0;
+      if (m0 + 1u < p.M) { c[ci + p.N4] = c1; }
+      if (m0 + 2u < p.M) { c[ci + 2u * p.N4] = c2; }
+      if (m0 + 3u < p.M) { c[ci + 3u * p.N4] = c3; }
+      if (m0 + 4u < p.M) { c[ci + 4u * p.N4] = c4; }
+      if (m0 + 5u < p.M) { c[ci + 5u * p.N4] = c5; }
+      if (m0 + 6u < p.M) { c[ci + 6u * p.N4] = c6; }
+      if (m0 + 7u < p.M) { c[ci + 7u * p.N4] = c7; }
+    }
   }
-  if (col >= p.N4) { return; }
-  let ci = wid.z * p.c_batch + m0 * p.N4 + col;
-  c[ci] = c0;
-  if (m0 + 1u < p.M) { c[ci + p.N4] = c1; }
-  if (m0 + 2u < p.M) { c[ci + 2u * p.N4] = c2; }
-  if (m0 + 3u < p.M) { c[ci + 3u * p.N4] = c3; }
-  if (m0 + 4u < p.M) { c[ci + 4u * p.N4] = c4; }
-  if (m0 + 5u < p.M) { c[ci + 5u * p.N4] = c5; }
-  if (m0 + 6u < p.M) { c[ci + 6u * p.N4] = c6; }
-  if (m0 + 7u < p.M) { c[ci + 7u * p.N4] = c7; }
 }

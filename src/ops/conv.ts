@@ -145,9 +145,9 @@ let budgetOverride: number | null = null;
 export function setConvColsBudget(bytes: number | null): void {
   budgetOverride = bytes;
 }
-/** Bytes of cols one im2col/col2im launch may hold: the binding limit, and at most 64 MiB for cache's sake. */
+/** Bytes of cols one im2col/col2im launch may hold: the adapter's binding limit. */
 function colsBudget(): number {
-  return budgetOverride ?? Math.min(64 << 20, engine().limits.maxStorageBinding);
+  return budgetOverride ?? engine().limits.maxStorageBinding;
 }
 
 /** Weights [O, K] padded with zero columns to [O, up4(K)] (a matmul needs K % 4 == 0). */

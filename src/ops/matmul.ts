@@ -74,11 +74,14 @@ function matmulRaw(a: Tensor, b: Tensor, transA: boolean, transB: boolean): Tens
   const out = empty([...batch, M, Np], 'matmul');
   const N4 = Np / 4;
   const WG = N4 <= 8 ? 8 : 16;
+  // Short K: give each workgroup several column blocks so its fixed cost is amortised (measured on lavapipe).
+  let NCOLS = 1;
+  while (NCOLS < 8 && (Kp / 4) * NCOLS < 64 && N4 >= WG * NCOLS * 2 * 8) NCOLS *= 2;
   engine().dispatch({
-    kernel: 'matmul', entry: 'matmul', constants: { WG },
+    kernel: 'matmul', entry: 'matmul', constants: { WG, NCOLS },
     params: new Uint32Array([M, N4, Kp / 4, A.shared ? 0 : (M * Kp) / 4, B.shared ? 0 : (Kp * Np) / 4, (M * Np) / 4]),
     buffers: [A.t.buffer, B.t.buffer, out.buffer],
-    grid: [Math.ceil(M / 8), Math.ceil(N4 / WG), nb],
+    grid: [Math.ceil(M / 8), Math.ceil(N4 / (WG * NCOLS)), nb],
     label: `matmul ${desc}`,
   });
   if (A.t !== a) A.t.dispose();

@@ -31,6 +31,21 @@ export function stridedCopy(
     e.dispatch({ kernel: 'copy', entry: 'copy_vec4', constants: { WG: g.wg, ITEMS: g.items }, params: buf, buffers: [src.buffer, dst.buffer], bindings: [3, 4], grid: g.grid, label });
     return;
   }
+  const r = m.shape.length - 1;
+  const inner = m.shape[r]!;
+  const rows = n / inner;
+  const rz = Math.ceil(rows / 65535);
+  const aligned = (v: number) => v % 4 === 0;
+  if (r > 0 && s0[r] === 1 && d0[r] === 1 && aligned(inner) && aligned(srcOff) && aligned(dstOff) &&
+      s0.slice(0, r).every(aligned) && d0.slice(0, r).every(aligned) && rows % rz === 0) {
+    let items = 64;
+    while (items > 1 && inner / 4 < 8 * items) items >>= 1;
+    e.dispatch({
+      kernel: 'copy', entry: 'copy_rows4', constants: { WG: 8, ITEMS: items }, params: buf, buffers: [src.buffer, dst.buffer], bindings: [3, 4],
+      grid: [Math.ceil(inner / 4 / (8 * items)), rows / rz, rz], label,
+    });
+    return;
+  }
   const g = itemsGrid(n);
   e.dispatch({ kernel: 'copy', entry: 'strided_copy', constants: { WG: g.wg, ITEMS: g.items }, params: buf, buffers: [src.buffer, dst.buffer], grid: g.grid, label });
 }
