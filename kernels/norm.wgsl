@@ -3,6 +3,8 @@
 // AFFINE 0: no gamma/beta; 1: per channel (gamma[c], InstanceNorm affine); 2: per sample and channel
 // (gamma[n*C + c], AdaIN, whose scale and shift come from a style vector).
 //
+// ACT applies an activation in the same write for free: 0 none, 1 ReLU, 2 LeakyReLU (slope in the params).
+//
 // One 8-lane workgroup per group (grid x = groups, up to 65535 per launch; `g0` offsets later launches). Three sweeps
 // over the group — sum, sum of squared deviations (two passes: no cancellation), write — with consecutive lanes on
 // consecutive vec4s; a group of DTVNet (≤ 16K floats) stays in the CPU cache between sweeps. The lanes' partial sums
@@ -12,6 +14,7 @@
 // op for x̂), so second derivatives work.
 
 override AFFINE: u32 = 0u;
+override ACT: u32 = 0u;
 override VEC4: bool = true;
 override WG: u32 = 8u;
 
@@ -20,6 +23,15 @@ struct Params {
   C: u32,        // channels (to find c of group g)
   g0: u32,       // first group of this launch
   eps: f32,
+  slope: f32,    // LeakyReLU slope (ACT 2)
+}
+
+fn act4(v: vec4<f32>) -> vec4<f32> {
+  switch ACT {
+    case 1u: { return max(v, vec4<f32>(0.0)); }
+    case 2u: { return select(p.slope * v, v, v > vec4<f32>(0.0)); }
+    default: { return v; }
+  }
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -73,8 +85,64 @@ fn instance_norm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
     shift = fma(-mean, scale, beta[k]);
   }
   if (VEC4) {
-    for (var i = lid; i < S / 4u; i += WG) { y4[base / 4u + i] = fma(x4[base / 4u + i], vec4<f32>(scale), vec4<f32>(shift)); }
+    for (var i = lid; i < S / 4u; i += WG) { y4[base / 4u + i] = act4(fma(x4[base / 4u + i], vec4<f32>(scale), vec4<f32>(shift))); }
   } else {
-    for (var i = lid; i < S; i += WG) { let j = base + i; y4[j >> 2u][j & 3u] = fma(x_at(j), scale, shift); }
+    for (var i = lid; i < S; i += WG) { let j = base + i; y4[j >> 2u][j & 3u] = act4(vec4<f32>(fma(x_at(j), scale, shift))).x; }
+  }
+}
+
+// The backward of the normalisation itself (no affine, no activation): with z = (x - mean)·r, r = (var + eps)^-1/2,
+//   dx = r · (g - mean(g) - z · mean(g ⊙ z))         per group.
+// Four sweeps (mean, variance, the two sums of g, the write) over data that stays in cache. The op that uses it
+// (src/ops/nn.ts) gives it a backward rule of its own in differentiable ops (../shared/spec/WGAN_GP.md §3.3), so
+// it is also a step of a double backward.
+@group(0) @binding(5) var<storage, read> g4: array<vec4<f32>>;
+
+fn g_at(i: u32) -> f32 { return g4[i >> 2u][i & 3u]; }
+
+@compute @workgroup_size(WG)
+fn instance_norm_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let g = p.g0 + wid.x;
+  let S = p.S;
+  let base = g * S;
+  let b4 = base / 4u;
+  var s = 0.0;
+  if (VEC4) {
+    var a = vec4<f32>(0.0);
+    for (var i = lid; i < S / 4u; i += WG) { a += x4[b4 + i]; }
+    s = a.x + a.y + a.z + a.w;
+  } else {
+    for (var i = lid; i < S; i += WG) { s += x_at(base + i); }
+  }
+  let mean = wg_sum(s, lid) / f32(S);
+  var q = 0.0;
+  if (VEC4) {
+    var a = vec4<f32>(0.0);
+    for (var i = lid; i < S / 4u; i += WG) { let d = x4[b4 + i] - mean; a += d * d; }
+    q = a.x + a.y + a.z + a.w;
+  } else {
+    for (var i = lid; i < S; i += WG) { let d = x_at(base + i) - mean; q += d * d; }
+  }
+  let r = inverseSqrt(wg_sum(q, lid) / f32(S) + p.eps);
+  var sg = 0.0;
+  var sgz = 0.0;
+  if (VEC4) {
+    var a = vec4<f32>(0.0);
+    var b = vec4<f32>(0.0);
+    for (var i = lid; i < S / 4u; i += WG) { let gv = g4[b4 + i]; a += gv; b += gv * (x4[b4 + i] - mean); }
+    sg = a.x + a.y + a.z + a.w;
+    sgz = (b.x + b.y + b.z + b.w) * r;
+  } else {
+    for (var i = lid; i < S; i += WG) { let gv = g_at(base + i); sg += gv; sgz += gv * (x_at(base + i) - mean); }
+    sgz *= r;
+  }
+  let mg = wg_sum(sg, lid) / f32(S);
+  let mgz = wg_sum(sgz, lid) / f32(S);
+  // dx = r·g - r·mg - r·z·mgz, with z = (x - mean)·r
+  let k = r * r * mgz;
+  if (VEC4) {
+    for (var i = lid; i < S / 4u; i += WG) { y4[b4 + i] = r * (g4[b4 + i] - mg) - k * (x4[b4 + i] - mean); }
+  } else {
+    for (var i = lid; i < S; i += WG) { let j = base + i; y4[j >> 2u][j & 3u] = r * (g_at(j) - mg) - k * (x_at(j) - mean); }
   }
 }

@@ -5,7 +5,7 @@
 import { record } from '../autograd.js';
 import { EngineError } from '../runtime/engine.js';
 import { Tensor, empty, engine, live, noGrad, scope } from '../tensor.js';
-import { abs, add, affine, div, maximum, minimum, mul, powScalar, rsqrt, sqrt, square, sub } from './elementwise.js';
+import { abs, add, affine, div, maximum, minimum, mul, neg, powScalar, rsqrt, sqrt, square, step, sub } from './elementwise.js';
 import { ones, tensor, zeros } from './creation.js';
 import { mean, sum, variance } from './reduce.js';
 import { reshape, slice } from './shape.js';
@@ -101,23 +101,44 @@ function spatialAxes(x: Tensor): number[] {
   return [...Array(x.rank - 2).keys()].map((i) => i + 2);
 }
 
-/** The fused kernel: (x - mean)/sqrt(var + eps) per (n, c), then the optional affine. No autograd of its own. */
-function normLaunch(x: Tensor, eps: number, affine: 0 | 1 | 2, gamma: Tensor | null, beta: Tensor | null): Tensor {
+/** An activation a norm kernel applies on its way out. */
+export type NormActivation = null | 'relu' | { leakyRelu: number };
+
+function actCode(act: NormActivation): { ACT: number; slope: number } {
+  if (!act) return { ACT: 0, slope: 0 };
+  if (act === 'relu') return { ACT: 1, slope: 0 };
+  if (typeof act === 'object' && Number.isFinite(act.leakyRelu)) return { ACT: 2, slope: act.leakyRelu };
+  throw new EngineError(`norm: activation must be null, 'relu' or { leakyRelu: slope }, got ${JSON.stringify(act)}`);
+}
+
+/**
+ * The fused kernel: (x - mean)/sqrt(var + eps) per (n, c), then the optional affine and activation. No autograd of
+ * its own.
+ */
+function normLaunch(x: Tensor, eps: number, affine: 0 | 1 | 2, gamma: Tensor | null, beta: Tensor | null, act: NormActivation = null): Tensor {
   const [N, C] = x.shape as [number, number];
   const S = numel(x.shape.slice(2));
   const y = empty(x.shape, 'instanceNorm');
   const groups = N * C;
-  const buf = new ArrayBuffer(16);
+  const { ACT, slope } = actCode(act);
   for (let g0 = 0; g0 < groups; g0 += 65535) {
+    const buf = new ArrayBuffer(32);
     new Uint32Array(buf).set([S, C, g0]);
-    new Float32Array(buf)[3] = eps;
+    new Float32Array(buf).set([eps, slope], 3);
     engine().dispatch({
-      kernel: 'norm', entry: 'instance_norm', constants: { AFFINE: affine, VEC4: S % 4 === 0, WG: 8 }, params: buf.slice(0),
+      kernel: 'norm', entry: 'instance_norm', constants: { AFFINE: affine, ACT, VEC4: S % 4 === 0, WG: 8 }, params: buf,
       buffers: [x.buffer, y.buffer, (gamma ?? x).buffer, (beta ?? x).buffer], grid: [Math.min(65535, groups - g0), 1, 1],
-      label: `${affine === 2 ? 'adain' : 'instanceNorm'} ${fmt(x.shape)}`,
+      label: `${affine === 2 ? 'adain' : 'instanceNorm'}${ACT ? '+act' : ''} ${fmt(x.shape)}`,
     });
   }
   return y;
+}
+
+/** g · act'(pre) for the fused activations, in differentiable ops (pre is the value before the activation). */
+function actBackward(g: Tensor, pre: Tensor, act: NormActivation): Tensor {
+  if (!act) return g;
+  const slope = act === 'relu' ? 0 : act.leakyRelu;
+  return mul(g, affine(step(pre), 1 - slope, slope));
 }
 
 /**
@@ -130,12 +151,43 @@ function normalize(x: Tensor, eps: number): Tensor {
   return record(y, 'instanceNormalize', [x], (g, [xi]) => [gradNormalize(xi!, g, eps)]);
 }
 
-/** The gradient w.r.t. x of normalize(x) for the upstream gradient gxh, in differentiable ops. */
-function gradNormalize(x: Tensor, gxh: Tensor, eps: number): Tensor {
-  const ax = spatialAxes(x);
-  const xh = normalize(x, eps);
-  const rstd = rsqrt(affine(variance(x, ax, true), 1, eps));
-  return mul(sub(sub(gxh, mean(gxh, ax, true)), mul(xh, mean(mul(gxh, xh), ax, true))), rstd);
+/**
+ * The gradient w.r.t. x of normalize(x) for the upstream gradient gy: r·(gy - mean(gy) - z·mean(gy ⊙ z)), one fused
+ * kernel. Its own backward (needed for the WGAN-GP double backward) is ../shared/spec/WGAN_GP.md §3.3, written with
+ * differentiable ops: w.r.t. gy the same projection, w.r.t. x
+ *   x̄ = -r²·[ z·(mean(a⊙gy) - mean(a)·mean(gy) - 3·mean(a⊙z)·mean(gy⊙z)) + mean(a⊙z)·(gy - mean(gy))
+ *            + mean(gy⊙z)·(a - mean(a)) ]
+ */
+function gradNormalize(x: Tensor, gy: Tensor, eps: number): Tensor {
+  const [N, C] = x.shape as [number, number];
+  const S = numel(x.shape.slice(2));
+  const y = empty(x.shape, 'instanceNorm backward');
+  const groups = N * C;
+  for (let g0 = 0; g0 < groups; g0 += 65535) {
+    const buf = new ArrayBuffer(32);
+    new Uint32Array(buf).set([S, C, g0]);
+    new Float32Array(buf).set([eps, 0], 3);
+    engine().dispatch({
+      kernel: 'norm', entry: 'instance_norm_backward', constants: { VEC4: S % 4 === 0, WG: 8 }, params: buf,
+      buffers: [x.buffer, y.buffer, gy.buffer], bindings: [1, 2, 5], grid: [Math.min(65535, groups - g0), 1, 1],
+      label: `instanceNorm backward ${fmt(x.shape)}`,
+    });
+  }
+  return record(y, 'instanceNormBackward', [x, gy], (a, [xi, gi], needs) => {
+    const ax = spatialAxes(xi!);
+    const m = (t: Tensor) => mean(t, ax, true);
+    let xbar: Tensor | null = null;
+    if (needs[0]) {
+      const z = normalize(xi!, eps);
+      const r = rsqrt(affine(variance(xi!, ax, true), 1, eps));
+      const maz = m(mul(a, z));
+      const mgz = m(mul(gi!, z));
+      const inner = sub(sub(m(mul(a, gi!)), mul(m(a), m(gi!))), mul(mul(maz, mgz), 3));
+      const sumTerms = add(add(mul(z, inner), mul(maz, sub(gi!, m(gi!)))), mul(mgz, sub(a, m(a))));
+      xbar = neg(mul(sumTerms, square(r)));
+    }
+    return [xbar, needs[1] ? gradNormalize(xi!, a, eps) : null];
+  });
 }
 
 function checkNormInput(op: string, x: Tensor): void {
@@ -146,7 +198,7 @@ function checkNormInput(op: string, x: Tensor): void {
  * InstanceNorm (2-D or 3-D): per sample and channel over the spatial dims, biased variance, optional affine
  * weight/bias [C] (PyTorch InstanceNorm*d, no running statistics).
  */
-export function instanceNorm(x: Tensor, opts: { eps?: number; weight?: Tensor | null; bias?: Tensor | null } = {}): Tensor {
+export function instanceNorm(x: Tensor, opts: { eps?: number; weight?: Tensor | null; bias?: Tensor | null; activation?: NormActivation } = {}): Tensor {
   live('instanceNorm', x, ...[opts.weight, opts.bias].filter((t): t is Tensor => !!t));
   checkNormInput('instanceNorm', x);
   const eps = opts.eps ?? 1e-5;
@@ -156,22 +208,27 @@ export function instanceNorm(x: Tensor, opts: { eps?: number; weight?: Tensor | 
   for (const [name, t] of [['weight', w], ['bias', b]] as const) {
     if (t && (t.rank !== 1 || t.shape[0] !== C)) throw new EngineError(`instanceNorm: ${name} ${fmt(t.shape)} does not match ${C} channels of ${fmt(x.shape)}`);
   }
-  if (!w && !b) return normalize(x, eps);
-  // Fused forward with the affine; the backward goes through x̂ · w + b.
+  const act = opts.activation ?? null;
+  actCode(act);
+  if (!w && !b && !act) return normalize(x, eps);
+  // Fused forward (affine and activation in the same write); the backward goes through act(x̂ · w + b).
   const wt = w ?? ones([C]);
   const bt = b ?? zeros([C]);
-  const y = normLaunch(x, eps, 1, wt, bt);
+  const y = normLaunch(x, eps, 1, wt, bt, act);
   if (wt !== w) wt.dispose();
   if (bt !== b) bt.dispose();
   const bshape = [C, ...new Array(x.rank - 2).fill(1)];
   const inputs = [x, ...(w ? [w] : []), ...(b ? [b] : [])];
-  return record(y, 'instanceNorm', inputs, (g, ins, needs) => {
+  return record(y, act ? 'instanceNorm+act' : 'instanceNorm', inputs, (g, ins, needs) => {
     const xh = normalize(ins[0]!, eps);
-    const out: (Tensor | null)[] = [];
     const wi = w ? ins[1]! : null;
-    out.push(needs[0] ? gradNormalize(ins[0]!, wi ? mul(g, reshape(wi, bshape)) : g, eps) : null);
-    if (w) out.push(needs[1] ? reshape(sum(mul(g, xh), [0, ...spatialAxes(xh)]), [C]) : null);
-    if (b) out.push(needs[out.length] ? reshape(sum(g, [0, ...spatialAxes(g)]), [C]) : null);
+    const bi = b ? ins[w ? 2 : 1]! : null;
+    const pre = act ? add(wi ? mul(xh, reshape(wi, bshape)) : xh, bi ? reshape(bi, bshape) : 0) : xh;
+    const gp = actBackward(g, pre, act);
+    const out: (Tensor | null)[] = [];
+    out.push(needs[0] ? gradNormalize(ins[0]!, wi ? mul(gp, reshape(wi, bshape)) : gp, eps) : null);
+    if (w) out.push(needs[1] ? reshape(sum(mul(gp, xh), [0, ...spatialAxes(xh)]), [C]) : null);
+    if (b) out.push(needs[out.length] ? reshape(sum(gp, [0, ...spatialAxes(gp)]), [C]) : null);
     return out;
   });
 }
@@ -180,22 +237,23 @@ export function instanceNorm(x: Tensor, opts: { eps?: number; weight?: Tensor | 
  * AdaIN: instanceNorm(x) · gamma + beta with per-sample, per-channel gamma and beta [N, C] (from a style vector).
  * DTVNet's motion stream uses it with the code's σ = sqrt(biased var + eps).
  */
-export function adain(x: Tensor, gamma: Tensor, beta: Tensor, eps = 1e-5): Tensor {
+export function adain(x: Tensor, gamma: Tensor, beta: Tensor, eps = 1e-5, activation: NormActivation = null): Tensor {
   live('adain', x, gamma, beta);
   checkNormInput('adain', x);
   const [N, C] = x.shape as [number, number];
   for (const [name, t] of [['gamma', gamma], ['beta', beta]] as const) {
     if (t.rank !== 2 || t.shape[0] !== N || t.shape[1] !== C) throw new EngineError(`adain: ${name} must be [N, C] = [${N}, ${C}] for input ${fmt(x.shape)}, got ${fmt(t.shape)}`);
   }
-  const y = normLaunch(x, eps, 2, gamma, beta);
+  const y = normLaunch(x, eps, 2, gamma, beta, activation);
   const bshape = [N, C, ...new Array(x.rank - 2).fill(1)];
   return record(y, 'adain', [x, gamma, beta], (g, [xi, gi, bi], needs) => {
     const xh = normalize(xi!, eps);
     const ax = spatialAxes(xh);
+    const gp = activation ? actBackward(g, add(mul(xh, reshape(gi!, bshape)), reshape(bi!, bshape)), activation) : g;
     return [
-      needs[0] ? gradNormalize(xi!, mul(g, reshape(gi!, bshape)), eps) : null,
-      needs[1] ? reshape(sum(mul(g, xh), ax), [N, C]) : null,
-      needs[2] ? reshape(sum(g, ax), [N, C]) : null,
+      needs[0] ? gradNormalize(xi!, mul(gp, reshape(gi!, bshape)), eps) : null,
+      needs[1] ? reshape(sum(mul(gp, xh), ax), [N, C]) : null,
+      needs[2] ? reshape(sum(gp, ax), [N, C]) : null,
     ];
   });
 }
