@@ -8,6 +8,7 @@ import { init, engine } from '../src/node.js';
 import { coreCases, type BenchCase } from './cases.js';
 import { convCases } from './cases-conv.js';
 import { nnCases } from './cases-nn.js';
+import { flowCases } from './cases-flow.js';
 
 const args = process.argv.slice(2);
 const json = args.includes('--json');
@@ -15,7 +16,7 @@ const profile = args.includes('--profile');
 const filter = args.filter((a) => !a.startsWith('--'))[0] ?? '';
 const timeMs = Number(process.env.BENCH_TIME_MS ?? 1500);
 
-const cases: BenchCase[] = [...coreCases, ...convCases, ...nnCases];
+const cases: BenchCase[] = [...coreCases, ...convCases, ...nnCases, ...flowCases];
 const selected = cases.filter((c) => c.name.includes(filter));
 if (!selected.length) {
   console.error(`no benchmark matches '${filter}'. Cases:\n  ${cases.map((c) => c.name).join('\n  ')}`);

@@ -205,7 +205,8 @@ function run(
   };
   roots.forEach((r, i) => {
     const owned = Array.isArray(seedOwned) ? seedOwned[i] : seedOwned;
-    const s = owned ? keep(seeds[i]!) : keep(seeds[i]!.view(seeds[i]!.shape));
+    // a caller's seed keeps its place in the graph, so gradients can flow into it (d/d gradOutputs)
+    const s = owned ? keep(seeds[i]!) : graphHandle(seeds[i]!);
     deliver(r, s);
   });
 

@@ -230,8 +230,9 @@ function convTransposeNd(op: string, nd: number, x: Tensor, w: Tensor, b: Tensor
   });
   const outSp = inSp.map((n, i) => (n - 1) * s[i]! - 2 * p[i]! + d[i]! * (k[i]! - 1) + op_[i]! + 1);
   if (outSp.some((v) => v < 1)) throw new EngineError(`${op}: output size ${fmt(outSp)} is empty for input ${fmt(x.shape)}, kernel ${fmt(k)}, stride ${fmt(s)}, padding ${fmt(p)}`);
-  // the forward convolution that maps the output back onto x's grid
-  const g = convGeometry(op, outSp, Co, k, { stride: s, padding: p, dilation: d });
+  // The forward convolution that maps the output back onto x's grid. Its natural output can be larger than x when
+  // outputPadding >= stride (allowed below the dilation): the extra output rows simply receive no taps.
+  const g = { ...convGeometry(op, outSp, Co, k, { stride: s, padding: p, dilation: d }), outSize: to3(inSp, 1) };
   const K = Co * numel(k);
   const kRows = up4(K);
   const w2 = reshape(w, [Ci, K]);

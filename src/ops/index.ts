@@ -12,7 +12,7 @@ export * from './elementwise.js';
 export * from './creation.js';
 export * from './matmul.js';
 export * from './conv.js';
-
+export * from './flow.js';
 export * from './nn.js';
 export * from './reduce.js';
 export { reshape, permute, transpose, slice, concat, expand, clone } from './shape.js';

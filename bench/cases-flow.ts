@@ -1,0 +1,61 @@
+// Optical-flow op benchmarks (../shared/spec/FLOW.md §3-§4) at the sizes the flow estimator and DTVNet use.
+// Work is the bytes an ideal kernel moves: every input read once and every output written once (gathers of
+// neighbouring pixels are assumed to hit cache).
+import { randn, rand, grad, warp, correlation, type Tensor } from '../src/node.js';
+import type { BenchCase } from './cases.js';
+
+const F32 = 4;
+
+interface State {
+  a: Tensor;
+  b: Tensor;
+  y: Tensor;
+  gy: Tensor;
+}
+
+function pair(name: string, bytesFwd: number, bytesBwd: number, make: () => [Tensor, Tensor], op: (a: Tensor, b: Tensor) => Tensor): BenchCase[] {
+  const setup = (): State => {
+    const [a, b] = make();
+    a.requiresGrad_();
+    b.requiresGrad_();
+    const y = op(a, b);
+    const gy = randn([...y.shape], { seed: 3 });
+    return { a, b, y, gy };
+  };
+  const teardown = (s: unknown) => {
+    const t = s as State;
+    for (const v of [t.a, t.b, t.y, t.gy]) v.dispose();
+  };
+  return [
+    { name, kind: 'memory', work: bytesFwd, setup, teardown, run: (s) => op((s as State).a, (s as State).b).dispose() },
+    {
+      name: `${name} backward`, kind: 'memory', work: bytesBwd, setup, teardown,
+      run: (s) => {
+        const t = s as State;
+        for (const g of grad(t.y, [t.a, t.b], { gradOutputs: [t.gy], retainGraph: true })) g!.dispose();
+      },
+    },
+  ];
+}
+
+// warp of a [1, 3, 128, 128] image by a [1, 2, 128, 128] flow of a few pixels (some samples leave the image).
+const HW = 128 * 128;
+const warpCases = pair(
+  'warp 3x128x128',
+  (3 + 2 + 3) * HW * F32,                 // image + flow in, warped image out
+  (3 + 3 + 2 + 3 + 2) * HW * F32,         // g, image, flow in; image and flow gradients out
+  () => [rand([1, 3, 128, 128], { seed: 1 }), randn([1, 2, 128, 128], { seed: 2, std: 4 })],
+  (img, flow) => warp(img, flow, 'border'),
+);
+
+// PWC-Net cost volume of two [1, 64, 32, 32] feature maps, search range 4 (81 displacement channels).
+const P = 32 * 32;
+const corrCases = pair(
+  'correlation 32x32',
+  (64 + 64 + 81) * P * F32,               // f1, f2 in, cost volume out
+  (81 + 64 + 64 + 64 + 64) * P * F32,     // g, f1, f2 in; both feature gradients out
+  () => [randn([1, 64, 32, 32], { seed: 1 }), randn([1, 64, 32, 32], { seed: 2 })],
+  (f1, f2) => correlation(f1, f2, 4),
+);
+
+export const flowCases: BenchCase[] = [...warpCases, ...corrCases];
