@@ -1,0 +1,741 @@
+// The neural-network ops against the float64 NN reference (reference-nn.ts): forward values and the backward pass
+// (y.backward({ gradient: gy })) of every input, for convolutions (2-D, 3-D, transposed, chunked), padding,
+// normalisation, pooling, losses and the image-comparison maps; second derivatives of the WGAN-GP critic's ops
+// against finite differences of the reference vjps, including a tiny critic's gradient penalty end to end; and
+// the argument errors.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import {
+  scope, grad, sum, mul, add, square, leakyRelu, type Tensor,
+  conv2d, conv3d, convTranspose2d, convTranspose3d, pad, instanceNorm, adain, batchNorm,
+  avgPool, avgPool2x, l1Loss, mseLoss, charbonnierLoss, ssimMap, census,
+} from '../src/node.js';
+import { setConvColsBudget } from '../src/ops/conv.js';
+import { RT, rt, randRT, mulberry32, zerosRT, fullRT, ref, vjp } from './reference.js';
+import { nnRef, nnVjp, batchNormStats, type ConvOptions, type ConvTransposeOptions, type PadMode } from './reference-nn.js';
+import { setup, gpu, close, throwsMatching, type Tol } from './helpers.js';
+
+// Convolutions and normalisations add up many f32 products / squares in another order than the reference.
+const SUM_TOL: Tol = { atol: 1e-4, rtol: 1e-3 };
+// Second derivatives vs finite differences of the reference: f32 on the GPU, several ops deep.
+const SECOND_TOL: Tol = { atol: 1e-3, rtol: 1e-2 };
+
+const fmt = (s: readonly number[]) => `[${s.join(',')}]`;
+
+// ------------------------------------------------------------------------------------------------ helpers
+
+interface Check {
+  /** the op on the GPU tensors (same order as xs) */
+  f: (ts: Tensor[]) => Tensor;
+  /** the reference forward */
+  fr: (xs: RT[]) => RT;
+  /** the reference vjp (one gradient per input that needs one, in input order) */
+  fv?: (gy: RT, xs: RT[]) => RT[];
+  tol?: Tol;
+  /** tolerance of the gradients (default: tol), or a function of the reference gradient */
+  gradTol?: Tol | ((want: RT) => Tol);
+  /** which inputs require grad (default: all, when fv is given) */
+  needs?: boolean[];
+}
+
+/**
+ * Run the op on GPU copies of xs, compare the result with the reference, then backpropagate a random gy and compare
+ * the .grad of every input that requires grad with the reference vjp (whose list skips the inputs that do not).
+ */
+async function check(what: string, xs: RT[], c: Check, rng: () => number): Promise<void> {
+  await scope(async () => {
+    const needs = c.needs ?? xs.map(() => c.fv !== undefined);
+    const ts = xs.map((x, i) => gpu(x, needs[i]));
+    const y = c.f(ts);
+    const yr = c.fr(xs);
+    await close(y, yr, `${what}: forward`, c.tol);
+    if (!c.fv) return;
+    const gy = randRT(yr.shape, rng);
+    y.backward({ gradient: gpu(gy) });
+    const want = c.fv(gy, xs);
+    let k = 0;
+    for (let i = 0; i < ts.length; i++) {
+      if (!needs[i]) continue;
+      const g = ts[i]!.grad;
+      assert.ok(g, `${what}: input ${i} received no gradient`);
+      const w = want[k++]!;
+      const tol = typeof c.gradTol === 'function' ? c.gradTol(w) : c.gradTol ?? c.tol;
+      await close(g!, w, `${what}: gradient of input ${i}`, tol);
+    }
+    assert.is(k, want.length, `${what}: the reference gave ${want.length} gradients, ${k} inputs require grad`);
+  });
+}
+
+/** Values with lo <= |v| < hi and random signs. */
+function awayRT(shape: number[], rng: () => number, lo = 0.1, hi = 1): RT {
+  const x = randRT(shape, rng, lo, hi);
+  for (let i = 0; i < x.size; i++) if (rng() < 0.5) x.data[i] = -x.data[i]!;
+  return x;
+}
+
+/** |got - want| <= atol + rtol |want| elementwise, for two plain arrays (e.g. two GPU results). */
+function closeArrays(got: ArrayLike<number>, want: ArrayLike<number>, what: string, tol: Tol): void {
+  assert.is(got.length, want.length, `${what}: length`);
+  const atol = tol.atol ?? 1e-5;
+  const rtol = tol.rtol ?? 1e-4;
+  for (let i = 0; i < got.length; i++) {
+    const err = Math.abs(got[i]! - want[i]!);
+    if (!(err <= atol + rtol * Math.abs(want[i]!))) assert.unreachable(`${what}: element ${i} is ${got[i]}, expected ${want[i]} (atol ${atol}, rtol ${rtol})`);
+  }
+}
+
+/** d f / d args[i] by central differences over every element of args[i], in float64. */
+function centralFD(f: (args: RT[]) => number, args: RT[], i: number, eps = 1e-5): RT {
+  const x = args[i]!;
+  const out = new Float64Array(x.size);
+  for (let j = 0; j < x.size; j++) {
+    const at = (d: number) => {
+      const moved = rt(x.shape, x.data);
+      moved.data[j] = x.data[j]! + d;
+      return f(args.map((a, k) => (k === i ? moved : a)));
+    };
+    out[j] = (at(eps) - at(-eps)) / (2 * eps);
+  }
+  return new RT([...x.shape], out);
+}
+
+const optText = (o: object) => JSON.stringify(o).replace(/"/g, '');
+
+// ------------------------------------------------------------------------------------------------ convolutions
+
+const convs = suite('nn: convolutions');
+convs.before(setup);
+
+interface ConvCase {
+  x: number[];
+  w: number[];
+  bias: boolean;
+  opts: ConvTransposeOptions;
+}
+
+/** Forward and the gradients of x, w (and b) of one conv/convTranspose case against the reference. */
+async function checkConv(name: string, c: ConvCase, rng: () => number, transposed: boolean): Promise<void> {
+  const nd = c.x.length - 2;
+  const x = randRT(c.x, rng);
+  const w = randRT(c.w, rng, -0.5, 0.5);
+  const b = c.bias ? randRT([transposed ? c.w[1]! : c.w[0]!], rng) : null;
+  const xs = b ? [x, w, b] : [x, w];
+  const gpuOp = transposed ? (nd === 2 ? convTranspose2d : convTranspose3d) : (nd === 2 ? conv2d : conv3d);
+  const refOp = transposed ? nnRef.convTranspose : nnRef.conv;
+  const refVjp = transposed ? nnVjp.convTranspose : nnVjp.conv;
+  await check(`${name} x${fmt(c.x)} w${fmt(c.w)}${c.bias ? ' +b' : ''} ${optText(c.opts)}`, xs, {
+    f: ([tx, tw, tb]) => gpuOp(tx!, tw!, tb ?? null, c.opts),
+    fr: ([rx, rw, rb]) => refOp(rx!, rw!, rb ?? null, c.opts),
+    fv: (gy, [rx, rw, rb]) => refVjp(gy, rx!, rw!, rb ?? null, c.opts),
+    tol: SUM_TOL,
+  }, rng);
+}
+
+const CONV2D: ConvCase[] = [
+  // stride 2 over odd sizes, Ci = 3, Co = 5, batch 1 and 3
+  { x: [1, 3, 7, 5], w: [5, 3, 3, 3], bias: true, opts: { stride: 2, padding: 1 } },
+  { x: [3, 3, 7, 5], w: [5, 3, 3, 3], bias: false, opts: { stride: 2, padding: 1 } },
+  // Ci = 13, Co = 6 (K = 117, not a multiple of 4), padding 2
+  { x: [1, 13, 6, 7], w: [6, 13, 3, 3], bias: true, opts: { padding: 2 } },
+  // rectangular kernel, per-dim stride and padding, batch 3
+  { x: [3, 13, 7, 5], w: [6, 13, 5, 3], bias: false, opts: { stride: [2, 1], padding: [2, 1] } },
+  // dilation 2, Ci = 5, Co = 7
+  { x: [1, 5, 9, 8], w: [7, 5, 3, 3], bias: true, opts: { dilation: 2, padding: 1 } },
+  // per-dim dilation with stride and padding, Ci = 7, batch 3
+  { x: [3, 7, 8, 9], w: [3, 7, 3, 2], bias: true, opts: { stride: 2, padding: 2, dilation: [2, 3] } },
+  // kernel larger than the padding, K = 140
+  { x: [2, 7, 9, 6], w: [5, 7, 5, 4], bias: false, opts: { padding: 1 } },
+  // K = 129 (Ci = 43), padded to 132 columns
+  { x: [2, 43, 5, 4], w: [6, 43, 3, 1], bias: true, opts: { padding: [1, 0] } },
+  // Co = 129 output channels (not a multiple of the matmul row tile)
+  { x: [1, 3, 6, 5], w: [129, 3, 3, 3], bias: true, opts: { padding: 1 } },
+  // 1x1 kernel, no options
+  { x: [1, 3, 5, 4], w: [4, 3, 1, 1], bias: true, opts: {} },
+];
+
+convs('conv2d: forward and gradients of x, w, b', async () => {
+  const rng = mulberry32(2001);
+  for (const c of CONV2D) await checkConv('conv2d', c, rng, false);
+});
+
+const CONV3D: ConvCase[] = [
+  { x: [1, 2, 5, 6, 7], w: [3, 2, 3, 4, 4], bias: true, opts: { stride: [1, 2, 2], padding: 1 } },
+  { x: [3, 2, 5, 5, 4], w: [4, 2, 3, 3, 3], bias: false, opts: { stride: 2, padding: 1 } },
+  { x: [2, 3, 4, 5, 6], w: [5, 3, 2, 3, 3], bias: true, opts: { dilation: [1, 2, 2], padding: [0, 2, 1] } },
+];
+
+convs('conv3d: forward and gradients of x, w, b', async () => {
+  const rng = mulberry32(2002);
+  for (const c of CONV3D) await checkConv('conv3d', c, rng, false);
+});
+
+const CONVT2D: ConvCase[] = [
+  { x: [2, 3, 4, 5], w: [3, 5, 3, 3], bias: true, opts: { stride: 2, padding: 1, outputPadding: 1 } },
+  { x: [1, 3, 4, 5], w: [3, 5, 3, 3], bias: false, opts: { stride: 2, padding: 1, outputPadding: 1 } },
+  // dilated (no stride)
+  { x: [1, 4, 5, 4], w: [4, 3, 3, 2], bias: false, opts: { dilation: 2, padding: 1 } },
+  // dilated with stride 2
+  { x: [2, 4, 3, 4], w: [4, 3, 3, 3], bias: true, opts: { stride: 2, dilation: 2, padding: 2, outputPadding: 1 } },
+  // per-dim stride / padding / outputPadding, batch 3, Ci = 7
+  { x: [3, 7, 3, 4], w: [7, 6, 4, 3], bias: true, opts: { stride: [2, 3], padding: [1, 0], outputPadding: [0, 2] } },
+];
+
+convs('convTranspose2d: forward and gradients of x, w, b', async () => {
+  const rng = mulberry32(2003);
+  for (const c of CONVT2D) await checkConv('convTranspose2d', c, rng, true);
+});
+
+const CONVT3D: ConvCase[] = [
+  { x: [1, 2, 3, 4, 3], w: [2, 3, 3, 3, 3], bias: true, opts: { stride: 2, padding: 1, outputPadding: 1 } },
+  { x: [2, 2, 3, 3, 4], w: [2, 2, 2, 3, 2], bias: false, opts: { dilation: 2, padding: [0, 1, 1] } },
+  { x: [3, 3, 2, 3, 3], w: [3, 4, 2, 2, 2], bias: false, opts: { stride: [1, 2, 2], padding: [0, 1, 0], outputPadding: [0, 1, 1] } },
+];
+
+convs('convTranspose3d: forward and gradients of x, w, b', async () => {
+  const rng = mulberry32(2004);
+  for (const c of CONVT3D) await checkConv('convTranspose3d', c, rng, true);
+});
+
+// PyTorch allows outputPadding < max(stride, dilation), so with stride 1 an outputPadding of 1 is legal when the
+// dilation is 2; the output then has one more row/column than the stride-1 formula without it.
+// The engine accepts these (its check mirrors PyTorch's) and must then compute them.
+convs('convTranspose2d: outputPadding below the dilation but not below the stride', async () => {
+  const rng = mulberry32(2005);
+  await checkConv('convTranspose2d', { x: [1, 3, 4, 5], w: [3, 2, 3, 3], bias: true, opts: { dilation: 2, padding: 1, outputPadding: 1 } }, rng, true);
+  await checkConv('convTranspose2d', { x: [1, 1, 3, 3], w: [1, 1, 2, 2], bias: false, opts: { stride: 2, dilation: 3, outputPadding: 2 } }, rng, true);
+});
+
+convs('convTranspose3d: outputPadding below the dilation but not below the stride', async () => {
+  const rng = mulberry32(2006);
+  await checkConv('convTranspose3d', { x: [1, 2, 3, 3, 3], w: [2, 2, 2, 2, 2], bias: false, opts: { dilation: 2, outputPadding: [1, 0, 1] } }, rng, true);
+});
+
+interface ChunkCase {
+  name: string;
+  f: (x: Tensor, w: Tensor, b: Tensor | null) => Tensor;
+  c: ConvCase;
+  transposed: boolean;
+  /** budgets in bytes; each comment says which chunking it forces */
+  budgets: number[];
+}
+
+const CHUNK_CASES: ChunkCase[] = [
+  // kRows = 48, OW = 8: one output row of patches is 1536 bytes, 9 rows per sample.
+  //   4096  -> 2 rows per launch (5 row chunks, the last of 1 row), one sample at a time
+  //   16000 -> all 9 rows, one sample at a time (3 sample chunks)
+  //   27648 -> 2 samples per launch (chunks of 2 and 1)
+  { name: 'conv2d', f: (x, w, b) => conv2d(x, w, b, { padding: 1 }), c: { x: [3, 5, 9, 8], w: [6, 5, 3, 3], bias: true, opts: { padding: 1 } }, transposed: false, budgets: [4096, 16000, 27648] },
+  // kRows = 96, OW = 3: 1152 bytes a row, 15 rows: 2500 -> 2 rows per launch (the last chunk 1 row), per sample
+  { name: 'conv3d', f: (x, w, b) => conv3d(x, w, b, { stride: [1, 2, 2], padding: 1 }), c: { x: [2, 2, 5, 6, 7], w: [3, 2, 3, 4, 4], bias: true, opts: { stride: [1, 2, 2], padding: 1 } }, transposed: false, budgets: [2500] },
+  // 3840 bytes of patches per sample: 4096 -> one sample per launch, 8000 -> chunks of 2 and 1
+  { name: 'convTranspose2d', f: (x, w, b) => convTranspose2d(x, w, b, { stride: 2, padding: 1, outputPadding: 1 }), c: { x: [3, 3, 4, 5], w: [3, 5, 3, 3], bias: true, opts: { stride: 2, padding: 1, outputPadding: 1 } }, transposed: true, budgets: [4096, 8000] },
+];
+
+for (const cc of CHUNK_CASES) {
+  convs(`${cc.name}: a tiny cols budget (chunks of rows and of samples) gives the same forward and gradients`, async () => {
+    const rng = mulberry32(2010);
+    const x = randRT(cc.c.x, rng);
+    const w = randRT(cc.c.w, rng, -0.5, 0.5);
+    const b = randRT([cc.transposed ? cc.c.w[1]! : cc.c.w[0]!], rng);
+    const refOp = cc.transposed ? nnRef.convTranspose : nnRef.conv;
+    const refVjp = cc.transposed ? nnVjp.convTranspose : nnVjp.conv;
+    const yr = refOp(x, w, b, cc.c.opts);
+    const gy = randRT(yr.shape, rng);
+    const want = [yr, ...refVjp(gy, x, w, b, cc.c.opts)];
+    /** forward, gx, gw, gb on the GPU under the current budget */
+    const run = () => scope(async () => {
+      const tx = gpu(x, true);
+      const tw = gpu(w, true);
+      const tb = gpu(b, true);
+      const y = cc.f(tx, tw, tb);
+      y.backward({ gradient: gpu(gy) });
+      return [await y.data(), await tx.grad!.data(), await tw.grad!.data(), await tb.grad!.data()];
+    });
+    const labels = ['forward', 'dx', 'dw', 'db'];
+    const base = await run();
+    base.forEach((a, i) => closeArrays(a, want[i]!.data, `${cc.name} default budget: ${labels[i]} vs reference`, SUM_TOL));
+    try {
+      for (const budget of cc.budgets) {
+        setConvColsBudget(budget);
+        const got = await run();
+        got.forEach((a, i) => {
+          closeArrays(a, base[i]!, `${cc.name} budget ${budget}: ${labels[i]} vs the default budget`, { atol: 1e-5, rtol: 1e-4 });
+          closeArrays(a, want[i]!.data, `${cc.name} budget ${budget}: ${labels[i]} vs reference`, SUM_TOL);
+        });
+      }
+    } finally {
+      setConvColsBudget(null);
+    }
+  });
+}
+
+// ------------------------------------------------------------------------------------------------ padding
+
+const pads = suite('nn: pad');
+pads.before(setup);
+
+const PADS: [number[], number[], PadMode][] = [
+  [[2, 3, 5, 6], [1, 2, 0, 3], 'zeros'],
+  [[2, 3, 5, 6], [2, 1, 3, 4], 'reflect'],
+  [[2, 3, 9, 37], [1, 1, 4, 2], 'reflect'], // a wide row: several items per thread
+  [[3, 5, 6], [0, 0, 1, 2], 'reflect'], // rank 3 padded in its last 2 dims
+  [[1, 2, 4, 5, 6], [1, 0, 2, 3, 0, 4], 'zeros'],
+  [[1, 2, 4, 5, 6], [3, 1, 0, 2, 4, 5], 'reflect'], // every pad up to size - 1
+  [[2, 1, 3, 4, 5], [2, 2, 3, 3, 4, 4], 'reflect'],
+];
+
+pads('pad: zeros and reflect, 2-D and 3-D, asymmetric: forward and gradient', async () => {
+  const rng = mulberry32(2101);
+  for (const [shape, p, mode] of PADS) {
+    await check(`pad ${fmt(shape)} ${fmt(p)} ${mode}`, [randRT(shape, rng)], {
+      f: ([t]) => pad(t!, p, mode),
+      fr: ([r]) => nnRef.pad(r!, p, mode),
+      fv: (g, [r]) => nnVjp.pad(g, r!, p, mode),
+    }, rng);
+  }
+});
+
+// ------------------------------------------------------------------------------------------------ normalisation
+
+const norms = suite('nn: normalisation');
+norms.before(setup);
+
+type Affine = 'none' | 'weight' | 'bias' | 'both';
+const IN_CASES: [number[], Affine, number][] = [
+  [[2, 3, 5, 6], 'none', 1e-5],
+  [[2, 3, 5, 6], 'both', 1e-5],
+  [[1, 4, 4, 4], 'weight', 1e-3], // 16 values a plane: the vec4 path
+  [[2, 3, 3, 4, 5], 'both', 1e-5],
+  [[1, 2, 4, 4, 4], 'none', 1e-5],
+  [[2, 2, 3, 5, 3], 'bias', 1e-5],
+];
+
+norms('instanceNorm: 2-D and 3-D, with and without affine: forward and gradients', async () => {
+  const rng = mulberry32(2201);
+  for (const [shape, aff, eps] of IN_CASES) {
+    const C = shape[1]!;
+    const x = randRT(shape, rng, -1, 2); // a non-zero mean per plane
+    const hasW = aff === 'weight' || aff === 'both';
+    const hasB = aff === 'bias' || aff === 'both';
+    const xs = [x, ...(hasW ? [randRT([C], rng, 0.5, 1.5)] : []), ...(hasB ? [randRT([C], rng)] : [])];
+    const split = (a: RT[]) => ({ w: hasW ? a[1]! : null, b: hasB ? a[hasW ? 2 : 1]! : null });
+    const splitT = (a: Tensor[]) => ({ w: hasW ? a[1]! : null, b: hasB ? a[hasW ? 2 : 1]! : null });
+    await check(`instanceNorm ${fmt(shape)} ${aff} eps ${eps}`, xs, {
+      f: (ts) => {
+        const { w, b } = splitT(ts);
+        return instanceNorm(ts[0]!, { eps, weight: w, bias: b });
+      },
+      fr: (rs) => {
+        const { w, b } = split(rs);
+        return nnRef.instanceNorm(rs[0]!, eps, w, b);
+      },
+      fv: (g, rs) => {
+        const { w, b } = split(rs);
+        return nnVjp.instanceNorm(g, rs[0]!, eps, w, b);
+      },
+      tol: SUM_TOL,
+    }, rng);
+  }
+});
+
+norms('adain: 2-D and 3-D: forward and gradients of x, gamma, beta', async () => {
+  const rng = mulberry32(2202);
+  for (const [shape, eps] of [[[2, 3, 5, 6], 1e-5], [[1, 2, 3, 4, 5], 1e-5], [[3, 5, 4, 4], 1e-3]] as [number[], number][]) {
+    const NC = shape.slice(0, 2);
+    await check(`adain ${fmt(shape)}`, [randRT(shape, rng, -1, 2), randRT(NC, rng, 0.5, 1.5), randRT(NC, rng)], {
+      f: ([x, g, b]) => adain(x!, g!, b!, eps),
+      fr: ([x, g, b]) => nnRef.adain(x!, g!, b!, eps),
+      fv: (gy, [x, g, b]) => nnVjp.adain(gy, x!, g!, b!, eps),
+      tol: SUM_TOL,
+    }, rng);
+  }
+});
+
+norms('batchNorm training: forward, gradients of x, weight, bias, and the running statistics update', async () => {
+  const rng = mulberry32(2203);
+  const cases: [number[], number | undefined, boolean][] = [
+    [[4, 3, 5, 6], 0.3, true],
+    [[2, 3, 3, 4, 5], undefined, true], // default momentum 0.1
+    [[3, 2, 4, 3], 0.5, false], // no running statistics given
+  ];
+  for (const [shape, momentum, running] of cases) {
+    const C = shape[1]!;
+    const x = randRT(shape, rng, -1, 2);
+    const w = randRT([C], rng, 0.5, 1.5);
+    const b = randRT([C], rng);
+    const rm0 = randRT([C], rng);
+    const rv0 = randRT([C], rng, 0.5, 2);
+    const what = `batchNorm train ${fmt(shape)} momentum ${momentum ?? 'default'}`;
+    await scope(async () => {
+      const rm = gpu(rm0);
+      const rv = gpu(rv0);
+      await check(what, [x, w, b], {
+        f: ([tx, tw, tb]) => batchNorm(tx!, { weight: tw, bias: tb, training: true, momentum, ...(running ? { runningMean: rm, runningVar: rv } : {}) }),
+        fr: ([rx, rw, rb]) => nnRef.batchNormTrain(rx!, rw!, rb!, 1e-5),
+        fv: (g, [rx, rw, rb]) => nnVjp.batchNormTrain(g, rx!, rw!, rb!, 1e-5),
+        tol: SUM_TOL,
+      }, rng);
+      const m = momentum ?? 0.1;
+      const st = batchNormStats(x);
+      // PyTorch: running = (1 - m) running + m batch_stat, with the unbiased batch variance for runningVar
+      const wantM = running ? rt([C], rm0.data.map((v, c) => (1 - m) * v + m * st.mean.data[c]!)) : rm0;
+      const wantV = running ? rt([C], rv0.data.map((v, c) => (1 - m) * v + m * st.unbiasedVariance.data[c]!)) : rv0;
+      await close(rm, wantM, `${what}: runningMean`, SUM_TOL);
+      await close(rv, wantV, `${what}: runningVar (unbiased batch variance)`, SUM_TOL);
+    });
+  }
+});
+
+norms('batchNorm evaluation: running statistics, with and without affine: forward and gradients', async () => {
+  const rng = mulberry32(2204);
+  for (const [shape, affine] of [[[3, 4, 5, 2], true], [[2, 3, 2, 3, 4], false]] as [number[], boolean][]) {
+    const C = shape[1]!;
+    const x = randRT(shape, rng, -1, 2);
+    const rm = randRT([C], rng);
+    const rv = randRT([C], rng, 0.5, 2);
+    const xs = affine ? [x, rm, rv, randRT([C], rng, 0.5, 1.5), randRT([C], rng)] : [x, rm, rv];
+    await check(`batchNorm eval ${fmt(shape)}${affine ? ' affine' : ''}`, xs, {
+      f: ([tx, tm, tv, tw, tb]) => batchNorm(tx!, { runningMean: tm, runningVar: tv, weight: tw, bias: tb, training: false }),
+      fr: ([rx, m, v, w, b]) => nnRef.batchNormEval(rx!, m!, v!, w ?? null, b ?? null),
+      fv: (g, [rx, m, v, w, b]) => nnVjp.batchNormEval(g, rx!, m!, v!, w ?? null, b ?? null),
+      needs: xs.map((_, i) => i === 0 || i >= 3),
+      tol: SUM_TOL,
+    }, rng);
+  }
+});
+
+// ------------------------------------------------------------------------------------------------ pooling
+
+const pools = suite('nn: pooling');
+pools.before(setup);
+
+pools('avgPool (1-, 2- and 3-D kernels) and avgPool2x: forward and gradient', async () => {
+  const rng = mulberry32(2301);
+  const cases: [number[], number[]][] = [
+    [[2, 3, 6, 8], [2, 2]],
+    [[2, 3, 6, 8], [3, 4]],
+    [[1, 2, 4, 6, 6], [2, 3, 2]],
+    [[2, 3, 5, 12], [4]],
+    [[1, 1, 5, 7], [5, 7]], // one window over the whole plane
+  ];
+  for (const [shape, k] of cases) {
+    await check(`avgPool ${fmt(shape)} k${fmt(k)}`, [randRT(shape, rng)], {
+      f: ([t]) => avgPool(t!, k), fr: ([r]) => nnRef.avgPool(r!, k), fv: (g, [r]) => nnVjp.avgPool(g, r!, k),
+    }, rng);
+  }
+  for (const shape of [[2, 3, 6, 4], [1, 2, 4, 6, 10]]) {
+    await check(`avgPool2x ${fmt(shape)}`, [randRT(shape, rng)], {
+      f: ([t]) => avgPool2x(t!), fr: ([r]) => nnRef.avgPool2x(r!), fv: (g, [r]) => nnVjp.avgPool2x(g, r!),
+    }, rng);
+  }
+});
+
+// ------------------------------------------------------------------------------------------------ losses and maps
+
+const losses = suite('nn: losses and image comparison');
+losses.before(setup);
+
+losses('l1, mse and charbonnier losses: value and gradients of both inputs', async () => {
+  const rng = mulberry32(2401);
+  for (const shape of [[2, 3, 5, 7], [1, 2, 3, 4, 5]]) {
+    const a = randRT(shape, rng);
+    const b = ref.add(a, awayRT(shape, rng, 0.05, 1)); // |a - b| >= 0.05: away from l1's kink
+    await check(`l1 ${fmt(shape)}`, [a, b], { f: ([x, y]) => l1Loss(x!, y!), fr: ([x, y]) => nnRef.l1(x!, y!), fv: (g, [x, y]) => nnVjp.l1(g, x!, y!), tol: SUM_TOL }, rng);
+    await check(`mse ${fmt(shape)}`, [a, b], { f: ([x, y]) => mseLoss(x!, y!), fr: ([x, y]) => nnRef.mse(x!, y!), fv: (g, [x, y]) => nnVjp.mse(g, x!, y!), tol: SUM_TOL }, rng);
+    for (const [eps, alpha] of [[1e-3, 0.5], [0.01, 0.45], [0.1, 1]]) {
+      // small differences too, where eps matters
+      const c = ref.add(a, randRT(shape, rng, -0.02, 0.02));
+      for (const [bb, tag] of [[b, 'large'], [c, 'small']] as [RT, string][]) {
+        await check(`charbonnier ${fmt(shape)} eps ${eps} alpha ${alpha} (${tag} differences)`, [a, bb], {
+          f: ([x, y]) => charbonnierLoss(x!, y!, eps, alpha),
+          fr: ([x, y]) => nnRef.charbonnier(x!, y!, eps, alpha),
+          fv: (g, [x, y]) => nnVjp.charbonnier(g, x!, y!, eps, alpha),
+          tol: SUM_TOL,
+        }, rng);
+      }
+    }
+  }
+});
+
+/** An image in [0, 1] and a related one (the first plus noise, clamped), like two frames. */
+function imagePair(shape: number[], rng: () => number, noise: number, lo = 0, hi = 1): [RT, RT] {
+  const a = randRT(shape, rng, lo, hi);
+  const b = rt(shape, a.data.map((v) => Math.min(hi, Math.max(lo, v + noise * (2 * rng() - 1)))));
+  return [a, b];
+}
+
+losses('ssimMap: forward and gradients of both inputs', async () => {
+  const rng = mulberry32(2402);
+  for (const [shape, noise] of [[[2, 3, 6, 7], 0.3], [[1, 2, 5, 9], 1], [[1, 1, 3, 3], 0.2]] as [number[], number][]) {
+    const [x, y] = imagePair(shape, rng, noise);
+    // precondition: no window sits at the clamp of (1 - SSIM) / 2 (where the gradient jumps)
+    const raw = nnRef.ssimMap(x, y);
+    for (const v of raw.data) assert.ok(v > 1e-4 && v < 1 - 1e-4, `ssimMap ${fmt(shape)}: a window is at the clamp (${v})`);
+    await check(`ssimMap ${fmt(shape)}`, [x, y], {
+      f: ([a, b]) => ssimMap(a!, b!), fr: ([a, b]) => nnRef.ssimMap(a!, b!), fv: (g, [a, b]) => nnVjp.ssimMap(g, a!, b!), tol: SUM_TOL,
+    }, rng);
+  }
+});
+
+// census works on gray = 255 (0.2989 R + 0.587 G + 0.114 B), about 127 for mid-gray images, where one f32 ulp is
+// ~8e-6: the gray differences D (of order 1 for near-flat images) carry a relative error of ~1e-5, well inside the
+// forward's atol 1e-4 (the map's values are in [0, 1)). The gradients are scaled by 255 · (gray weight) and reach
+// ~130 for near-flat images, and each pixel's gradient sums the 9 windows that contain it with partly cancelling
+// signs, so an element's error follows the gradient's scale, not its own size (seen: 4e-3 at scale 133, 3e-5 of
+// it). Hence an atol of 1e-4 of the largest reference gradient of that input, plus rtol 1e-3.
+const CENSUS_TOL: Tol = { atol: 1e-4, rtol: 1e-3 };
+const censusGradTol = (want: RT): Tol => ({ atol: 1e-6 + 1e-4 * Math.max(...want.data.map(Math.abs)), rtol: 1e-3 });
+
+losses('census: forward and gradients of both inputs (random and near-flat images)', async () => {
+  const rng = mulberry32(2403);
+  const cases: [number[], number, number, number][] = [
+    [[2, 3, 6, 7], 0.2, 0, 1], // gray steps of tens: the soft sign saturates
+    [[1, 3, 5, 8], 0.004, 0.5, 0.51], // gray steps of about 1: the soft sign's linear range
+    [[1, 3, 3, 3], 0.1, 0, 1], // only one interior pixel
+  ];
+  for (const [shape, noise, lo, hi] of cases) {
+    const [a, b] = imagePair(shape, rng, noise, lo, hi);
+    await check(`census ${fmt(shape)} in [${lo}, ${hi}]`, [a, b], {
+      f: ([x, y]) => census(x!, y!), fr: ([x, y]) => nnRef.census(x!, y!), fv: (g, [x, y]) => nnVjp.census(g, x!, y!),
+      tol: CENSUS_TOL, gradTol: censusGradTol,
+    }, rng);
+  }
+});
+
+// ------------------------------------------------------------------------------------------------ double backward
+
+const second = suite('nn: double backward (the WGAN-GP critic)');
+second.before(setup);
+
+interface SecondCase {
+  f: (ts: Tensor[]) => Tensor;
+  fr: (xs: RT[]) => RT;
+  fv: (gy: RT, xs: RT[]) => RT[];
+}
+
+/**
+ * On the GPU: gs = grad(f(xs), xs, { gradOutputs: [gy], createGraph: true }), s = Σ_i sum(gs[i] · v[i]), then
+ * grad(s, xs), and with withGy also w.r.t. gy (then gy requires grad: the adjoint input, on which gs depends
+ * linearly, as torch.autograd.grad's grad_outputs with create_graph). In float64: h(xs, gy) = Σ_i <vjp(gy, xs)[i],
+ * v[i]> and its central finite differences w.r.t. every element of every input (and of gy).
+ */
+async function checkSecond(what: string, xs: RT[], c: SecondCase, rng: () => number, withGy = false): Promise<void> {
+  const gy = randRT(c.fr(xs).shape, rng);
+  const vs = xs.map((x) => randRT(x.shape, rng));
+  const h = (args: RT[]) => {
+    const gs = c.fv(args[xs.length]!, args.slice(0, xs.length));
+    let s = 0;
+    gs.forEach((g, i) => g.data.forEach((val, j) => (s += val * vs[i]!.data[j]!)));
+    return s;
+  };
+  const args = [...xs, gy];
+  const want = (withGy ? args : xs).map((_, i) => centralFD(h, args, i));
+  const firstRef = c.fv(gy, xs);
+  await scope(async () => {
+    const ts = xs.map((x) => gpu(x, true));
+    const tg = gpu(gy, withGy);
+    const y = c.f(ts);
+    const gs = grad(y, ts, { gradOutputs: [tg], createGraph: true });
+    for (let i = 0; i < ts.length; i++) {
+      assert.ok(gs[i], `${what}: no first gradient for input ${i}`);
+      await close(gs[i]!, firstRef[i]!, `${what}: first derivative of input ${i}`, SUM_TOL);
+    }
+    let s: Tensor | null = null;
+    gs.forEach((g, i) => {
+      const term = sum(mul(g!, gpu(vs[i]!)));
+      s = s ? add(s, term) : term;
+    });
+    assert.ok(s!.requiresGrad, `${what}: the first derivatives carry no graph`);
+    const got = grad(s!, withGy ? [...ts, tg] : ts, { allowUnused: true });
+    for (let i = 0; i < ts.length; i++) {
+      const label = `${what}: second derivative w.r.t. input ${i}`;
+      if (got[i]) await close(got[i]!, want[i]!, label, SECOND_TOL);
+      else await close(gpu(zerosRT(xs[i]!.shape)), want[i]!, `${label} (no graph path: zero)`, SECOND_TOL);
+    }
+    if (withGy) {
+      const gg = got[ts.length];
+      assert.ok(gg, `${what}: grad(s, gy) is null: the gradients computed with createGraph from gradOutputs [gy] (which requires grad) are not connected to gy, but they depend on it linearly (reference d s / d gy has max |.| ${Math.max(...want[ts.length]!.data.map(Math.abs)).toFixed(3)})`);
+      await close(gg!, want[ts.length]!, `${what}: derivative w.r.t. the adjoint input gy`, SECOND_TOL);
+    }
+  });
+}
+
+const CONV3D_2ND: ConvOptions = { stride: [1, 2, 2], padding: 1 };
+const conv3dSecond: SecondCase = {
+  f: ([tx, tw]) => conv3d(tx!, tw!, null, CONV3D_2ND),
+  fr: ([rx, rw]) => nnRef.conv(rx!, rw!, null, CONV3D_2ND),
+  fv: (g, [rx, rw]) => nnVjp.conv(g, rx!, rw!, null, CONV3D_2ND),
+};
+const inSecond: SecondCase = { f: ([t]) => instanceNorm(t!), fr: ([r]) => nnRef.instanceNorm(r!), fv: (g, [r]) => nnVjp.instanceNorm(g, r!) };
+
+second('conv3d: second derivatives w.r.t. x and w', async () => {
+  const rng = mulberry32(2501);
+  await checkSecond('conv3d x[1,2,4,5,5] w[3,2,2,3,3]', [randRT([1, 2, 4, 5, 5], rng), randRT([3, 2, 2, 3, 3], rng, -0.5, 0.5)], conv3dSecond, rng);
+});
+
+second('instanceNorm on a 3-D input: second derivatives, without and with affine', async () => {
+  const rng = mulberry32(2502);
+  await checkSecond('instanceNorm [2,2,3,4,3]', [randRT([2, 2, 3, 4, 3], rng, -1, 2)], inSecond, rng);
+  const x2 = randRT([1, 3, 2, 3, 4], rng, -1, 2);
+  await checkSecond('instanceNorm [1,3,2,3,4] affine', [x2, randRT([3], rng, 0.5, 1.5), randRT([3], rng)], {
+    f: ([t, w, b]) => instanceNorm(t!, { weight: w, bias: b }),
+    fr: ([r, w, b]) => nnRef.instanceNorm(r!, 1e-5, w!, b!),
+    fv: (g, [r, w, b]) => nnVjp.instanceNorm(g, r!, 1e-5, w!, b!),
+  }, rng);
+});
+
+second('conv3d and instanceNorm: derivatives w.r.t. the adjoint input (gradOutputs that require grad)', async () => {
+  const rng = mulberry32(2503);
+  await checkSecond('conv3d x[1,2,4,5,5] w[3,2,2,3,3]', [randRT([1, 2, 4, 5, 5], rng), randRT([3, 2, 2, 3, 3], rng, -0.5, 0.5)], conv3dSecond, rng, true);
+  await checkSecond('instanceNorm [2,2,3,4,3]', [randRT([2, 2, 3, 4, 3], rng, -1, 2)], inSecond, rng, true);
+});
+
+// A tiny critic: out = sum(conv3d(leakyRelu(instanceNorm(conv3d(x, w1, b1), wn, bn), 0.2), w2, b2)), and its
+// gradient penalty P = sum((d out / d x)²), differentiated w.r.t. every parameter.
+const CRITIC_O1: ConvOptions = { padding: 1 };
+const CRITIC_O2: ConvOptions = { stride: [1, 2, 2], padding: [0, 1, 1] };
+const CRITIC_EPS = 1e-5;
+const CRITIC_SLOPE = 0.2;
+const CRITIC_NAMES = ['w1', 'b1', 'wn', 'bn', 'w2', 'b2'] as const;
+
+interface Critic {
+  x: RT;
+  /** w1, b1, wn, bn, w2, b2 */
+  params: RT[];
+}
+
+function criticParams(seed: number): Critic {
+  const rng = mulberry32(seed);
+  return {
+    x: randRT([1, 2, 4, 6, 6], rng),
+    params: [
+      randRT([3, 2, 3, 3, 3], rng, -0.5, 0.5),
+      randRT([3], rng),
+      randRT([3], rng, 0.5, 1.5),
+      randRT([3], rng, -0.5, 0.5),
+      randRT([1, 3, 2, 3, 3], rng, -0.5, 0.5),
+      randRT([1], rng),
+    ],
+  };
+}
+
+/** The pre-activation (instanceNorm output) and d out / d x, in float64. */
+function criticRef(x: RT, [w1, b1, wn, bn, w2, b2]: RT[]): { pre: RT; gx: RT } {
+  const z = nnRef.conv(x, w1!, b1!, CRITIC_O1);
+  const pre = nnRef.instanceNorm(z, CRITIC_EPS, wn!, bn!);
+  const a = ref.leakyRelu(pre, CRITIC_SLOPE);
+  const out = nnRef.conv(a, w2!, b2!, CRITIC_O2);
+  const ga = nnVjp.conv(fullRT(out.shape, 1), a, w2!, b2!, CRITIC_O2)[0]!;
+  const gpre = vjp.leakyRelu(ga, pre, CRITIC_SLOPE)[0]!;
+  const gz = nnVjp.instanceNorm(gpre, z, CRITIC_EPS, wn!, bn!)[0]!;
+  const gx = nnVjp.conv(gz, x, w1!, b1!, CRITIC_O1)[0]!;
+  return { pre, gx };
+}
+
+const penaltyRef = (x: RT, params: RT[]) => criticRef(x, params).gx.data.reduce((s, v) => s + v * v, 0);
+
+for (const seed of [2601, 2602]) {
+  second(`tiny critic conv3d -> instanceNorm -> leakyRelu -> conv3d: gradient penalty and its parameter gradients (seed ${seed})`, async () => {
+    const c = criticParams(seed);
+    const { pre, gx } = criticRef(c.x, c.params);
+    // Precondition for finite differences through leakyRelu: no pre-activation near the kink.
+    const nearest = Math.min(...pre.data.map(Math.abs));
+    assert.ok(nearest > 1e-3, `seed ${seed}: a pre-activation is ${nearest} from the leakyRelu kink`);
+    const wantP = penaltyRef(c.x, c.params);
+    const fd = c.params.map((_, i) => centralFD((ps) => penaltyRef(c.x, ps), c.params, i));
+    await scope(async () => {
+      const x = gpu(c.x, true);
+      const [w1, b1, wn, bn, w2, b2] = c.params.map((p) => gpu(p, true));
+      const out = conv3d(leakyRelu(instanceNorm(conv3d(x, w1!, b1!, CRITIC_O1), { eps: CRITIC_EPS, weight: wn, bias: bn }), CRITIC_SLOPE), w2!, b2!, CRITIC_O2);
+      const [g] = grad(sum(out), x, { createGraph: true });
+      assert.ok(g, 'grad() returned no gradient for x');
+      assert.ok(g!.requiresGrad, 'g was computed with createGraph but does not require grad');
+      await close(g!, gx, 'd out / dx', SUM_TOL);
+      const P = sum(square(g!));
+      const pv = await P.item();
+      assert.ok(Math.abs(pv - wantP) <= 1e-4 + 1e-3 * Math.abs(wantP), `P is ${pv} on the GPU, ${wantP} in the reference`);
+      P.backward();
+      const ts = [w1, b1, wn, bn, w2, b2];
+      for (let i = 0; i < ts.length; i++) {
+        const name = CRITIC_NAMES[i]!;
+        const t = ts[i]!;
+        // b1 is removed by the instance norm and b2 is a constant shift: P does not depend on them; bn moves only
+        // the leakyRelu mask (piecewise constant). The engine may leave those .grad null or give zeros.
+        if (name === 'b1' || name === 'b2' || name === 'bn') {
+          for (const v of fd[i]!.data) assert.ok(Math.abs(v) < 1e-4, `reference dP/d${name} is not ~0: ${v}`);
+          if (t.grad) await close(t.grad, fd[i]!, `dP/d${name}`, SECOND_TOL);
+          continue;
+        }
+        assert.ok(t.grad, `dP/d${name} is missing`);
+        await close(t.grad!, fd[i]!, `dP/d${name} vs finite differences`, SECOND_TOL);
+      }
+    });
+  });
+}
+
+// ------------------------------------------------------------------------------------------------ errors
+
+const errors = suite('nn: argument errors');
+errors.before(setup);
+
+const z = (shape: number[]) => gpu(zerosRT(shape));
+
+errors('conv2d/conv3d: negative padding, kernel larger than the padded input, channel mismatch, rank, bias size', () => {
+  scope(() => {
+    const x = z([1, 3, 5, 5]);
+    const w = z([4, 3, 3, 3]);
+    throwsMatching(() => conv2d(x, w, null, { padding: -1 }), /^conv2d: padding .*non-negative.*-1/, 'negative padding');
+    throwsMatching(() => conv2d(x, w, null, { padding: [1, -2] }), /^conv2d: padding .*non-negative/, 'negative padding in one dim');
+    throwsMatching(() => conv2d(x, w, null, { stride: 0 }), /^conv2d: stride/, 'stride 0');
+    throwsMatching(() => conv2d(x, z([4, 3, 7, 3])), /^conv2d: kernel \[7, 3\].*larger than the padded input \[5, 5\]/, 'kernel larger than the input');
+    throwsMatching(() => conv2d(x, w, null, { dilation: 3 }), /^conv2d: kernel \[3, 3\] \(dilation \[3, 3\]\) is larger than the padded input \[5, 5\]/, 'dilated kernel larger than the input');
+    throwsMatching(() => conv2d(x, z([4, 2, 3, 3])), /^conv2d: input has 3 channels but the weight \[4, 2, 3, 3\] expects 2/, 'channel mismatch');
+    throwsMatching(() => conv2d(z([1, 3, 5, 5, 5]), w), /^conv2d: input must be \[N, C, H, W\], got \[1, 3, 5, 5, 5\]/, 'x of rank 5');
+    throwsMatching(() => conv2d(x, z([4, 3, 3])), /^conv2d: weight must be .*got \[4, 3, 3\]/, 'w of rank 3');
+    throwsMatching(() => conv3d(x, w), /^conv3d: input must be \[N, C, D, H, W\], got \[1, 3, 5, 5\]/, 'conv3d of a 4-D x');
+    throwsMatching(() => conv3d(z([1, 3, 4, 5, 5]), w), /^conv3d: weight must be .*got \[4, 3, 3, 3\]/, 'conv3d with a 4-D w');
+    throwsMatching(() => conv2d(x, w, z([3])), /^conv2d: bias \[3\] does not match 4 output channels/, 'bias of the wrong size');
+    throwsMatching(() => conv2d(x, w, z([4, 1])), /^conv2d: bias \[4, 1\] does not match 4 output channels/, 'bias of the wrong rank');
+    throwsMatching(() => conv3d(z([1, 2, 3, 3, 3]), z([1, 2, 2, 2, 2]), null, { stride: [1, 2] }), /^conv3d: stride .*\[1,2\]/, 'stride with 2 entries for 3-D');
+  });
+});
+
+errors('convTranspose2d/3d: outputPadding >= stride, channel mismatch, bias size', () => {
+  scope(() => {
+    const x = z([1, 3, 4, 4]);
+    const w = z([3, 2, 3, 3]);
+    throwsMatching(() => convTranspose2d(x, w, null, { stride: 2, outputPadding: 2 }), /^convTranspose2d: outputPadding \[2, 2\] must be smaller than stride \[2, 2\]/, 'outputPadding = stride');
+    throwsMatching(() => convTranspose2d(x, w, null, { stride: [2, 1], outputPadding: [1, 1] }), /^convTranspose2d: outputPadding \[1, 1\] must be smaller than stride \[2, 1\]/, 'outputPadding >= stride in one dim');
+    throwsMatching(() => convTranspose3d(z([1, 3, 2, 2, 2]), z([3, 2, 2, 2, 2]), null, { outputPadding: 1 }), /^convTranspose3d: outputPadding \[1, 1, 1\] must be smaller than stride \[1, 1, 1\]/, 'outputPadding 1 with stride 1');
+    throwsMatching(() => convTranspose2d(x, z([2, 3, 3, 3])), /^convTranspose2d: input has 3 channels but the weight \[2, 3, 3, 3\] expects 2/, 'channel mismatch');
+    throwsMatching(() => convTranspose2d(x, w, z([3])), /^convTranspose2d: bias \[3\] does not match 2 output channels/, 'bias of the wrong size');
+    throwsMatching(() => convTranspose2d(x, w, null, { padding: -1 }), /^convTranspose2d: padding/, 'negative padding');
+  });
+});
+
+errors('pad: reflect padding >= size, wrong pad count, negative pads, unknown mode', () => {
+  scope(() => {
+    const x = z([1, 1, 3, 4]);
+    throwsMatching(() => pad(x, [3, 0, 0, 0], 'reflect'), /^pad: reflect padding \[3, 0, 0, 0\] must be smaller than the padded dims \[3, 4\] of \[1, 1, 3, 4\]/, 'reflect pad = size');
+    throwsMatching(() => pad(x, [0, 0, 0, 5], 'reflect'), /^pad: reflect padding .*\[3, 4\]/, 'reflect pad > size');
+    throwsMatching(() => pad(z([1, 2, 3, 4, 5]), [0, 3, 0, 0, 0, 0], 'reflect'), /^pad: reflect padding \[0, 3, 0, 0, 0, 0\] must be smaller than the padded dims \[3, 4, 5\] of \[1, 2, 3, 4, 5\]/, '3-D reflect pad = size');
+    throwsMatching(() => pad(x, [1, 1]), /^pad: give \[before, after\] for 2 or 3 dims/, 'two numbers');
+    throwsMatching(() => pad(x, [1, -1, 0, 0]), /^pad: paddings must be non-negative/, 'negative pad');
+    throwsMatching(() => pad(x, [1, 1, 1, 1], 'edge' as PadMode), /^pad: mode must be/, 'unknown mode');
+  });
+});
+
+errors('adain, instanceNorm and batchNorm: parameter shapes', () => {
+  scope(() => {
+    const x = z([2, 3, 4, 4]);
+    throwsMatching(() => adain(x, z([3, 2]), z([2, 3])), /^adain: gamma must be \[N, C\] = \[2, 3\] for input \[2, 3, 4, 4\], got \[3, 2\]/, 'gamma transposed');
+    throwsMatching(() => adain(x, z([2, 3]), z([2, 3, 1])), /^adain: beta must be \[N, C\] = \[2, 3\].*got \[2, 3, 1\]/, 'beta of rank 3');
+    throwsMatching(() => adain(x, z([3]), z([2, 3])), /^adain: gamma .*got \[3\]/, 'gamma [C]');
+    throwsMatching(() => adain(z([2, 3]), z([2, 3]), z([2, 3])), /^adain: input must be \[N, C, \.\.\.spatial\]/, 'adain of a 2-D x');
+    throwsMatching(() => instanceNorm(x, { weight: z([4]) }), /^instanceNorm: weight \[4\] does not match 3 channels/, 'instanceNorm weight');
+    throwsMatching(() => batchNorm(x, { bias: z([2]) }), /^batchNorm: bias \[2\] does not match 3 channels/, 'batchNorm bias');
+    throwsMatching(() => batchNorm(x, { training: false }), /^batchNorm: evaluation mode needs runningMean and runningVar/, 'batchNorm eval without statistics');
+  });
+});
+
+for (const s of [convs, pads, norms, pools, losses, second, errors]) s.run();
