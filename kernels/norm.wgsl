@@ -5,10 +5,10 @@
 //
 // ACT applies an activation in the same write for free: 0 none, 1 ReLU, 2 LeakyReLU (slope in the params).
 //
-// One 8-lane workgroup per group (grid x = groups, up to 65535 per launch; `g0` offsets later launches). Three sweeps
-// over the group — sum, sum of squared deviations (two passes: no cancellation), write — with consecutive lanes on
+// One 8-lane workgroup per group (grid x = groups, up to 65535 per launch; `g0` offsets later launches). Two sweeps
+// over the group — moments (sums of shifted values and their squares), then the write — with consecutive lanes on
 // consecutive vec4s; a group of DTVNet (≤ 16K floats) stays in the CPU cache between sweeps. The lanes' partial sums
-// meet in workgroup memory (one barrier per sweep). Requires S % 4 == 0 (VEC4) or uses scalar loads.
+// meet in workgroup memory. Requires S % 4 == 0 (VEC4) or uses scalar loads.
 //
 // This kernel has no backward of its own: the op's backward rule is written with differentiable ops (it calls this
 // op for x̂), so second derivatives work.
@@ -54,29 +54,34 @@ fn wg_sum(v: f32, lid: u32) -> f32 {
   return t;
 }
 
+// Mean and variance of group g in one sweep: sums of (x - s) and (x - s)² with the shift s = the group's first
+// element (this keeps the cancellation of E[d²] - E[d]² small for data far from 0), returned as (mean, var).
+fn moments(base: u32, S: u32, lid: u32) -> vec2<f32> {
+  let shift = x_at(base);
+  var s1 = 0.0;
+  var s2 = 0.0;
+  if (VEC4) {
+    var a1 = vec4<f32>(0.0);
+    var a2 = vec4<f32>(0.0);
+    for (var i = lid; i < S / 4u; i += WG) { let d = x4[base / 4u + i] - shift; a1 += d; a2 += d * d; }
+    s1 = a1.x + a1.y + a1.z + a1.w;
+    s2 = a2.x + a2.y + a2.z + a2.w;
+  } else {
+    for (var i = lid; i < S; i += WG) { let d = x_at(base + i) - shift; s1 += d; s2 += d * d; }
+  }
+  let m1 = wg_sum(s1, lid) / f32(S);
+  let m2 = wg_sum(s2, lid) / f32(S);
+  return vec2<f32>(shift + m1, max(m2 - m1 * m1, 0.0));
+}
+
 @compute @workgroup_size(WG)
 fn instance_norm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let g = p.g0 + wid.x;
   let S = p.S;
   let base = g * S;
-  var s = 0.0;
-  if (VEC4) {
-    var a = vec4<f32>(0.0);
-    for (var i = lid; i < S / 4u; i += WG) { a += x4[base / 4u + i]; }
-    s = a.x + a.y + a.z + a.w;
-  } else {
-    for (var i = lid; i < S; i += WG) { s += x_at(base + i); }
-  }
-  let mean = wg_sum(s, lid) / f32(S);
-  var q = 0.0;
-  if (VEC4) {
-    var a = vec4<f32>(0.0);
-    for (var i = lid; i < S / 4u; i += WG) { let d = x4[base / 4u + i] - mean; a += d * d; }
-    q = a.x + a.y + a.z + a.w;
-  } else {
-    for (var i = lid; i < S; i += WG) { let d = x_at(base + i) - mean; q += d * d; }
-  }
-  let rstd = inverseSqrt(wg_sum(q, lid) / f32(S) + p.eps);
+  let mv = moments(base, S, lid);
+  let mean = mv.x;
+  let rstd = inverseSqrt(mv.y + p.eps);
   var scale = rstd;
   var shift = -mean * rstd;
   if (AFFINE > 0u) {
@@ -93,7 +98,7 @@ fn instance_norm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
 
 // The backward of the normalisation itself (no affine, no activation): with z = (x - mean)·r, r = (var + eps)^-1/2,
 //   dx = r · (g - mean(g) - z · mean(g ⊙ z))         per group.
-// Four sweeps (mean, variance, the two sums of g, the write) over data that stays in cache. The op that uses it
+// Two sweeps (all four sums at once, then the write) over data that stays in cache. The op that uses it
 // (src/ops/nn.ts) gives it a backward rule of its own in differentiable ops (../shared/spec/WGAN_GP.md §3.3), so
 // it is also a step of a double backward.
 @group(0) @binding(5) var<storage, read> g4: array<vec4<f32>>;
@@ -106,38 +111,41 @@ fn instance_norm_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_
   let S = p.S;
   let base = g * S;
   let b4 = base / 4u;
-  var s = 0.0;
-  if (VEC4) {
-    var a = vec4<f32>(0.0);
-    for (var i = lid; i < S / 4u; i += WG) { a += x4[b4 + i]; }
-    s = a.x + a.y + a.z + a.w;
-  } else {
-    for (var i = lid; i < S; i += WG) { s += x_at(base + i); }
-  }
-  let mean = wg_sum(s, lid) / f32(S);
-  var q = 0.0;
-  if (VEC4) {
-    var a = vec4<f32>(0.0);
-    for (var i = lid; i < S / 4u; i += WG) { let d = x4[b4 + i] - mean; a += d * d; }
-    q = a.x + a.y + a.z + a.w;
-  } else {
-    for (var i = lid; i < S; i += WG) { let d = x_at(base + i) - mean; q += d * d; }
-  }
-  let r = inverseSqrt(wg_sum(q, lid) / f32(S) + p.eps);
+  // One sweep for all four sums, with d = x - shift: Σd, Σd², Σg, Σg·d.
+  let shift = x_at(base);
+  var s1 = 0.0;
+  var s2 = 0.0;
   var sg = 0.0;
-  var sgz = 0.0;
+  var sgd = 0.0;
   if (VEC4) {
-    var a = vec4<f32>(0.0);
-    var b = vec4<f32>(0.0);
-    for (var i = lid; i < S / 4u; i += WG) { let gv = g4[b4 + i]; a += gv; b += gv * (x4[b4 + i] - mean); }
-    sg = a.x + a.y + a.z + a.w;
-    sgz = (b.x + b.y + b.z + b.w) * r;
+    var a1 = vec4<f32>(0.0);
+    var a2 = vec4<f32>(0.0);
+    var ag = vec4<f32>(0.0);
+    var agd = vec4<f32>(0.0);
+    for (var i = lid; i < S / 4u; i += WG) {
+      let d = x4[b4 + i] - shift;
+      let gv = g4[b4 + i];
+      a1 += d; a2 += d * d; ag += gv; agd += gv * d;
+    }
+    s1 = a1.x + a1.y + a1.z + a1.w;
+    s2 = a2.x + a2.y + a2.z + a2.w;
+    sg = ag.x + ag.y + ag.z + ag.w;
+    sgd = agd.x + agd.y + agd.z + agd.w;
   } else {
-    for (var i = lid; i < S; i += WG) { let gv = g_at(base + i); sg += gv; sgz += gv * (x_at(base + i) - mean); }
-    sgz *= r;
+    for (var i = lid; i < S; i += WG) {
+      let d = x_at(base + i) - shift;
+      let gv = g_at(base + i);
+      s1 += d; s2 += d * d; sg += gv; sgd += gv * d;
+    }
   }
+  let m1 = wg_sum(s1, lid) / f32(S);
+  let m2 = wg_sum(s2, lid) / f32(S);
   let mg = wg_sum(sg, lid) / f32(S);
-  let mgz = wg_sum(sgz, lid) / f32(S);
+  let mgd = wg_sum(sgd, lid) / f32(S);
+  let mean = shift + m1;
+  let r = inverseSqrt(max(m2 - m1 * m1, 0.0) + p.eps);
+  // mean(g ⊙ z) = r · mean(g · (x - mean)) = r · (mean(g·d) - m1 · mean(g))
+  let mgz = r * (mgd - m1 * mg);
   // dx = r·g - r·mg - r·z·mgz, with z = (x - mean)·r
   let k = r * r * mgz;
   if (VEC4) {
