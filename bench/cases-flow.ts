@@ -13,7 +13,7 @@ interface State {
   gy: Tensor;
 }
 
-function pair(name: string, bytesFwd: number, bytesBwd: number, make: () => [Tensor, Tensor], op: (a: Tensor, b: Tensor) => Tensor): BenchCase[] {
+function pair(name: string, kind: 'memory' | 'compute', workFwd: number, workBwd: number, make: () => [Tensor, Tensor], op: (a: Tensor, b: Tensor) => Tensor): BenchCase[] {
   const setup = (): State => {
     const [a, b] = make();
     a.requiresGrad_();
@@ -27,9 +27,9 @@ function pair(name: string, bytesFwd: number, bytesBwd: number, make: () => [Ten
     for (const v of [t.a, t.b, t.y, t.gy]) v.dispose();
   };
   return [
-    { name, kind: 'memory', work: bytesFwd, setup, teardown, run: (s) => op((s as State).a, (s as State).b).dispose() },
+    { name, kind, work: workFwd, setup, teardown, run: (s) => op((s as State).a, (s as State).b).dispose() },
     {
-      name: `${name} backward`, kind: 'memory', work: bytesBwd, setup, teardown,
+      name: `${name} backward`, kind, work: workBwd, setup, teardown,
       run: (s) => {
         const t = s as State;
         for (const g of grad(t.y, [t.a, t.b], { gradOutputs: [t.gy], retainGraph: true })) g!.dispose();
@@ -42,18 +42,22 @@ function pair(name: string, bytesFwd: number, bytesBwd: number, make: () => [Ten
 const HW = 128 * 128;
 const warpCases = pair(
   'warp 3x128x128',
+  'memory',
   (3 + 2 + 3) * HW * F32,                 // image + flow in, warped image out
   (3 + 3 + 2 + 3 + 2) * HW * F32,         // g, image, flow in; image and flow gradients out
   () => [rand([1, 3, 128, 128], { seed: 1 }), randn([1, 2, 128, 128], { seed: 2, std: 4 })],
   (img, flow) => warp(img, flow, 'border'),
 );
 
-// PWC-Net cost volume of two [1, 64, 32, 32] feature maps, search range 4 (81 displacement channels).
+// PWC-Net cost volume of two [1, 64, 32, 32] feature maps, search range 4 (81 displacement channels). Each output
+// is a C-long dot product, so this is compute (2·81·C flops per pixel forward, twice that for both gradients),
+// compared with the SGEMM roofline rather than with copy bandwidth.
 const P = 32 * 32;
 const corrCases = pair(
   'correlation 32x32',
-  (64 + 64 + 81) * P * F32,               // f1, f2 in, cost volume out
-  (81 + 64 + 64 + 64 + 64) * P * F32,     // g, f1, f2 in; both feature gradients out
+  'compute',
+  2 * 81 * 64 * P,
+  2 * 2 * 81 * 64 * P,
   () => [randn([1, 64, 32, 32], { seed: 1 }), randn([1, 64, 32, 32], { seed: 2 })],
   (f1, f2) => correlation(f1, f2, 4),
 );

@@ -169,8 +169,10 @@ fn binary_bcast4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
   for (var k = 0u; k < ITEMS; k++) {
     let c = base + k * WG;
     if (c >= inner4) { break; }
-    let av = select(a_one, a4[(oa >> 2u) + c], a_vec);
-    let bv = select(b_one, b4[(ob >> 2u) + c], b_vec);
+    var av = a_one;
+    var bv = b_one;
+    if (a_vec) { av = a4[(oa >> 2u) + c]; }   // uniform branches: a splat operand is not loaded again
+    if (b_vec) { bv = b4[(ob >> 2u) + c]; }
     y4[row * inner4 + c] = binary(av, bv);
   }
 }
