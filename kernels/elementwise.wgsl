@@ -177,6 +177,20 @@ fn binary_bcast4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
   }
 }
 
+// Offsets of output element i in a, b and the condition: its index along each dim times the operand's stride.
+fn bcast_offsets(i: u32) -> vec3<u32> {
+  var rem = i;
+  var o = vec3<u32>(0u);
+  for (var d = i32(p.rank) - 1; d >= 0; d--) {
+    let s = dim(p.shape, u32(d));
+    let q = rem / s;
+    let j = rem - q * s;
+    rem = q;
+    o += j * vec3<u32>(dim(p.sa, u32(d)), dim(p.sb, u32(d)), dim(p.sc, u32(d)));
+  }
+  return o;
+}
+
 @compute @workgroup_size(WG)
 fn binary_bcast(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                 @builtin(local_invocation_index) lid: u32) {
@@ -184,18 +198,8 @@ fn binary_bcast(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
   for (var k = 0u; k < ITEMS; k++) {
     let i = base + k * WG;
     if (i >= p.n) { break; }
-    var rem = i;
-    var ia = 0u;
-    var ib = 0u;
-    for (var d = i32(p.rank) - 1; d >= 0; d--) {
-      let s = dim(p.shape, u32(d));
-      let q = rem / s;
-      let j = rem - q * s;
-      rem = q;
-      ia += j * dim(p.sa, u32(d));
-      ib += j * dim(p.sb, u32(d));
-    }
-    y4[i >> 2u][i & 3u] = binary(vec4<f32>(ld_a(ia)), vec4<f32>(ld_b(ib))).x;
+    let o = bcast_offsets(i);
+    y4[i >> 2u][i & 3u] = binary(vec4<f32>(ld_a(o.x)), vec4<f32>(ld_b(o.y))).x;
   }
 }
 
@@ -206,19 +210,7 @@ fn where_bcast(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
   for (var k = 0u; k < ITEMS; k++) {
     let i = base + k * WG;
     if (i >= p.n) { break; }
-    var rem = i;
-    var ia = 0u;
-    var ib = 0u;
-    var ic = 0u;
-    for (var d = i32(p.rank) - 1; d >= 0; d--) {
-      let s = dim(p.shape, u32(d));
-      let q = rem / s;
-      let j = rem - q * s;
-      rem = q;
-      ia += j * dim(p.sa, u32(d));
-      ib += j * dim(p.sb, u32(d));
-      ic += j * dim(p.sc, u32(d));
-    }
-    y4[i >> 2u][i & 3u] = select(ld_b(ib), ld_a(ia), ld_c(ic) != 0.0);
+    let o = bcast_offsets(i);
+    y4[i >> 2u][i & 3u] = select(ld_b(o.y), ld_a(o.x), ld_c(o.z) != 0.0);
   }
 }

@@ -1,7 +1,7 @@
 // Shared test helpers: the engine, moving reference tensors (RT, float64) to the GPU and comparing back.
 import * as assert from 'uvu/assert';
-import { init, tensor, type Tensor } from '../src/node.js';
-import { RT } from './reference.js';
+import { init, scope, tensor, type Tensor } from '../src/node.js';
+import { RT, randRT } from './reference.js';
 
 export async function setup(): Promise<void> {
   await init();
@@ -47,4 +47,49 @@ export function throwsMatching(fn: () => unknown, re: RegExp, what: string): voi
     return;
   }
   assert.unreachable(`${what}: no error was thrown`);
+}
+
+export interface Check {
+  /** the op on the GPU tensors (same order as xs) */
+  f: (ts: Tensor[]) => Tensor;
+  /** the reference forward */
+  fr: (xs: RT[]) => RT;
+  /** the reference vjp: one gradient per input, or one per input that requires grad (in input order) */
+  fv?: (gy: RT, xs: RT[]) => RT[];
+  tol?: Tol;
+  /** tolerance of the gradients (default: tol), or a function of the reference gradient */
+  gradTol?: Tol | ((want: RT) => Tol);
+  /** which inputs require grad (default: all, when fv is given) */
+  needs?: boolean[];
+}
+
+/**
+ * Run the op on GPU copies of xs, compare the result with the reference, then backpropagate a random gy and compare
+ * the .grad of every input that requires grad with the reference vjp. All tensors made here are disposed.
+ */
+export async function check(what: string, xs: RT[], c: Check, rng: () => number): Promise<void> {
+  await scope(async () => {
+    const needs = c.needs ?? xs.map(() => c.fv !== undefined);
+    const ts = xs.map((x, i) => gpu(x, needs[i]));
+    const y = c.f(ts);
+    const yr = c.fr(xs);
+    await close(y, yr, `${what}: forward`, c.tol);
+    if (!c.fv) return;
+    const gy = randRT(yr.shape, rng);
+    y.backward({ gradient: gpu(gy) });
+    const want = c.fv(gy, xs);
+    const perInput = want.length === ts.length;
+    const needed = needs.filter(Boolean).length;
+    if (!perInput) assert.is(want.length, needed, `${what}: the reference gave ${want.length} gradients, ${needed} inputs require grad`);
+    let k = 0;
+    for (let i = 0; i < ts.length; i++) {
+      if (!needs[i]) continue;
+      const g = ts[i]!.grad;
+      assert.ok(g, `${what}: input ${i} received no gradient`);
+      const w = perInput ? want[i]! : want[k]!;
+      k++;
+      const tol = typeof c.gradTol === 'function' ? c.gradTol(w) : c.gradTol ?? c.tol;
+      await close(g!, w, `${what}: gradient of input ${i}`, tol);
+    }
+  });
 }

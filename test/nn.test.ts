@@ -13,7 +13,7 @@ import {
 import { setConvColsBudget } from '../src/ops/conv.js';
 import { RT, rt, randRT, mulberry32, zerosRT, fullRT, ref, vjp } from './reference.js';
 import { nnRef, nnVjp, batchNormStats, type ConvOptions, type ConvTransposeOptions, type PadMode } from './reference-nn.js';
-import { setup, gpu, close, throwsMatching, type Tol } from './helpers.js';
+import { setup, gpu, close, check, throwsMatching, type Tol } from './helpers.js';
 
 // Convolutions and normalisations add up many f32 products / squares in another order than the reference.
 const SUM_TOL: Tol = { atol: 1e-4, rtol: 1e-3 };
@@ -23,48 +23,6 @@ const SECOND_TOL: Tol = { atol: 1e-3, rtol: 1e-2 };
 const fmt = (s: readonly number[]) => `[${s.join(',')}]`;
 
 // ------------------------------------------------------------------------------------------------ helpers
-
-interface Check {
-  /** the op on the GPU tensors (same order as xs) */
-  f: (ts: Tensor[]) => Tensor;
-  /** the reference forward */
-  fr: (xs: RT[]) => RT;
-  /** the reference vjp (one gradient per input that needs one, in input order) */
-  fv?: (gy: RT, xs: RT[]) => RT[];
-  tol?: Tol;
-  /** tolerance of the gradients (default: tol), or a function of the reference gradient */
-  gradTol?: Tol | ((want: RT) => Tol);
-  /** which inputs require grad (default: all, when fv is given) */
-  needs?: boolean[];
-}
-
-/**
- * Run the op on GPU copies of xs, compare the result with the reference, then backpropagate a random gy and compare
- * the .grad of every input that requires grad with the reference vjp (whose list skips the inputs that do not).
- */
-async function check(what: string, xs: RT[], c: Check, rng: () => number): Promise<void> {
-  await scope(async () => {
-    const needs = c.needs ?? xs.map(() => c.fv !== undefined);
-    const ts = xs.map((x, i) => gpu(x, needs[i]));
-    const y = c.f(ts);
-    const yr = c.fr(xs);
-    await close(y, yr, `${what}: forward`, c.tol);
-    if (!c.fv) return;
-    const gy = randRT(yr.shape, rng);
-    y.backward({ gradient: gpu(gy) });
-    const want = c.fv(gy, xs);
-    let k = 0;
-    for (let i = 0; i < ts.length; i++) {
-      if (!needs[i]) continue;
-      const g = ts[i]!.grad;
-      assert.ok(g, `${what}: input ${i} received no gradient`);
-      const w = want[k++]!;
-      const tol = typeof c.gradTol === 'function' ? c.gradTol(w) : c.gradTol ?? c.tol;
-      await close(g!, w, `${what}: gradient of input ${i}`, tol);
-    }
-    assert.is(k, want.length, `${what}: the reference gave ${want.length} gradients, ${k} inputs require grad`);
-  });
-}
 
 /** Values with lo <= |v| < hi and random signs. */
 function awayRT(shape: number[], rng: () => number, lo = 0.1, hi = 1): RT {

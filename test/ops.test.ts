@@ -13,7 +13,7 @@ import {
   matmul, linear,
 } from '../src/node.js';
 import { RT, rt, randRT, mulberry32, ref, vjp } from './reference.js';
-import { setup, gpu, close, throwsMatching, type Tol } from './helpers.js';
+import { setup, gpu, close, check, throwsMatching, type Tol } from './helpers.js';
 
 // Reductions and matmul add up many f32 terms (in another order than the reference), so they get a looser
 // tolerance than the elementwise ops, which use the helpers' default (atol 1e-5, rtol 1e-4).
@@ -21,41 +21,6 @@ const SUM_TOL: Tol = { atol: 1e-4, rtol: 1e-3 };
 
 // ------------------------------------------------------------------------------------------------ helpers
 
-interface Check {
-  /** the op on the GPU tensors (same order as xs) */
-  f: (ts: Tensor[]) => Tensor;
-  /** the reference forward */
-  fr: (xs: RT[]) => RT;
-  /** the reference vjp (one gradient per input); omit for ops without a gradient */
-  fv?: (gy: RT, xs: RT[]) => RT[];
-  tol?: Tol;
-  /** which inputs require grad (default: all, when fv is given) */
-  needs?: boolean[];
-}
-
-/**
- * Run the op on GPU copies of xs, compare the result with the reference, then backpropagate a random gy and compare
- * every input's .grad with the reference vjp. All tensors made here are disposed by the scope.
- */
-async function check(what: string, xs: RT[], c: Check, rng: () => number): Promise<void> {
-  await scope(async () => {
-    const needs = c.needs ?? xs.map(() => c.fv !== undefined);
-    const ts = xs.map((x, i) => gpu(x, needs[i]));
-    const y = c.f(ts);
-    const yr = c.fr(xs);
-    await close(y, yr, `${what}: forward`, c.tol);
-    if (!c.fv) return;
-    const gy = randRT(yr.shape, rng);
-    y.backward({ gradient: gpu(gy) });
-    const want = c.fv(gy, xs);
-    for (let i = 0; i < ts.length; i++) {
-      if (!needs[i]) continue;
-      const g = ts[i]!.grad;
-      assert.ok(g, `${what}: input ${i} received no gradient`);
-      await close(g!, want[i]!, `${what}: gradient of input ${i}`, c.tol);
-    }
-  });
-}
 
 /** Values with lo <= |v| < hi and random signs (keeps kinked ops away from their kink). */
 function awayRT(shape: number[], rng: () => number, lo = 0.1, hi = 1): RT {

@@ -164,14 +164,22 @@ function biasShape(co: number, nd: number): number[] {
   return [co, ...new Array(nd).fill(1)];
 }
 
-function convNd(op: string, nd: number, x: Tensor, w: Tensor, b: Tensor | null | undefined, opts: ConvOptions): Tensor {
+/** Validate x [N, Cin, ...], w ([Cout, Cin, k...], or [Cin, Cout, k...] when transposed) and bias [Cout]. */
+function checkArgs(op: string, nd: number, x: Tensor, w: Tensor, b: Tensor | null | undefined, transposed: boolean): { N: number; Ci: number; Co: number } {
   live(op, x, w, ...(b ? [b] : []));
-  if (x.rank !== nd + 2) throw new EngineError(`${op}: input must be [N, C, ${nd === 2 ? 'H, W' : 'D, H, W'}], got ${fmt(x.shape)}`);
-  if (w.rank !== nd + 2) throw new EngineError(`${op}: weight must be [Cout, Cin, ${nd === 2 ? 'kH, kW' : 'kD, kH, kW'}], got ${fmt(w.shape)}`);
-  const [N, C] = x.shape as [number, number];
-  const [Co, Cw] = w.shape as [number, number];
-  if (Cw !== C) throw new EngineError(`${op}: input has ${C} channels but the weight ${fmt(w.shape)} expects ${Cw}`);
+  const sp = nd === 2 ? 'H, W' : 'D, H, W';
+  if (x.rank !== nd + 2) throw new EngineError(`${op}: input must be [N, C, ${sp}], got ${fmt(x.shape)}`);
+  if (w.rank !== nd + 2) throw new EngineError(`${op}: weight must be [${transposed ? 'Cin, Cout' : 'Cout, Cin'}, ${nd === 2 ? 'kH, kW' : 'kD, kH, kW'}], got ${fmt(w.shape)}`);
+  const [N, Ci] = x.shape as [number, number];
+  const [w0, w1] = w.shape as [number, number];
+  const [Cw, Co] = transposed ? [w0, w1] : [w1, w0];
+  if (Cw !== Ci) throw new EngineError(`${op}: input has ${Ci} channels but the weight ${fmt(w.shape)} expects ${Cw}`);
   if (b && (b.rank !== 1 || b.shape[0] !== Co)) throw new EngineError(`${op}: bias ${fmt(b.shape)} does not match ${Co} output channels`);
+  return { N, Ci, Co };
+}
+
+function convNd(op: string, nd: number, x: Tensor, w: Tensor, b: Tensor | null | undefined, opts: ConvOptions): Tensor {
+  const { N, Ci: C, Co } = checkArgs(op, nd, x, w, b, false);
   const k = w.shape.slice(2);
   const g = convGeometry(op, x.shape.slice(2), C, k, opts);
   const K = C * numel(k);
@@ -212,13 +220,7 @@ function convNd(op: string, nd: number, x: Tensor, w: Tensor, b: Tensor | null |
 }
 
 function convTransposeNd(op: string, nd: number, x: Tensor, w: Tensor, b: Tensor | null | undefined, opts: ConvTransposeOptions): Tensor {
-  live(op, x, w, ...(b ? [b] : []));
-  if (x.rank !== nd + 2) throw new EngineError(`${op}: input must be [N, C, ${nd === 2 ? 'H, W' : 'D, H, W'}], got ${fmt(x.shape)}`);
-  if (w.rank !== nd + 2) throw new EngineError(`${op}: weight must be [Cin, Cout, ${nd === 2 ? 'kH, kW' : 'kD, kH, kW'}], got ${fmt(w.shape)}`);
-  const [N, Ci] = x.shape as [number, number];
-  const [Cw, Co] = w.shape as [number, number];
-  if (Cw !== Ci) throw new EngineError(`${op}: input has ${Ci} channels but the weight ${fmt(w.shape)} expects ${Cw}`);
-  if (b && (b.rank !== 1 || b.shape[0] !== Co)) throw new EngineError(`${op}: bias ${fmt(b.shape)} does not match ${Co} output channels`);
+  const { N, Ci, Co } = checkArgs(op, nd, x, w, b, true);
   const k = w.shape.slice(2);
   const inSp = x.shape.slice(2);
   const s = spatial(op, 'stride', opts.stride, nd, 1, 1);
