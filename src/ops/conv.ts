@@ -14,11 +14,17 @@ import { zeros } from './creation.js';
 import { matmul } from './matmul.js';
 import { concat, reshape, slice } from './shape.js';
 import { fmt, numel } from './shapes.js';
+import { conv2dWinograd } from './winograd.js';
 
 export interface ConvOptions {
   stride?: number | readonly number[];
   padding?: number | readonly number[];
   dilation?: number | readonly number[];
+  /**
+   * conv2d only. 'auto' (default): Winograd F(2x2, 3x3) for 3x3 stride-1 undilated layers with at least 8 input and
+   * output channels and equal padding <= 2, else im2col; 'im2col' or 'winograd' force one.
+   */
+  algorithm?: 'auto' | 'im2col' | 'winograd';
 }
 export interface ConvTransposeOptions extends ConvOptions {
   outputPadding?: number | readonly number[];
@@ -182,6 +188,20 @@ function convNd(op: string, nd: number, x: Tensor, w: Tensor, b: Tensor | null |
   const { N, Ci: C, Co } = checkArgs(op, nd, x, w, b, false);
   const k = w.shape.slice(2);
   const g = convGeometry(op, x.shape.slice(2), C, k, opts);
+  const algo = opts.algorithm ?? 'auto';
+  if (algo !== 'auto' && algo !== 'im2col' && algo !== 'winograd') throw new EngineError(`${op}: algorithm must be 'auto', 'im2col' or 'winograd', got '${String(algo)}'`);
+  const winogradOk = nd === 2 && k[0] === 3 && k[1] === 3 && g.stride.every((v) => v === 1) && g.dilation.every((v) => v === 1) &&
+    g.padding[1] === g.padding[2] && g.padding[1] <= 2;
+  if (algo === 'winograd' && !winogradOk) throw new EngineError(`${op}: the Winograd algorithm needs a 3x3 kernel, stride 1, dilation 1 and equal padding <= 2`);
+  if (algo === 'winograd' || (algo === 'auto' && winogradOk && C >= 8 && Co >= 8)) {
+    const y = conv2dWinograd(x, w, g.padding[1]);
+    if (!b) return y;
+    const bb = reshape(b, biasShape(Co, nd));
+    const yb = add(y, bb);
+    y.dispose();
+    bb.dispose();
+    return yb;
+  }
   const K = C * numel(k);
   const kRows = up4(K);
   const out = nd === 2 ? g.outSize.slice(1) : g.outSize;

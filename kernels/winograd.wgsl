@@ -1,0 +1,242 @@
+// Winograd F(2x2, 3x3) for 3x3, stride-1 convolutions: the 9 multiplies of each output pixel and input channel
+// become 4 (2.25x fewer), in three linear transforms around one batched matmul (kernels/matmul.wgsl):
+//   V[e, c, t]  = (Bᵀ d B)[e]      d: the 4x4 input patch of tile t (rows 2·ty - P .., cols 2·tx - P .., zero outside)
+//   U[e, o, c]  = (G g Gᵀ)[e]      g: the 3x3 filter of (o, c)
+//   M[e, o, t]  = Σ_c U[e, o, c] · V[e, c, t]          (16 matmuls, e = 4·row + col of the 4x4 transformed tile)
+//   y tile      = Aᵀ m A           m: the 4x4 of M[:, o, t]; the 2x2 result is written where it lies inside the output
+// with  Bᵀ = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1],  G = [1 0 0; ½ ½ ½; ½ -½ ½; 0 0 1],  Aᵀ = [1 1 1 0; 0 1 -1 -1]
+// (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks", 2016).
+//
+// Every transform has its adjoint here too (input_adjoint, weight_adjoint, output_adjoint): they are the backward
+// rules of the transforms, so the convolution's gradients — and their gradients — run through Winograd as well.
+//
+// Layout: x [N, C, H, W]; tiles t = (n·TH + ty)·TW + tx, columns padded to Tp (a multiple of 4, zero columns);
+// V [16, C, Tp], U [16, O, C], M [16, O, Tp], y [N, O, OH, OW] with OH = H + 2P - 2.
+// Grids: 8-lane workgroups, lanes along the tile column tx (or along x / the filter index).
+
+override WG: u32 = 8u;
+
+struct Params {
+  dims: vec4<u32>,    // N, C (channels of the transformed tensor), H, W (its spatial size)
+  tiles: vec4<u32>,   // TH, TW, Tp, P (padding)
+  other: vec4<u32>,   // O (other channel count, weights only), OH, OW, unused
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> src: array<f32>;
+@group(0) @binding(2) var<storage, read_write> dst: array<f32>;
+
+// ------------------------------------------------------------------------------------------------ input
+
+// x value at (row, col) of plane `plane`, 0 outside the image.
+fn x_at(plane: u32, row: i32, col: i32) -> f32 {
+  let H = i32(p.dims.z);
+  let W = i32(p.dims.w);
+  if (row < 0 || row >= H || col < 0 || col >= W) { return 0.0; }
+  return src[plane * u32(H * W) + u32(row * W + col)];
+}
+
+// grid: x = ceil(TW / WG), y = c, z = n·TH + ty
+@compute @workgroup_size(WG)
+fn input_transform(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let TH = p.tiles.x;
+  let TW = p.tiles.y;
+  let Tp = p.tiles.z;
+  let c = wid.y;
+  let n = wid.z / TH;
+  let ty = wid.z % TH;
+  let tx = wid.x * WG + lid;
+  if (tx >= TW) { return; }
+  let plane = n * p.dims.y + c;
+  let r0 = i32(2u * ty) - i32(p.tiles.w);
+  let c0 = i32(2u * tx) - i32(p.tiles.w);
+  var d: array<vec4<f32>, 4>;
+  for (var i = 0; i < 4; i++) {
+    d[i] = vec4<f32>(x_at(plane, r0 + i, c0), x_at(plane, r0 + i, c0 + 1), x_at(plane, r0 + i, c0 + 2), x_at(plane, r0 + i, c0 + 3));
+  }
+  // rows: Bᵀ d
+  let t = array<vec4<f32>, 4>(d[0] - d[2], d[1] + d[2], d[2] - d[1], d[1] - d[3]);
+  let col = (n * TH + ty) * TW + tx;
+  let stride = p.dims.y * Tp;   // between the 16 planes e
+  for (var r = 0u; r < 4u; r++) {
+    // columns: (Bᵀ d) B
+    let v = vec4<f32>(t[r].x - t[r].z, t[r].y + t[r].z, t[r].z - t[r].y, t[r].y - t[r].w);
+    let at = (4u * r) * stride + c * Tp + col;
+    dst[at] = v.x;
+    dst[at + stride] = v.y;
+    dst[at + 2u * stride] = v.z;
+    dst[at + 3u * stride] = v.w;
+  }
+}
+
+// Column i of Bᵀ: the weights with which the transformed values of a tile reach its input row (or column) i.
+fn bt_col(i: i32) -> vec4<f32> {
+  switch i {
+    case 0: { return vec4<f32>(1.0, 0.0, 0.0, 0.0); }
+    case 1: { return vec4<f32>(0.0, 1.0, -1.0, 1.0); }
+    case 2: { return vec4<f32>(-1.0, 1.0, 1.0, 0.0); }
+    default: { return vec4<f32>(0.0, 0.0, 0.0, -1.0); }
+  }
+}
+
+// dx[n, c, y, x] = Σ over the (up to 2x2) tiles whose patch holds (y, x) of (B dV Bᵀ)[y - row0, x - col0].
+// src = dV [16, C, Tp], dst = dx [N, C, H, W]. grid: x = ceil(W / WG), y = c, z = n·H + y
+@compute @workgroup_size(WG)
+fn input_adjoint(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let H = p.dims.z;
+  let W = p.dims.w;
+  let TH = i32(p.tiles.x);
+  let TW = i32(p.tiles.y);
+  let Tp = p.tiles.z;
+  let P = i32(p.tiles.w);
+  let c = wid.y;
+  let n = wid.z / H;
+  let yy = i32(wid.z % H);
+  let xx = wid.x * WG + lid;
+  if (xx >= W) { return; }
+  let stride = p.dims.y * Tp;
+  var acc = 0.0;
+  // tile rows ty with 0 <= yy + P - 2ty <= 3
+  let ty_hi = (yy + P) / 2;
+  for (var ty = ty_hi - 1; ty <= ty_hi; ty++) {
+    let i = yy + P - 2 * ty;
+    if (ty < 0 || ty >= TH || i < 0 || i > 3) { continue; }
+    let ci = bt_col(i);
+    let tx_hi = (i32(xx) + P) / 2;
+    for (var tx = tx_hi - 1; tx <= tx_hi; tx++) {
+      let j = i32(xx) + P - 2 * tx;
+      if (tx < 0 || tx >= TW || j < 0 || j > 3) { continue; }
+      let cj = bt_col(j);
+      let base = c * Tp + (n * u32(TH) + u32(ty)) * u32(TW) + u32(tx);
+      var u = vec4<f32>(0.0);   // u[r] = Σ_s dV[r][s] · cj[s]
+      for (var r = 0u; r < 4u; r++) {
+        let row = vec4<f32>(src[base + (4u * r) * stride], src[base + (4u * r + 1u) * stride],
+                            src[base + (4u * r + 2u) * stride], src[base + (4u * r + 3u) * stride]);
+        u[r] = dot(row, cj);
+      }
+      acc += dot(ci, u);
+    }
+  }
+  dst[((n * p.dims.y + c) * H + u32(yy)) * W + xx] = acc;
+}
+
+// ------------------------------------------------------------------------------------------------ weights
+
+// src = g [O, C, 3, 3], dst = U [16, O, C]. grid: x = ceil(O·C / WG)
+@compute @workgroup_size(WG)
+fn weight_transform(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                    @builtin(local_invocation_index) lid: u32) {
+  let OC = p.other.x * p.dims.y;
+  let k = (wid.y * nwg.x + wid.x) * WG + lid;
+  if (k >= OC) { return; }
+  let g0 = vec3<f32>(src[9u * k], src[9u * k + 1u], src[9u * k + 2u]);
+  let g1 = vec3<f32>(src[9u * k + 3u], src[9u * k + 4u], src[9u * k + 5u]);
+  let g2 = vec3<f32>(src[9u * k + 6u], src[9u * k + 7u], src[9u * k + 8u]);
+  // rows: G g
+  let t = array<vec3<f32>, 4>(g0, 0.5 * (g0 + g1 + g2), 0.5 * (g0 - g1 + g2), g2);
+  for (var r = 0u; r < 4u; r++) {
+    // columns: (G g) Gᵀ
+    let u = vec4<f32>(t[r].x, 0.5 * (t[r].x + t[r].y + t[r].z), 0.5 * (t[r].x - t[r].y + t[r].z), t[r].z);
+    dst[(4u * r) * OC + k] = u.x;
+    dst[(4u * r + 1u) * OC + k] = u.y;
+    dst[(4u * r + 2u) * OC + k] = u.z;
+    dst[(4u * r + 3u) * OC + k] = u.w;
+  }
+}
+
+// dg = Gᵀ dU G. src = dU [16, O, C], dst = dg [O, C, 3, 3]. grid as weight_transform
+@compute @workgroup_size(WG)
+fn weight_adjoint(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                  @builtin(local_invocation_index) lid: u32) {
+  let OC = p.other.x * p.dims.y;
+  let k = (wid.y * nwg.x + wid.x) * WG + lid;
+  if (k >= OC) { return; }
+  // s[r] = dU[r][:] · G  (a 3-vector per row r)
+  var s: array<vec3<f32>, 4>;
+  for (var r = 0u; r < 4u; r++) {
+    let u = vec4<f32>(src[(4u * r) * OC + k], src[(4u * r + 1u) * OC + k], src[(4u * r + 2u) * OC + k], src[(4u * r + 3u) * OC + k]);
+    s[r] = vec3<f32>(u.x + 0.5 * (u.y + u.z), 0.5 * (u.y - u.z), 0.5 * (u.y + u.z) + u.w);
+  }
+  // Gᵀ s
+  let a = s[0] + 0.5 * (s[1] + s[2]);
+  let b = 0.5 * (s[1] - s[2]);
+  let c = 0.5 * (s[1] + s[2]) + s[3];
+  dst[9u * k] = a.x; dst[9u * k + 1u] = a.y; dst[9u * k + 2u] = a.z;
+  dst[9u * k + 3u] = b.x; dst[9u * k + 4u] = b.y; dst[9u * k + 5u] = b.z;
+  dst[9u * k + 6u] = c.x; dst[9u * k + 7u] = c.y; dst[9u * k + 8u] = c.z;
+}
+
+// ------------------------------------------------------------------------------------------------ output
+
+// src = M [16, O, Tp], dst = y [N, O, OH, OW] (dims.y = O here). grid: x = ceil(TW / WG), y = o, z = n·TH + ty
+@compute @workgroup_size(WG)
+fn output_transform(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let TH = p.tiles.x;
+  let TW = p.tiles.y;
+  let Tp = p.tiles.z;
+  let OH = p.other.y;
+  let OW = p.other.z;
+  let o = wid.y;
+  let n = wid.z / TH;
+  let ty = wid.z % TH;
+  let tx = wid.x * WG + lid;
+  if (tx >= TW) { return; }
+  let stride = p.dims.y * Tp;
+  let at = o * Tp + (n * TH + ty) * TW + tx;
+  var m: array<vec4<f32>, 4>;
+  for (var r = 0u; r < 4u; r++) {
+    m[r] = vec4<f32>(src[at + (4u * r) * stride], src[at + (4u * r + 1u) * stride],
+                     src[at + (4u * r + 2u) * stride], src[at + (4u * r + 3u) * stride]);
+  }
+  // rows: Aᵀ m; columns: (Aᵀ m) A
+  let s0 = m[0] + m[1] + m[2];
+  let s1 = m[1] - m[2] - m[3];
+  let y0 = vec2<f32>(s0.x + s0.y + s0.z, s0.y - s0.z - s0.w);
+  let y1 = vec2<f32>(s1.x + s1.y + s1.z, s1.y - s1.z - s1.w);
+  let oy = 2u * ty;
+  let ox = 2u * tx;
+  let plane = (n * p.dims.y + o) * OH;
+  dst[(plane + oy) * OW + ox] = y0.x;
+  if (ox + 1u < OW) { dst[(plane + oy) * OW + ox + 1u] = y0.y; }
+  if (oy + 1u < OH) {
+    dst[(plane + oy + 1u) * OW + ox] = y1.x;
+    if (ox + 1u < OW) { dst[(plane + oy + 1u) * OW + ox + 1u] = y1.y; }
+  }
+}
+
+// dM tile = A dy Aᵀ with dy the 2x2 output gradient of the tile (0 outside the output).
+// src = dy [N, O, OH, OW], dst = dM [16, O, Tp]. grid as output_transform
+@compute @workgroup_size(WG)
+fn output_adjoint(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let TH = p.tiles.x;
+  let TW = p.tiles.y;
+  let Tp = p.tiles.z;
+  let OH = p.other.y;
+  let OW = p.other.z;
+  let o = wid.y;
+  let n = wid.z / TH;
+  let ty = wid.z % TH;
+  let tx = wid.x * WG + lid;
+  if (tx >= TW) { return; }
+  let oy = 2u * ty;
+  let ox = 2u * tx;
+  let plane = (n * p.dims.y + o) * OH;
+  let d00 = src[(plane + oy) * OW + ox];
+  let d01 = select(0.0, src[(plane + oy) * OW + min(ox + 1u, OW - 1u)], ox + 1u < OW);
+  let d10 = select(0.0, src[(plane + min(oy + 1u, OH - 1u)) * OW + ox], oy + 1u < OH);
+  let d11 = select(0.0, src[(plane + min(oy + 1u, OH - 1u)) * OW + min(ox + 1u, OW - 1u)], oy + 1u < OH && ox + 1u < OW);
+  // A dy: rows r of A = columns of Aᵀ: (1,0), (1,1), (1,-1), (0,-1)
+  let a0 = vec2<f32>(d00, d01);
+  let a1 = vec2<f32>(d10, d11);
+  let rows = array<vec2<f32>, 4>(a0, a0 + a1, a0 - a1, -a1);
+  let stride = p.dims.y * Tp;
+  let at = o * Tp + (n * TH + ty) * TW + tx;
+  for (var r = 0u; r < 4u; r++) {
+    // (A dy) Aᵀ
+    let v = vec4<f32>(rows[r].x, rows[r].x + rows[r].y, rows[r].x - rows[r].y, -rows[r].y);
+    dst[at + (4u * r) * stride] = v.x;
+    dst[at + (4u * r + 1u) * stride] = v.y;
+    dst[at + (4u * r + 2u) * stride] = v.z;
+    dst[at + (4u * r + 3u) * stride] = v.w;
+  }
+}
