@@ -7,7 +7,7 @@
 // with  Bᵀ = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1],  G = [1 0 0; ½ ½ ½; ½ -½ ½; 0 0 1],  Aᵀ = [1 1 1 0; 0 1 -1 -1]
 // (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks", 2016).
 //
-// Every transform has its adjoint here too (input_adjoint, weight_adjoint, output_adjoint): they are the backward
+// Every transform has its adjoint here too (tile_adjoint + overlap_add, weight_adjoint, output_adjoint): the backward
 // rules of the transforms, so the convolution's gradients — and their gradients — run through Winograd as well.
 //
 // Layout: x [N, C, H, W]; tiles t = (n·TH + ty)·TW + tx, columns padded to Tp (a multiple of 4, zero columns);
@@ -69,20 +69,43 @@ fn input_transform(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
   }
 }
 
-// Column i of Bᵀ: the weights with which the transformed values of a tile reach its input row (or column) i.
-fn bt_col(i: i32) -> vec4<f32> {
-  switch i {
-    case 0: { return vec4<f32>(1.0, 0.0, 0.0, 0.0); }
-    case 1: { return vec4<f32>(0.0, 1.0, -1.0, 1.0); }
-    case 2: { return vec4<f32>(-1.0, 1.0, 1.0, 0.0); }
-    default: { return vec4<f32>(0.0, 0.0, 0.0, -1.0); }
+// The adjoint of input_transform, in two passes:
+//   tile_adjoint: S_t = B dV_t Bᵀ for every tile (the 4x4 patch gradient; same layout as V)
+//   overlap_add:  dx[n, c, y, x] = Σ over the (up to 2x2) tiles whose patch holds (y, x) of S_t[y - row0, x - col0]
+// src = dV, dst = S [16, C, Tp]. grid as input_transform
+@compute @workgroup_size(WG)
+fn tile_adjoint(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let TH = p.tiles.x;
+  let TW = p.tiles.y;
+  let Tp = p.tiles.z;
+  let c = wid.y;
+  let n = wid.z / TH;
+  let ty = wid.z % TH;
+  let tx = wid.x * WG + lid;
+  if (tx >= TW) { return; }
+  let stride = p.dims.y * Tp;
+  let at = c * Tp + (n * TH + ty) * TW + tx;
+  var v: array<vec4<f32>, 4>;
+  for (var r = 0u; r < 4u; r++) {
+    v[r] = vec4<f32>(src[at + (4u * r) * stride], src[at + (4u * r + 1u) * stride],
+                     src[at + (4u * r + 2u) * stride], src[at + (4u * r + 3u) * stride]);
+  }
+  // rows: B dV (row i of B = column i of Bᵀ)
+  let t = array<vec4<f32>, 4>(v[0], v[1] - v[2] + v[3], v[1] + v[2] - v[0], -v[3]);
+  for (var r = 0u; r < 4u; r++) {
+    // columns: (B dV) Bᵀ
+    let q = vec4<f32>(t[r].x, t[r].y - t[r].z + t[r].w, t[r].y + t[r].z - t[r].x, -t[r].w);
+    let o = at + (4u * r) * stride;
+    dst[o] = q.x;
+    dst[o + stride] = q.y;
+    dst[o + 2u * stride] = q.z;
+    dst[o + 3u * stride] = q.w;
   }
 }
 
-// dx[n, c, y, x] = Σ over the (up to 2x2) tiles whose patch holds (y, x) of (B dV Bᵀ)[y - row0, x - col0].
-// src = dV [16, C, Tp], dst = dx [N, C, H, W]. grid: x = ceil(W / WG), y = c, z = n·H + y
+// src = S [16, C, Tp], dst = dx [N, C, H, W]. grid: x = ceil(W / WG), y = c, z = n·H + y
 @compute @workgroup_size(WG)
-fn input_adjoint(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+fn overlap_add(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let H = p.dims.z;
   let W = p.dims.w;
   let TH = i32(p.tiles.x);
@@ -96,25 +119,15 @@ fn input_adjoint(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
   if (xx >= W) { return; }
   let stride = p.dims.y * Tp;
   var acc = 0.0;
-  // tile rows ty with 0 <= yy + P - 2ty <= 3
-  let ty_hi = (yy + P) / 2;
+  let ty_hi = (yy + P) / 2;   // tile rows ty with 0 <= yy + P - 2ty <= 3 (uniform over the workgroup)
+  let tx_hi = (i32(xx) + P) / 2;
   for (var ty = ty_hi - 1; ty <= ty_hi; ty++) {
     let i = yy + P - 2 * ty;
-    if (ty < 0 || ty >= TH || i < 0 || i > 3) { continue; }
-    let ci = bt_col(i);
-    let tx_hi = (i32(xx) + P) / 2;
+    if (ty < 0 || ty >= TH || i > 3) { continue; }
     for (var tx = tx_hi - 1; tx <= tx_hi; tx++) {
       let j = i32(xx) + P - 2 * tx;
-      if (tx < 0 || tx >= TW || j < 0 || j > 3) { continue; }
-      let cj = bt_col(j);
-      let base = c * Tp + (n * u32(TH) + u32(ty)) * u32(TW) + u32(tx);
-      var u = vec4<f32>(0.0);   // u[r] = Σ_s dV[r][s] · cj[s]
-      for (var r = 0u; r < 4u; r++) {
-        let row = vec4<f32>(src[base + (4u * r) * stride], src[base + (4u * r + 1u) * stride],
-                            src[base + (4u * r + 2u) * stride], src[base + (4u * r + 3u) * stride]);
-        u[r] = dot(row, cj);
-      }
-      acc += dot(ci, u);
+      if (tx < 0 || tx >= TW || j > 3) { continue; }
+      acc += src[u32(4 * i + j) * stride + c * Tp + (n * u32(TH) + u32(ty)) * u32(TW) + u32(tx)];
     }
   }
   dst[((n * p.dims.y + c) * H + u32(yy)) * W + xx] = acc;

@@ -6,7 +6,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
-  scope, grad, sum, mul, add, square, leakyRelu, type Tensor,
+  scope, grad, sum, mul, add, square, leakyRelu, zeros, type Tensor,
   conv2d, conv3d, convTranspose2d, convTranspose3d, pad, instanceNorm, adain, batchNorm,
   avgPool, avgPool2x, l1Loss, mseLoss, charbonnierLoss, ssimMap, census,
 } from '../src/node.js';
@@ -696,4 +696,48 @@ errors('adain, instanceNorm and batchNorm: parameter shapes', () => {
   });
 });
 
-for (const s of [convs, pads, norms, pools, losses, second, errors]) s.run();
+// ------------------------------------------------------------------------------------------------ Winograd
+
+const wino = suite('nn: Winograd F(2x2,3x3) conv2d');
+wino.before(setup);
+
+const WINO: ConvCase[] = [
+  // forced on small channel counts, odd sizes (partial last tiles), padding 0, 1 and 2, batch 1 and 3
+  { x: [1, 3, 7, 5], w: [5, 3, 3, 3], bias: true, opts: { padding: 1, algorithm: 'winograd' } },
+  { x: [3, 4, 6, 9], w: [2, 4, 3, 3], bias: false, opts: { padding: 0, algorithm: 'winograd' } },
+  { x: [2, 5, 5, 6], w: [3, 5, 3, 3], bias: true, opts: { padding: 2, algorithm: 'winograd' } },
+  // chosen by 'auto' (>= 8 channels each way); Ci = 9 is not a multiple of 4, Co = 12
+  { x: [2, 9, 8, 7], w: [12, 9, 3, 3], bias: true, opts: { padding: 1 } },
+  { x: [1, 16, 4, 4], w: [8, 16, 3, 3], bias: false, opts: { padding: 1 } },
+] as ConvCase[];
+
+wino('forward and gradients of x, w, b against the reference', async () => {
+  const rng = mulberry32(4001);
+  for (const c of WINO) await checkConv('conv2d winograd', c, rng, false);
+});
+
+wino('second derivatives agree with the im2col path', async () => {
+  await scope(async () => {
+    const x = gpu(randRT([2, 8, 7, 6], mulberry32(4002)), true);
+    const w = gpu(randRT([8, 8, 3, 3], mulberry32(4003), -0.5, 0.5), true);
+    const gy = gpu(randRT([2, 8, 7, 6], mulberry32(4004)));
+    const second = async (algorithm: 'winograd' | 'im2col') => {
+      const y = conv2d(x, w, null, { padding: 1, algorithm });
+      const [gx] = grad(sum(mul(y, gy)), x, { createGraph: true });
+      const [h] = grad(sum(square(gx!)), w);
+      return h!.data();
+    };
+    const a = await second('winograd');
+    const b = await second('im2col');
+    closeArrays(a, b, 'd/dw |dx|² (winograd vs im2col)', { atol: 1e-3, rtol: 1e-3 });
+  });
+});
+
+wino('a layer that cannot use Winograd says so when it is forced', () => {
+  const x = zeros([1, 2, 6, 6]);
+  throwsMatching(() => conv2d(x, zeros([2, 2, 3, 3]), null, { stride: 2, algorithm: 'winograd' }), /conv2d: the Winograd algorithm needs a 3x3 kernel, stride 1/, 'stride 2');
+  throwsMatching(() => conv2d(x, zeros([2, 2, 5, 5]), null, { algorithm: 'winograd' }), /Winograd algorithm needs a 3x3 kernel/, '5x5');
+  throwsMatching(() => conv2d(x, zeros([2, 2, 3, 3]), null, { algorithm: 'fft' as 'auto' }), /algorithm must be 'auto', 'im2col' or 'winograd'/, 'unknown');
+});
+
+for (const s of [convs, pads, norms, pools, losses, second, errors, wino]) s.run();

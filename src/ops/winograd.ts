@@ -50,10 +50,17 @@ function winoInput(x: Tensor, t: Tiles): Tensor {
 function winoInputAdjoint(dv: Tensor, t: Tiles): Tensor {
   const C = dv.shape[1]!;
   const dx = empty([t.N, C, t.H, t.W], 'winograd input adjoint');
-  engine().dispatch({
-    kernel: 'winograd', entry: 'input_adjoint', constants: { WG }, params: params(t, C), buffers: [dv.buffer, dx.buffer],
-    grid: [Math.ceil(t.W / WG), C, t.N * t.H], label: `winograd input adjoint ${fmt(dx.shape)}`,
+  const s = empty([16, C, t.Tp], 'winograd tile gradients');
+  const e = engine();
+  e.dispatch({
+    kernel: 'winograd', entry: 'tile_adjoint', constants: { WG }, params: params(t, C), buffers: [dv.buffer, s.buffer],
+    grid: [Math.ceil(t.TW / WG), C, t.N * t.TH], label: `winograd tile adjoint ${fmt(dv.shape)}`,
   });
+  e.dispatch({
+    kernel: 'winograd', entry: 'overlap_add', constants: { WG }, params: params(t, C), buffers: [s.buffer, dx.buffer],
+    grid: [Math.ceil(t.W / WG), C, t.N * t.H], label: `winograd overlap-add ${fmt(dx.shape)}`,
+  });
+  s.dispose();
   return record(dx, 'winogradInputAdjoint', [dv], (g) => [winoInput(g, t)]);
 }
 
