@@ -9,6 +9,9 @@ export { KERNEL_FILES, loadKernelsFromUrl, preprocess, type KernelSources } from
 export { Tensor, scope, keep, noGrad, isGradEnabled, engine } from './tensor.js';
 export { GradNode, type BackwardOptions, type GradOptions } from './autograd.js';
 export * from './ops/index.js';
+export { Module } from './nn/module.js';
+export * from './nn/layers.js';
+export * from './io/safetensors.js';
 
 /** Create an engine from a WebGPU entry point and kernel sources, and make it the current one. */
 export async function initWith(opts: EngineOptions): Promise<Engine> {

@@ -1,9 +1,12 @@
 // Node entry point: creates the WebGPU device through Dawn (npm `webgpu`) and reads the WGSL kernels from disk.
 
-import { readFileSync } from 'node:fs';
+import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
-import { Engine, EngineError, KERNEL_FILES, initWith, type KernelSources } from './index.js';
+import {
+  Engine, EngineError, KERNEL_FILES, initWith, decodeSafetensors, encodeSafetensors, Module,
+  type DType, type HostTensor, type KernelSources,
+} from './index.js';
 
 export * from './index.js';
 
@@ -65,4 +68,32 @@ export async function close(): Promise<void> {
   const e = await current;
   current = null;
   e.destroy();
+}
+
+/**
+ * Write a module's state dict (or any named tensors) to a .safetensors file. The file is written to a temporary
+ * name next to the target and renamed into place, so a crash never leaves a half-written file behind.
+ */
+export async function saveSafetensors(path: string, source: Module | Map<string, HostTensor>, opts: { dtype?: DType; metadata?: Record<string, string> } = {}): Promise<void> {
+  const tensors = source instanceof Module ? await source.stateDictHost() : source;
+  const bytes = encodeSafetensors(tensors, opts);
+  const tmp = `${path}.${process.pid}.tmp`;
+  try {
+    writeFileSync(tmp, bytes);
+    renameSync(tmp, path);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw new EngineError(`cannot write ${path}: ${(e as Error).message}`);
+  }
+}
+
+/** Read a .safetensors file (F32 or F16 tensors); errors name the file and the tensor. */
+export function loadSafetensors(path: string): Map<string, HostTensor> {
+  let bytes: Uint8Array;
+  try {
+    bytes = readFileSync(path);
+  } catch (e) {
+    throw new EngineError(`cannot read ${path}: ${(e as Error).message}`);
+  }
+  return decodeSafetensors(bytes, { what: path }).tensors;
 }
