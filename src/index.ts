@@ -12,6 +12,7 @@ export * from './ops/index.js';
 export { Module } from './nn/module.js';
 export * from './nn/layers.js';
 export * from './io/safetensors.js';
+export * from './models/dtvnet.js';
 
 /** Create an engine from a WebGPU entry point and kernel sources, and make it the current one. */
 export async function initWith(opts: EngineOptions): Promise<Engine> {

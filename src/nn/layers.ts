@@ -183,3 +183,12 @@ export class Sequential extends Layer {
     return y;
   }
 }
+
+/** Modules kept in a list, named "0", "1", ... like torch.nn.ModuleList (no forward of its own). */
+export class ModuleList<M extends Module = Module> extends Module {
+  readonly items: M[];
+  constructor(items: M[]) {
+    super();
+    this.items = items.map((m, i) => this.child(String(i), m));
+  }
+}
