@@ -10,6 +10,10 @@ export interface BenchCase {
   work?: number;
   /** roofline cases set the ceiling that the others are compared with */
   roofline?: 'sgemm' | 'copy';
+  /** a word the filter also matches (e.g. 'inference') */
+  group?: string;
+  /** extra fields of the JSON row, from the median time and the peak bytes of one run */
+  extra?: (medianMs: number, peakBytes: number) => Record<string, number>;
   setup(): unknown;
   run(state: unknown): void | Promise<unknown>;
   teardown?(state: unknown): void;

@@ -9,6 +9,7 @@ import { coreCases, type BenchCase } from './cases.js';
 import { convCases } from './cases-conv.js';
 import { nnCases } from './cases-nn.js';
 import { flowCases } from './cases-flow.js';
+import { inferenceCases } from './cases-inference.js';
 
 const args = process.argv.slice(2);
 const json = args.includes('--json');
@@ -16,8 +17,8 @@ const profile = args.includes('--profile');
 const filter = args.filter((a) => !a.startsWith('--'))[0] ?? '';
 const timeMs = Number(process.env.BENCH_TIME_MS ?? 1500);
 
-const cases: BenchCase[] = [...coreCases, ...convCases, ...nnCases, ...flowCases];
-const selected = cases.filter((c) => c.name.includes(filter));
+const cases: BenchCase[] = [...coreCases, ...convCases, ...nnCases, ...flowCases, ...inferenceCases];
+const selected = cases.filter((c) => `${c.group ?? ''} ${c.name}`.includes(filter));
 if (!selected.length) {
   console.error(`no benchmark matches '${filter}'. Cases:\n  ${cases.map((c) => c.name).join('\n  ')}`);
   process.exit(1);
@@ -32,16 +33,18 @@ if (!json) {
   console.log(`timing: wall clock of record + submit + GPU done, median of >= 5 runs or ${timeMs} ms, warm\n`);
 }
 
-interface Row { name: string; median_ms: number; mean_ms: number; samples: number; cold_ms: number; gflops?: number; gbps?: number; roofline_pct?: number; kind: string; device: string }
+interface Row { name: string; median_ms: number; mean_ms: number; samples: number; cold_ms: number; gflops?: number; gbps?: number; roofline_pct?: number; kind: string; device: string; [extra: string]: number | string | undefined }
 const rows: Row[] = [];
 
 for (const c of toRun) {
   const state = c.setup();
   await e.sync();
+  e.resetPeak();
   const t0 = performance.now();
   await c.run(state);
   await e.sync();
   const cold = performance.now() - t0;
+  const peak = e.memory().peakBytes;
   const bench = new Bench({ time: timeMs, iterations: 5, warmupIterations: 2, warmupTime: 0, throws: true });
   bench.add(c.name, async () => {
     await c.run(state);
@@ -53,7 +56,7 @@ for (const c of toRun) {
     await c.run(state);
     const p = await e.profileStop();
     const total = p.entries.reduce((t, x) => t + x.totalMs, 0);
-    const lines = p.entries.slice(0, 12).map((x) => `    ${x.totalMs.toFixed(3).padStart(10)} ms ${((100 * x.totalMs) / total).toFixed(1).padStart(5)}%  ${x.calls}x  ${x.kernel}  ${x.label}`);
+    const lines = p.entries.slice(0, Number(process.env.PROFILE_ROWS ?? 12)).map((x) => `    ${x.totalMs.toFixed(3).padStart(10)} ms ${((100 * x.totalMs) / total).toFixed(1).padStart(5)}%  ${x.calls}x  ${x.kernel}  ${x.label}`);
     (json ? console.error : console.log)(`profile of one run of '${c.name}' (${p.method}, GPU time ${total.toFixed(3)} ms):\n${lines.join('\n')}`);
   }
   c.teardown?.(state);
@@ -63,6 +66,7 @@ for (const c of toRun) {
   const row: Row = { name: c.name, median_ms: +med.toFixed(3), mean_ms: +r.latency.mean.toFixed(3), samples: r.latency.samplesCount, cold_ms: +cold.toFixed(1), kind: c.kind, device };
   if (c.kind === 'compute') row.gflops = +(c.work! / med / 1e6).toFixed(2);
   if (c.kind === 'memory') row.gbps = +(c.work! / med / 1e6).toFixed(2);
+  if (c.extra) Object.assign(row, c.extra(med, peak));
   rows.push(row);
   if (!json && !selected.includes(c)) continue;
 }
@@ -83,6 +87,7 @@ if (json) {
     'GFLOP/s': r.gflops ?? '',
     'GB/s': r.gbps ?? '',
     '% roofline': r.roofline_pct ?? '',
+    fps: r.fps ?? '',
     'cold ms': r.cold_ms,
     runs: r.samples,
   })));

@@ -13,6 +13,8 @@ export { Module } from './nn/module.js';
 export * from './nn/layers.js';
 export * from './io/safetensors.js';
 export * from './models/dtvnet.js';
+export * from './io/image.js';
+export { generate, type GenerateOptions, type GeneratedVideo } from './generate.js';
 
 /** Create an engine from a WebGPU entry point and kernel sources, and make it the current one. */
 export async function initWith(opts: EngineOptions): Promise<Engine> {

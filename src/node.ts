@@ -4,8 +4,8 @@ import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import {
-  Engine, EngineError, KERNEL_FILES, initWith, decodeSafetensors, encodeSafetensors, Module,
-  type DType, type HostTensor, type KernelSources,
+  Engine, EngineError, KERNEL_FILES, initWith, decodeSafetensors, encodeSafetensors, Module, DTVG, initWeightsNormal, manualSeed,
+  type DTVGOptions, type DType, type HostTensor, type KernelSources,
 } from './index.js';
 
 export * from './index.js';
@@ -96,4 +96,28 @@ export function loadSafetensors(path: string): Map<string, HostTensor> {
     throw new EngineError(`cannot read ${path}: ${(e as Error).message}`);
   }
   return decodeSafetensors(bytes, { what: path }).tensors;
+}
+
+export { readImage, writeGif, writePngFrames, writeMp4, hasFfmpeg, encodePng, writeFileAtomic, FileError } from './io/files.js';
+
+/**
+ * A DTVNet generator: with `path`, the weights of a .safetensors file (official state-dict keys, checked by name and
+ * shape); without, the code's initialisation drawn from `seed` — an untrained model (`trained: false`).
+ */
+export async function loadGenerator(path?: string, opts: DTVGOptions & { seed?: number } = {}): Promise<{ model: DTVG; trained: boolean }> {
+  await init();
+  const { seed, ...g } = opts;
+  manualSeed(seed ?? 0);
+  const model = new DTVG(g);
+  if (!path) {
+    initWeightsNormal(model);
+    return { model: model.eval(), trained: false };
+  }
+  try {
+    model.loadStateDict(loadSafetensors(path), { what: path });
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
+  return { model: model.eval(), trained: true };
 }
