@@ -14,6 +14,8 @@
 //                 with stride 1 (vec4 load) or 0 (one value, splat) and every other stride is a multiple of 4
 //   binary_bcast y = g(a[ia], b[ib])        any broadcasting: ia/ib from the output index and per-operand strides
 //   where_bcast  y = c != 0 ? a : b         broadcasting over three operands
+//   scale_shift  y = act(x · scale[ch] + shift[ch]) over rows of a [rows, inner] view, ch = row % C: a per-channel
+//                affine with its activation (batch norm in evaluation form, fused with the ReLU that follows it)
 // Buffers are bound as arrays of vec4 (vec4 paths) or f32; buffers are allocated in 16-byte multiples so the last
 // partial vec4 reads/writes padding that no tensor element owns.
 // Dispatch: 2-D grid of workgroups (x up to 65535); workgroup g = wg.y * nwg.x + wg.x.
@@ -212,5 +214,26 @@ fn where_bcast(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
     if (i >= p.n) { break; }
     let o = bcast_offsets(i);
     y4[i >> 2u][i & 3u] = select(ld_b(o.y), ld_a(o.x), ld_c(o.z) != 0.0);
+  }
+}
+
+// x = a4, scale = b4, shift = c4 (scalars at [ch >> 2][ch & 3]). p.n = inner / 4 (vec4s per row), p.rank = C.
+// OP: 0 no activation, 1 ReLU, 2 LeakyReLU(alpha). Grid: x = ceil(p.n / (WG*ITEMS)), y (and z) = rows.
+@compute @workgroup_size(WG)
+fn scale_shift(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+               @builtin(local_invocation_index) lid: u32) {
+  let row = wid.y + wid.z * nwg.y;
+  let ch = row % p.rank;
+  let sc = vec4<f32>(ld_b(ch));
+  let sh = vec4<f32>(ld_c(ch));
+  let base = wid.x * WG * ITEMS + lid;
+  for (var k = 0u; k < ITEMS; k++) {
+    let c = base + k * WG;
+    if (c >= p.n) { break; }
+    let v = fma(a4[row * p.n + c], sc, sh);
+    var y = v;
+    if (OP == 1u) { y = max(v, vec4<f32>(0.0)); }
+    if (OP == 2u) { y = select(p.alpha * v, v, v > vec4<f32>(0.0)); }
+    y4[row * p.n + c] = y;
   }
 }

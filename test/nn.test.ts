@@ -309,6 +309,21 @@ norms('adain: 2-D and 3-D: forward and gradients of x, gamma, beta', async () =>
   }
 });
 
+norms('batchNorm with a fused activation equals batch norm followed by the activation (forward and gradients)', async () => {
+  const rng = mulberry32(2210);
+  for (const [shape, act, slope] of [[[3, 4, 5, 6], { leakyRelu: 0.2 }, 0.2], [[2, 3, 4, 3, 4], 'relu', 0], [[2, 3, 3, 5], { leakyRelu: 0.1 }, 0.1]] as [number[], 'relu' | { leakyRelu: number }, number][]) {
+    const C = shape[1]!;
+    const xs = [randRT(shape, rng, -1, 2), randRT([C], rng, 0.5, 1.5), randRT([C], rng)];
+    // the kinks of the activation: the reference ReLU gradient at exactly 0 never occurs for random data
+    await check(`batchNorm+${JSON.stringify(act)} ${fmt(shape)}`, xs, {
+      f: ([tx, tw, tb]) => batchNorm(tx!, { weight: tw, bias: tb, training: true, activation: act }),
+      fr: ([rx, rw, rb]) => ref.leakyRelu(nnRef.batchNormTrain(rx!, rw!, rb!, 1e-5), slope),
+      fv: (g, [rx, rw, rb]) => nnVjp.batchNormTrain(vjp.leakyRelu(g, nnRef.batchNormTrain(rx!, rw!, rb!, 1e-5), slope)[0]!, rx!, rw!, rb!, 1e-5),
+      tol: SUM_TOL,
+    }, rng);
+  }
+});
+
 norms('batchNorm training: forward, gradients of x, weight, bias, and the running statistics update', async () => {
   const rng = mulberry32(2203);
   const cases: [number[], number | undefined, boolean][] = [

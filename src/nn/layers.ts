@@ -7,7 +7,7 @@ import { ones, rand, zeros } from '../ops/creation.js';
 import { leakyRelu, relu, sigmoid, tanh } from '../ops/elementwise.js';
 import { linear } from '../ops/matmul.js';
 import { conv2d, conv3d, convTranspose2d, convTranspose3d, type ConvOptions, type ConvTransposeOptions } from '../ops/conv.js';
-import { batchNorm, instanceNorm, pad, type PadMode } from '../ops/nn.js';
+import { batchNorm, instanceNorm, pad, type NormActivation, type PadMode } from '../ops/nn.js';
 import { Module } from './module.js';
 
 /** A module with one input and one output. */
@@ -106,10 +106,10 @@ export class BatchNorm extends Layer {
     this.runningMean = this.buffer('running_mean', zeros([channels]));
     this.runningVar = this.buffer('running_var', ones([channels]));
   }
-  forward(x: Tensor): Tensor {
+  forward(x: Tensor, activation: NormActivation = null): Tensor {
     return batchNorm(x, {
       weight: this.weight, bias: this.bias, runningMean: this.runningMean, runningVar: this.runningVar,
-      training: this.training, momentum: this.opts.momentum, eps: this.opts.eps,
+      training: this.training, momentum: this.opts.momentum, eps: this.opts.eps, activation,
     });
   }
 }
@@ -173,10 +173,17 @@ export class Sequential extends Layer {
     super();
     this.layers = layers.map((l, i) => this.child(String(i), l));
   }
+  /** Runs the layers in order; a BatchNorm followed by a ReLU or LeakyReLU runs as one fused pass. */
   forward(x: Tensor): Tensor {
     let y = x;
-    for (const l of this.layers) {
-      const next = l.forward(y);
+    for (let i = 0; i < this.layers.length; i++) {
+      const l = this.layers[i]!;
+      const after = this.layers[i + 1];
+      let next: Tensor;
+      if (l instanceof BatchNorm && (after instanceof ReLU || after instanceof LeakyReLU)) {
+        next = l.forward(y, after instanceof ReLU ? 'relu' : { leakyRelu: after.slope });
+        i++;
+      } else next = l.forward(y);
       if (y !== x) y.dispose();
       y = next;
     }

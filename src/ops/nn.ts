@@ -258,6 +258,52 @@ export function adain(x: Tensor, gamma: Tensor, beta: Tensor, eps = 1e-5, activa
   });
 }
 
+/**
+ * y = act(x · scale[c] + shift[c]) for x [N, C, ...] and per-channel scale, shift [C]: one kernel pass (when the
+ * spatial size is a multiple of 4) with a backward in ops. The evaluation form of batch norm, and the affine that
+ * batch statistics produce in training, both run through it with the activation that follows fused in.
+ */
+export function scaleShift(x: Tensor, scale: Tensor, shift: Tensor, activation: NormActivation = null): Tensor {
+  live('scaleShift', x, scale, shift);
+  const C = x.shape[1]!;
+  for (const [name, t] of [['scale', scale], ['shift', shift]] as const) {
+    if (t.rank !== 1 || t.shape[0] !== C) throw new EngineError(`scaleShift: ${name} ${fmt(t.shape)} does not match ${C} channels of ${fmt(x.shape)}`);
+  }
+  const { ACT, slope } = actCode(activation);
+  const bshape = [C, ...new Array(x.rank - 2).fill(1)];
+  const inner = numel(x.shape.slice(2));
+  const rows = numel(x.shape.slice(0, 2));
+  let y: Tensor;
+  if (inner % 4 === 0 && rows <= 65535) {
+    y = empty(x.shape, 'scaleShift');
+    let items = 64;
+    while (items > 1 && inner / 4 < 8 * items) items >>= 1;
+    const buf = new ArrayBuffer(36 * 4);
+    new Uint32Array(buf).set([inner / 4, C]);
+    new Float32Array(buf)[2] = slope;
+    engine().dispatch({
+      kernel: 'elementwise', entry: 'scale_shift', constants: { OP: ACT, WG: 8, ITEMS: items }, params: buf,
+      buffers: [x.buffer, scale.buffer, y.buffer, shift.buffer], grid: [Math.ceil(inner / 4 / (8 * items)), rows, 1],
+      label: `scaleShift${ACT ? '+act' : ''} ${fmt(x.shape)}`,
+    });
+  } else {
+    y = noGrad(() => scope(() => {
+      const pre = add(mul(x, reshape(scale, bshape)), reshape(shift, bshape));
+      return activation ? mul(pre, affine(step(pre), 1 - (activation === 'relu' ? 0 : activation.leakyRelu), activation === 'relu' ? 0 : activation.leakyRelu)) : pre;
+    }));
+  }
+  return record(y, 'scaleShift', [x, scale, shift], (g, [xi, si, hi], needs) => {
+    const pre = activation ? add(mul(xi!, reshape(si!, bshape)), reshape(hi!, bshape)) : null;
+    const gp = pre ? actBackward(g, pre, activation) : g;
+    const axes = [0, ...spatialAxes(xi!)];
+    return [
+      needs[0] ? mul(gp, reshape(si!, bshape)) : null,
+      needs[1] ? reshape(sum(mul(gp, xi!), axes), [C]) : null,
+      needs[2] ? reshape(sum(gp, axes), [C]) : null,
+    ];
+  });
+}
+
 export interface BatchNormOptions {
   weight?: Tensor | null;
   bias?: Tensor | null;
@@ -267,6 +313,8 @@ export interface BatchNormOptions {
   training?: boolean;
   momentum?: number;
   eps?: number;
+  /** activation applied in the same pass */
+  activation?: NormActivation;
 }
 
 /**
@@ -281,32 +329,37 @@ export function batchNorm(x: Tensor, opts: BatchNormOptions = {}): Tensor {
   const eps = opts.eps ?? 1e-5;
   const momentum = opts.momentum ?? 0.1;
   const training = opts.training ?? true;
-  const bshape = [1, C, ...new Array(x.rank - 2).fill(1)];
   for (const [name, t] of Object.entries({ weight: opts.weight, bias: opts.bias, runningMean: opts.runningMean, runningVar: opts.runningVar })) {
     if (t && (t.rank !== 1 || t.shape[0] !== C)) throw new EngineError(`batchNorm: ${name} ${fmt(t.shape)} does not match ${C} channels of ${fmt(x.shape)}`);
   }
   const axes = [0, ...spatialAxes(x)];
-  let y: Tensor;
-  if (training) {
-    const m = mean(x, axes, true);
-    const v = variance(x, axes, true);
-    y = mul(sub(x, m), rsqrt(affine(v, 1, eps)));
-    if (opts.runningMean && opts.runningVar) {
-      const n = numel(x.shape) / C;
-      noGrad(() => {
-        const rm = add(affine(opts.runningMean!, 1 - momentum, 0), mul(reshape(m, [C]), momentum));
-        const rv = add(affine(opts.runningVar!, 1 - momentum, 0), mul(reshape(v, [C]), (momentum * n) / Math.max(1, n - 1)));
-        opts.runningMean!.assign_(rm);
-        opts.runningVar!.assign_(rv);
-      });
+  // y = act((x - mean) / sqrt(var + eps) · w + b) = act(x · scale + shift), scale = w / sqrt(var + eps),
+  // shift = b - mean · scale, with batch statistics (training) or running ones (evaluation).
+  return scope(() => {
+    let m: Tensor;
+    let v: Tensor;
+    if (training) {
+      m = reshape(mean(x, axes, true), [C]);
+      v = reshape(variance(x, axes, true), [C]);
+      if (opts.runningMean && opts.runningVar) {
+        const n = numel(x.shape) / C;
+        noGrad(() => {
+          const rm = add(affine(opts.runningMean!, 1 - momentum, 0), mul(m, momentum));
+          const rv = add(affine(opts.runningVar!, 1 - momentum, 0), mul(v, (momentum * n) / Math.max(1, n - 1)));
+          opts.runningMean!.assign_(rm);
+          opts.runningVar!.assign_(rv);
+        });
+      }
+    } else {
+      if (!opts.runningMean || !opts.runningVar) throw new EngineError('batchNorm: evaluation mode needs runningMean and runningVar');
+      m = opts.runningMean;
+      v = opts.runningVar;
     }
-  } else {
-    if (!opts.runningMean || !opts.runningVar) throw new EngineError('batchNorm: evaluation mode needs runningMean and runningVar');
-    y = mul(sub(x, reshape(opts.runningMean, bshape)), reshape(rsqrt(affine(opts.runningVar, 1, eps)), bshape));
-  }
-  if (opts.weight) y = mul(y, reshape(opts.weight, bshape));
-  if (opts.bias) y = add(y, reshape(opts.bias, bshape));
-  return y;
+    const r = rsqrt(affine(v, 1, eps));
+    const scale = opts.weight ? mul(r, opts.weight) : r;
+    const shift = sub(opts.bias ?? 0, mul(m, scale));
+    return scaleShift(x, scale, shift, opts.activation ?? null);
+  });
 }
 
 // ------------------------------------------------------------------------------------------------ pooling
