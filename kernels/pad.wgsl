@@ -7,9 +7,10 @@
 //   pad_adjoint: x̄[o, d, h, w] = sum of ȳ over every output position that pad read (o, d, h, w) from: the identity
 //                position j = i + P, and for reflect also j = P - i (when 1 <= i <= P_before) and
 //                j = P + 2(n-1) - i (when n-1-P_after <= i <= n-2). Up to 3 candidates per dim, gathered, no atomics.
-// `o` runs over every leading dim together (N·C). Grids (8-lane workgroups, ITEMS columns per lane):
-//   pad:         x = ceil(OW / (WG*ITEMS)), y = o, z = od*OH + oh
-//   pad_adjoint: x = ceil(W / (WG*ITEMS)),  y = o, z = d*H + h
+// `o` runs over every leading dim together (N·C). Grids (8-lane workgroups, ITEMS columns per lane; every
+// workgroup walks all rows of its plane, so its fixed cost is paid once per plane):
+//   pad:         x = ceil(OW / (WG*ITEMS)), y = o
+//   pad_adjoint: x = ceil(W / (WG*ITEMS)),  y = o
 
 override MODE: u32 = 0u;
 override WG: u32 = 8u;
@@ -40,8 +41,9 @@ fn pad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) l
   let o = wid.y;
   let OH = p.out_size.y;
   let OW = p.out_size.z;
-  let od = wid.z / OH;
-  let oh = wid.z % OH;
+  for (var r = 0u; r < p.out_size.x * OH; r++) {
+  let od = r / OH;
+  let oh = r % OH;
   let D = i32(p.in_size.x);
   let H = i32(p.in_size.y);
   let W = i32(p.in_size.z);
@@ -57,6 +59,7 @@ fn pad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) l
     var v = 0.0;
     if (d >= 0 && h >= 0 && w >= 0) { v = src[row + u32(w)]; }
     dst[out_row + ow] = v;
+  }
   }
 }
 
@@ -77,8 +80,9 @@ fn pad_adjoint(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
   let D = i32(p.in_size.x);
   let H = i32(p.in_size.y);
   let W = p.in_size.z;
-  let d = i32(wid.z) / H;
-  let h = i32(wid.z) % H;
+  for (var r = 0; r < D * H; r++) {
+  let d = r / H;
+  let h = r % H;
   let OD = p.out_size.x;
   let OH = p.out_size.y;
   let OW = p.out_size.z;
@@ -101,5 +105,6 @@ fn pad_adjoint(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
       }
     }
     dst[((o * u32(D) + u32(d)) * u32(H) + u32(h)) * W + w] = acc;
+  }
   }
 }

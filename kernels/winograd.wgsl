@@ -36,18 +36,19 @@ fn x_at(plane: u32, row: i32, col: i32) -> f32 {
   return src[plane * u32(H * W) + u32(row * W + col)];
 }
 
-// grid: x = ceil(TW / WG), y = c, z = n·TH + ty
+// grid: x = ceil(TW / WG), y = c, z = n; each workgroup walks all tile rows ty (the fixed cost of a workgroup is
+// paid once per plane, not once per row)
 @compute @workgroup_size(WG)
 fn input_transform(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let TH = p.tiles.x;
   let TW = p.tiles.y;
   let Tp = p.tiles.z;
   let c = wid.y;
-  let n = wid.z / TH;
-  let ty = wid.z % TH;
+  let n = wid.z;
   let tx = wid.x * WG + lid;
   if (tx >= TW) { return; }
   let plane = n * p.dims.y + c;
+  for (var ty = 0u; ty < TH; ty++) {
   let r0 = i32(2u * ty) - i32(p.tiles.w);
   let c0 = i32(2u * tx) - i32(p.tiles.w);
   var d: array<vec4<f32>, 4>;
@@ -67,6 +68,7 @@ fn input_transform(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
     dst[at + 2u * stride] = v.z;
     dst[at + 3u * stride] = v.w;
   }
+  }
 }
 
 // The adjoint of input_transform, in two passes:
@@ -79,11 +81,11 @@ fn tile_adjoint(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
   let TW = p.tiles.y;
   let Tp = p.tiles.z;
   let c = wid.y;
-  let n = wid.z / TH;
-  let ty = wid.z % TH;
+  let n = wid.z;
   let tx = wid.x * WG + lid;
   if (tx >= TW) { return; }
   let stride = p.dims.y * Tp;
+  for (var ty = 0u; ty < TH; ty++) {
   let at = c * Tp + (n * TH + ty) * TW + tx;
   var v: array<vec4<f32>, 4>;
   for (var r = 0u; r < 4u; r++) {
@@ -101,9 +103,10 @@ fn tile_adjoint(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
     dst[o + 2u * stride] = q.z;
     dst[o + 3u * stride] = q.w;
   }
+  }
 }
 
-// src = S [16, C, Tp], dst = dx [N, C, H, W]. grid: x = ceil(W / WG), y = c, z = n·H + y
+// src = S [16, C, Tp], dst = dx [N, C, H, W]. grid: x = ceil(W / WG), y = c, z = n; loops over the rows y
 @compute @workgroup_size(WG)
 fn overlap_add(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let H = p.dims.z;
@@ -113,14 +116,14 @@ fn overlap_add(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
   let Tp = p.tiles.z;
   let P = i32(p.tiles.w);
   let c = wid.y;
-  let n = wid.z / H;
-  let yy = i32(wid.z % H);
+  let n = wid.z;
   let xx = wid.x * WG + lid;
   if (xx >= W) { return; }
   let stride = p.dims.y * Tp;
+  let tx_hi = (i32(xx) + P) / 2;
+  for (var yy = 0; yy < i32(H); yy++) {
   var acc = 0.0;
   let ty_hi = (yy + P) / 2;   // tile rows ty with 0 <= yy + P - 2ty <= 3 (uniform over the workgroup)
-  let tx_hi = (i32(xx) + P) / 2;
   for (var ty = ty_hi - 1; ty <= ty_hi; ty++) {
     let i = yy + P - 2 * ty;
     if (ty < 0 || ty >= TH || i > 3) { continue; }
@@ -131,6 +134,7 @@ fn overlap_add(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
     }
   }
   dst[((n * p.dims.y + c) * H + u32(yy)) * W + xx] = acc;
+  }
 }
 
 // ------------------------------------------------------------------------------------------------ weights
@@ -181,7 +185,7 @@ fn weight_adjoint(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
 
 // ------------------------------------------------------------------------------------------------ output
 
-// src = M [16, O, Tp], dst = y [N, O, OH, OW] (dims.y = O here). grid: x = ceil(TW / WG), y = o, z = n·TH + ty
+// src = M [16, O, Tp], dst = y [N, O, OH, OW] (dims.y = O here). grid: x = ceil(TW / WG), y = o, z = n; loops over ty
 @compute @workgroup_size(WG)
 fn output_transform(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let TH = p.tiles.x;
@@ -190,11 +194,11 @@ fn output_transform(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoca
   let OH = p.other.y;
   let OW = p.other.z;
   let o = wid.y;
-  let n = wid.z / TH;
-  let ty = wid.z % TH;
+  let n = wid.z;
   let tx = wid.x * WG + lid;
   if (tx >= TW) { return; }
   let stride = p.dims.y * Tp;
+  for (var ty = 0u; ty < TH; ty++) {
   let at = o * Tp + (n * TH + ty) * TW + tx;
   var m: array<vec4<f32>, 4>;
   for (var r = 0u; r < 4u; r++) {
@@ -215,10 +219,11 @@ fn output_transform(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoca
     dst[(plane + oy + 1u) * OW + ox] = y1.x;
     if (ox + 1u < OW) { dst[(plane + oy + 1u) * OW + ox + 1u] = y1.y; }
   }
+  }
 }
 
 // dM tile = A dy Aᵀ with dy the 2x2 output gradient of the tile (0 outside the output).
-// src = dy [N, O, OH, OW], dst = dM [16, O, Tp]. grid as output_transform
+// src = dy [N, O, OH, OW], dst = dM [16, O, Tp]. grid as output_transform (z = n, loops over ty)
 @compute @workgroup_size(WG)
 fn output_adjoint(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let TH = p.tiles.x;
@@ -227,10 +232,10 @@ fn output_adjoint(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
   let OH = p.other.y;
   let OW = p.other.z;
   let o = wid.y;
-  let n = wid.z / TH;
-  let ty = wid.z % TH;
+  let n = wid.z;
   let tx = wid.x * WG + lid;
   if (tx >= TW) { return; }
+  for (var ty = 0u; ty < TH; ty++) {
   let oy = 2u * ty;
   let ox = 2u * tx;
   let plane = (n * p.dims.y + o) * OH;
@@ -251,5 +256,6 @@ fn output_adjoint(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
     dst[at + (4u * r + 1u) * stride] = v.y;
     dst[at + (4u * r + 2u) * stride] = v.z;
     dst[at + (4u * r + 3u) * stride] = v.w;
+  }
   }
 }

@@ -43,12 +43,11 @@ function padLaunch(x: Tensor, g: PadGeometry, adjoint: boolean): Tensor {
   const lead = x.shape.slice(0, x.rank - g.nd);
   const size = adjoint ? g.inSize : g.outSize;
   const y = empty([...lead, ...size.slice(3 - g.nd)], adjoint ? 'pad adjoint' : 'pad');
-  const rows = size[0] * size[1];
-  if (g.outer > 65535 || rows > 65535) throw new EngineError(`pad: ${fmt(x.shape)} has more than 65535 rows or planes`);
+  if (g.outer > 65535) throw new EngineError(`pad: ${fmt(x.shape)} has more than 65535 planes`);
   const it = items(size[2]);
   engine().dispatch({
     kernel: 'pad', entry: adjoint ? 'pad_adjoint' : 'pad', constants: { MODE: g.mode === 'reflect' ? 0 : 1, WG: 8, ITEMS: it },
-    params: padParams(g), buffers: [x.buffer, y.buffer], grid: [Math.ceil(size[2] / (8 * it)), g.outer, rows],
+    params: padParams(g), buffers: [x.buffer, y.buffer], grid: [Math.ceil(size[2] / (8 * it)), g.outer, 1],
     label: `${g.mode} pad${adjoint ? ' adjoint' : ''} ${fmt(x.shape)} by ${fmt(g.before)}/${fmt(g.after)}`,
   });
   return y;

@@ -42,7 +42,7 @@ function winoInput(x: Tensor, t: Tiles): Tensor {
   const v = t.Tp === t.N * t.TH * t.TW ? empty([16, C, t.Tp], 'winograd V') : zeros([16, C, t.Tp], { label: 'winograd V' });
   engine().dispatch({
     kernel: 'winograd', entry: 'input_transform', constants: { WG }, params: params(t, C), buffers: [x.buffer, v.buffer],
-    grid: [Math.ceil(t.TW / WG), C, t.N * t.TH], label: `winograd input ${fmt(x.shape)}`,
+    grid: [Math.ceil(t.TW / WG), C, t.N], label: `winograd input ${fmt(x.shape)}`,
   });
   return record(v, 'winogradInput', [x], (g) => [winoInputAdjoint(g, t)]);
 }
@@ -54,11 +54,11 @@ function winoInputAdjoint(dv: Tensor, t: Tiles): Tensor {
   const e = engine();
   e.dispatch({
     kernel: 'winograd', entry: 'tile_adjoint', constants: { WG }, params: params(t, C), buffers: [dv.buffer, s.buffer],
-    grid: [Math.ceil(t.TW / WG), C, t.N * t.TH], label: `winograd tile adjoint ${fmt(dv.shape)}`,
+    grid: [Math.ceil(t.TW / WG), C, t.N], label: `winograd tile adjoint ${fmt(dv.shape)}`,
   });
   e.dispatch({
     kernel: 'winograd', entry: 'overlap_add', constants: { WG }, params: params(t, C), buffers: [s.buffer, dx.buffer],
-    grid: [Math.ceil(t.W / WG), C, t.N * t.H], label: `winograd overlap-add ${fmt(dx.shape)}`,
+    grid: [Math.ceil(t.W / WG), C, t.N], label: `winograd overlap-add ${fmt(dx.shape)}`,
   });
   s.dispose();
   return record(dx, 'winogradInputAdjoint', [dv], (g) => [winoInput(g, t)]);
@@ -93,7 +93,7 @@ function winoOutput(m: Tensor, t: Tiles): Tensor {
   const y = empty([t.N, O, t.OH, t.OW], 'winograd output');
   engine().dispatch({
     kernel: 'winograd', entry: 'output_transform', constants: { WG }, params: params(t, O), buffers: [m.buffer, y.buffer],
-    grid: [Math.ceil(t.TW / WG), O, t.N * t.TH], label: `winograd output ${fmt(y.shape)}`,
+    grid: [Math.ceil(t.TW / WG), O, t.N], label: `winograd output ${fmt(y.shape)}`,
   });
   return record(y, 'winogradOutput', [m], (g) => [winoOutputAdjoint(g, t)]);
 }
@@ -103,7 +103,7 @@ function winoOutputAdjoint(dy: Tensor, t: Tiles): Tensor {
   const dm = t.Tp === t.N * t.TH * t.TW ? empty([16, O, t.Tp], 'winograd dM') : zeros([16, O, t.Tp], { label: 'winograd dM' });
   engine().dispatch({
     kernel: 'winograd', entry: 'output_adjoint', constants: { WG }, params: params(t, O), buffers: [dy.buffer, dm.buffer],
-    grid: [Math.ceil(t.TW / WG), O, t.N * t.TH], label: `winograd output adjoint ${fmt(dy.shape)}`,
+    grid: [Math.ceil(t.TW / WG), O, t.N], label: `winograd output adjoint ${fmt(dy.shape)}`,
   });
   return record(dm, 'winogradOutputAdjoint', [dy], (g) => [winoOutput(g, t)]);
 }
@@ -116,7 +116,7 @@ export function conv2dWinograd(x: Tensor, w: Tensor, padding: number): Tensor {
   live('conv2dWinograd', x, w);
   const [N, , H, W] = x.shape as [number, number, number, number];
   if (w.shape[2] !== 3 || w.shape[3] !== 3) throw new EngineError(`conv2dWinograd: needs a 3x3 kernel, got ${fmt(w.shape)}`);
-  if (N * Math.ceil((H + 2 * padding - 2) / 2) > 65535) throw new EngineError(`conv2dWinograd: ${fmt(x.shape)} has too many tile rows for one launch`);
+  if (N > 65535) throw new EngineError(`conv2dWinograd: batch ${N} exceeds 65535`);
   const t = tiles(N, H, W, padding);
   const v = winoInput(x, t);
   const u = winoWeight(w);
