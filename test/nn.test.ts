@@ -6,7 +6,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
-  scope, grad, sum, mul, add, square, leakyRelu, zeros, type Tensor,
+  scope, grad, sum, mul, add, square, leakyRelu, zeros, noGrad, type Tensor,
   conv2d, conv3d, convTranspose2d, convTranspose3d, pad, instanceNorm, adain, batchNorm,
   avgPool, avgPool2x, l1Loss, mseLoss, charbonnierLoss, ssimMap, census,
 } from '../src/node.js';
@@ -729,6 +729,20 @@ const WINO: ConvCase[] = [
 wino('forward and gradients of x, w, b against the reference', async () => {
   const rng = mulberry32(4001);
   for (const c of WINO) await checkConv('conv2d winograd', c, rng, false);
+});
+
+wino('inference (no gradient) uses F(4x4, 3x3): forward against the reference', async () => {
+  const rng = mulberry32(4010);
+  const cases: [number[], number[], number][] = [[[1, 8, 6, 6], [8, 8, 3, 3], 1], [[2, 9, 7, 5], [12, 9, 3, 3], 1], [[1, 16, 9, 10], [8, 16, 3, 3], 0], [[3, 8, 5, 8], [8, 8, 3, 3], 2], [[1, 12, 13, 11], [9, 12, 3, 3], 1]];
+  for (const [xs, ws, pad] of cases) {
+    const x = randRT(xs, rng);
+    const w = randRT(ws, rng, -0.5, 0.5);
+    await scope(async () => {
+      const y = noGrad(() => conv2d(gpu(x), gpu(w), null, { padding: pad }));
+      // F(4x4, 3x3) rounds more than the direct product: its transforms scale values by up to 4-8
+      await close(y, nnRef.conv(x, w, null, { padding: pad }), `winograd4 x${fmt(xs)} p${pad}`, { atol: 2e-4, rtol: 2e-3 });
+    });
+  }
 });
 
 wino('second derivatives agree with the im2col path', async () => {

@@ -4,7 +4,7 @@
 
 import { record } from '../autograd.js';
 import { EngineError } from '../runtime/engine.js';
-import { Tensor, empty, engine, live } from '../tensor.js';
+import { Tensor, empty, engine, live, noGrad } from '../tensor.js';
 import { zeros } from './creation.js';
 import { matmul } from './matmul.js';
 import { fmt } from './shapes.js';
@@ -125,5 +125,41 @@ export function conv2dWinograd(x: Tensor, w: Tensor, padding: number): Tensor {
   v.dispose();
   u.dispose();
   m.dispose();
+  return y;
+}
+
+/**
+ * Inference-only Winograd F(4x4, 3x3): 4x fewer multiplies than the direct convolution. Records nothing for
+ * autograd (the caller uses it only when no gradient is needed); same arguments as conv2dWinograd.
+ */
+export function conv2dWinograd4(x: Tensor, w: Tensor, padding: number): Tensor {
+  live('conv2dWinograd4', x, w);
+  const [N, C, H, W] = x.shape as [number, number, number, number];
+  const O = w.shape[0]!;
+  if (N > 65535) throw new EngineError(`conv2dWinograd4: batch ${N} exceeds 65535`);
+  const OH = H + 2 * padding - 2;
+  const OW = W + 2 * padding - 2;
+  const TH = Math.ceil(OH / 4);
+  const TW = Math.ceil(OW / 4);
+  const t: Tiles = { N, H, W, P: padding, OH, OW, TH, TW, Tp: Math.ceil((N * TH * TW) / 4) * 4 };
+  const e = engine();
+  const v = t.Tp === N * TH * TW ? empty([36, C, t.Tp], 'winograd4 V') : zeros([36, C, t.Tp], { label: 'winograd4 V' });
+  e.dispatch({
+    kernel: 'winograd', entry: 'input_transform6', constants: { WG }, params: params(t, C), buffers: [x.buffer, v.buffer],
+    grid: [Math.ceil(TW / WG), C, N], label: `winograd4 input ${fmt(x.shape)}`,
+  });
+  const u = empty([36, O, C], 'winograd4 U');
+  const oc = O * C;
+  e.dispatch({
+    kernel: 'winograd', entry: 'weight_transform6', constants: { WG }, params: params(tiles(1, 3, 3, 0), C, O),
+    buffers: [w.buffer, u.buffer], grid: [Math.min(65535, Math.ceil(oc / WG)), Math.ceil(oc / WG / 65535), 1], label: `winograd4 weights ${fmt(w.shape)}`,
+  });
+  const m = noGrad(() => matmul(u, v)); // [36, O, Tp]
+  const y = empty([N, O, OH, OW], 'winograd4 output');
+  e.dispatch({
+    kernel: 'winograd', entry: 'output_transform6', constants: { WG }, params: params(t, O), buffers: [m.buffer, y.buffer],
+    grid: [Math.ceil(TW / WG), O, N], label: `winograd4 output ${fmt(y.shape)}`,
+  });
+  for (const z of [v, u, m]) z.dispose();
   return y;
 }
