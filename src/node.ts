@@ -1,6 +1,7 @@
 // Node entry point: creates the WebGPU device through Dawn (npm `webgpu`) and reads the WGSL kernels from disk.
 
-import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { writeFileAtomic } from './io/files.js';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import {
@@ -76,15 +77,7 @@ export async function close(): Promise<void> {
  */
 export async function saveSafetensors(path: string, source: Module | Map<string, HostTensor>, opts: { dtype?: DType; metadata?: Record<string, string> } = {}): Promise<void> {
   const tensors = source instanceof Module ? await source.stateDictHost() : source;
-  const bytes = encodeSafetensors(tensors, opts);
-  const tmp = `${path}.${process.pid}.tmp`;
-  try {
-    writeFileSync(tmp, bytes);
-    renameSync(tmp, path);
-  } catch (e) {
-    rmSync(tmp, { force: true });
-    throw new EngineError(`cannot write ${path}: ${(e as Error).message}`);
-  }
+  writeFileAtomic(path, encodeSafetensors(tensors, opts));
 }
 
 /** Read a .safetensors file (F32 or F16 tensors); errors name the file and the tensor. */

@@ -7,7 +7,7 @@
 // convolutions come from the same few rules with no hand-written backward kernel.
 
 import { record } from '../autograd.js';
-import { EngineError } from '../runtime/engine.js';
+import { EngineError, rowItems as items } from '../runtime/engine.js';
 import { Tensor, empty, engine, isGradEnabled, live } from '../tensor.js';
 import { add } from './elementwise.js';
 import { zeros } from './creation.js';
@@ -98,12 +98,6 @@ function constants(g: ConvGeometry, it: number): Record<string, number> {
   return { WG: 8, ITEMS: it, SD, SH, SW, DD, DH, DW };
 }
 
-function items(n: number): number {
-  let it = 16;
-  while (it > 1 && n < 8 * it) it >>= 1;
-  return it;
-}
-
 const allRows = (g: ConvGeometry): RowRange => [0, g.outSize[0] * g.outSize[1]];
 const rangeText = (g: ConvGeometry, r: RowRange) => (r[0] === 0 && r[1] === g.outSize[0] * g.outSize[1] ? '' : ` rows ${r[0]}+${r[1]}`);
 
@@ -166,8 +160,14 @@ function padColumns(w2: Tensor, kRows: number): Tensor {
   return r;
 }
 
-function biasShape(co: number, nd: number): number[] {
-  return [co, ...new Array(nd).fill(1)];
+/** y + bias broadcast over [N, Co, ...spatial] (y itself when there is no bias). */
+function withBias(y: Tensor, b: Tensor | null | undefined, co: number, nd: number): Tensor {
+  if (!b) return y;
+  const bb = reshape(b, [co, ...new Array(nd).fill(1)]);
+  const yb = add(y, bb);
+  y.dispose();
+  bb.dispose();
+  return yb;
 }
 
 /** Validate x [N, Cin, ...], w ([Cout, Cin, k...], or [Cin, Cout, k...] when transposed) and bias [Cout]. */
@@ -197,12 +197,7 @@ function convNd(op: string, nd: number, x: Tensor, w: Tensor, b: Tensor | null |
     // Without a gradient to compute (inference), the larger F(4x4, 3x3) tile does 4x fewer multiplies.
     const inference = !isGradEnabled() || (!x.requiresGrad && !w.requiresGrad);
     const y = inference && algo === 'auto' ? conv2dWinograd4(x, w, g.padding[1]) : conv2dWinograd(x, w, g.padding[1]);
-    if (!b) return y;
-    const bb = reshape(b, biasShape(Co, nd));
-    const yb = add(y, bb);
-    y.dispose();
-    bb.dispose();
-    return yb;
+    return withBias(y, b, Co, nd);
   }
   const K = C * numel(k);
   const kRows = up4(K);
@@ -233,12 +228,7 @@ function convNd(op: string, nd: number, x: Tensor, w: Tensor, b: Tensor | null |
   if (perSample.length > 1) perSample.forEach((t) => t.dispose());
   const y = reshape(y3, [N, Co, ...out]);
   for (const t of new Set([w2, w2p, y3])) t.dispose();
-  if (!b) return y;
-  const bb = reshape(b, biasShape(Co, nd));
-  const yb = add(y, bb);
-  y.dispose();
-  bb.dispose();
-  return yb;
+  return withBias(y, b, Co, nd);
 }
 
 function convTransposeNd(op: string, nd: number, x: Tensor, w: Tensor, b: Tensor | null | undefined, opts: ConvTransposeOptions): Tensor {
@@ -275,12 +265,7 @@ function convTransposeNd(op: string, nd: number, x: Tensor, w: Tensor, b: Tensor
   const y = ys.length === 1 ? ys[0]! : concat(ys, 0);
   if (ys.length > 1) ys.forEach((t) => t.dispose());
   for (const t of new Set([w2, w2p])) t.dispose();
-  if (!b) return y;
-  const bb = reshape(b, biasShape(Co, nd));
-  const yb = add(y, bb);
-  y.dispose();
-  bb.dispose();
-  return yb;
+  return withBias(y, b, Co, nd);
 }
 
 /** 2-D convolution (PyTorch Conv2d): x [N, Cin, H, W], w [Cout, Cin, kH, kW], optional bias [Cout]. */

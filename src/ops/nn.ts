@@ -3,7 +3,7 @@
 // rules are written with differentiable ops, so second derivatives (the WGAN-GP critic) work through all of them.
 
 import { record } from '../autograd.js';
-import { EngineError } from '../runtime/engine.js';
+import { EngineError, rowItems as items } from '../runtime/engine.js';
 import { Tensor, empty, engine, live, noGrad, scope } from '../tensor.js';
 import { abs, add, affine, div, maximum, minimum, mul, neg, powScalar, rsqrt, sqrt, square, step, sub } from './elementwise.js';
 import { ones, tensor, zeros } from './creation.js';
@@ -14,12 +14,6 @@ import { fmt, numel } from './shapes.js';
 // ------------------------------------------------------------------------------------------------ padding
 
 export type PadMode = 'zeros' | 'reflect';
-
-function items(n: number): number {
-  let it = 16;
-  while (it > 1 && n < 8 * it) it >>= 1;
-  return it;
-}
 
 interface PadGeometry {
   /** spatial sizes as 3 dims (2-D: D = 1) */

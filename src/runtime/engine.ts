@@ -105,6 +105,13 @@ export function itemsGrid(n: number, wg = 8): { grid: [number, number, number]; 
   return { grid: grid1d(Math.ceil(n / items), wg), items, wg };
 }
 
+/** Items per lane for kernels whose 8 lanes sweep one row of n values: up to 16, fewer for short rows. */
+export function rowItems(n: number): number {
+  let it = 16;
+  while (it > 1 && n < 8 * it) it >>= 1;
+  return it;
+}
+
 interface Batch {
   labels: string[];
 }
