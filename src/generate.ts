@@ -54,8 +54,11 @@ export async function generate(model: DTVG, image: Image, opts: GenerateOptions 
             ? concat(seeds.slice(k0, k0 + n).map((s) => randn([1, dl], { seed: s })), 0)
             : slice(opts.motion!, 0, k0, k0 + n);
           const img = n === 1 ? input : expand(input, [n, 3, size, size]);
-          const { video: v } = noGrad(() => model.forward(img, z));
-          return v.data();
+          const { video: v, flows } = noGrad(() => model.forward(img, z));
+          flows.dispose(); // free the large outputs as soon as possible rather than at the scope's end
+          const data = await v.data();
+          v.dispose();
+          return data;
         });
         const T = model.opts.frames;
         const H = size; // the decoder brings the encoder's 64x64 back to the input size

@@ -49,12 +49,6 @@ function operand(x: Tensor, trans: boolean, batch: readonly number[], rows: numb
   return { t: out, shared };
 }
 
-let tuning: { WG?: number; NCOLS?: number } | null = null;
-/** @internal for tuning experiments: force the matmul kernel's lanes per workgroup and column blocks (null: auto). */
-export function setMatmulTuning(t: { WG?: number; NCOLS?: number } | null): void {
-  tuning = t;
-}
-
 function matmulRaw(a: Tensor, b: Tensor, transA: boolean, transB: boolean): Tensor {
   live('matmul', a, b);
   if (a.rank < 2 || b.rank < 2) throw new EngineError(`matmul: both operands need rank >= 2, got ${fmt(a.shape)} and ${fmt(b.shape)}`);
@@ -79,11 +73,10 @@ function matmulRaw(a: Tensor, b: Tensor, transA: boolean, transB: boolean): Tens
   const Np = up4(N);
   const out = empty([...batch, M, Np], 'matmul');
   const N4 = Np / 4;
-  const WG = tuning?.WG ?? (N4 <= 8 ? 8 : 16);
+  const WG = N4 <= 8 ? 8 : 16;
   // Short K: give each workgroup several column blocks so its fixed cost is amortised (measured on lavapipe).
   let NCOLS = 1;
   while (NCOLS < 8 && (Kp / 4) * NCOLS < 64 && N4 >= WG * NCOLS * 2 * 8) NCOLS *= 2;
-  if (tuning?.NCOLS) NCOLS = tuning.NCOLS;
   engine().dispatch({
     kernel: 'matmul', entry: 'matmul', constants: { WG, NCOLS },
     params: new Uint32Array([M, N4, Kp / 4, A.shared ? 0 : (M * Kp) / 4, B.shared ? 0 : (Kp * Np) / 4, (M * Np) / 4]),

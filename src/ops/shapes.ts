@@ -1,7 +1,6 @@
 // Shape arithmetic shared by the ops (pure functions, no GPU).
 
 import { EngineError } from '../runtime/engine.js';
-import type { Tensor } from '../tensor.js';
 
 export const fmt = (s: readonly number[]): string => `[${s.join(', ')}]`;
 
@@ -87,10 +86,6 @@ export function normAxis(op: string, rank: number, axis: number): number {
 
 export function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]);
-}
-
-export function describe(ts: readonly Tensor[]): string {
-  return ts.map((t) => fmt(t.shape)).join(', ');
 }
 
 /** Pack up to 8 dims as two vec4<u32> (innermost last, padded at the end). */

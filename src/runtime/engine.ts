@@ -225,11 +225,6 @@ export class Engine {
     });
   }
 
-  /** Is the `gpu` entry point this engine was made from (kept referenced on purpose). */
-  get entryPoint(): GPU {
-    return this.gpu;
-  }
-
   // ---------------------------------------------------------------------------------------------- pipelines
 
   private module(kernel: KernelFile): GPUShaderModule {
@@ -579,16 +574,6 @@ export class Engine {
     e.calls++;
     e.totalMs += ms;
     totals.set(key, e);
-  }
-
-  /** Wall-clock time of `fn` including submit and wait for the GPU (what a caller of the engine experiences). */
-  async timeWall(fn: () => void | Promise<void>): Promise<number> {
-    await this.sync();
-    const t0 = performance.now();
-    await fn();
-    this.flush();
-    await this.device.queue.onSubmittedWorkDone();
-    return performance.now() - t0;
   }
 
   /** Release the device. Pending work is abandoned; the engine cannot be used afterwards. */
