@@ -12,8 +12,8 @@ Usage:
 
 generate options:
   --model <file>          generator weights (.safetensors with the official PyTorch keys). Without it the
-                          generator has the code's random initialisation: no trained model ships yet, so the
-                          output is an untrained network's video (a warning says so)
+                          generator is randomly initialised: no trained model ships yet, so the output is an
+                          untrained network's video (a warning says so)
   --seed <N>              seed of the motion vector z ~ N(0, I) (default 0)
   --count <K>             K videos with seeds N, N+1, ..., N+K-1 (default 1)
   --motion-from <clip>    take the motion from a real clip instead of a seed (needs the flow estimator)
