@@ -144,38 +144,43 @@ fn binary_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
   }
 }
 
-// Grid: x over the innermost dim in chunks of WG*ITEMS vec4s, y (and z) over the rows = all outer dims together.
-// The division chain that finds a row's operand offsets runs once per invocation, not per element.
+// Grid: x over the innermost dim in chunks of WG*ITEMS vec4s, y (and z) over groups of p.alpha rows (a row count,
+// passed as a float): each workgroup walks its rows one after the other, so the fixed cost of a workgroup is paid
+// once per group, and the division chain that finds a row's operand offsets runs once per row, not per element.
 @compute @workgroup_size(WG)
 fn binary_bcast4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                  @builtin(local_invocation_index) lid: u32) {
   let last = p.rank - 1u;
   let inner4 = dim(p.shape, last) / 4u;
-  let row = wid.y + wid.z * nwg.y;
-  var rem = row;
-  var oa = 0u;
-  var ob = 0u;
-  for (var d = i32(last) - 1; d >= 0; d--) {
-    let s = dim(p.shape, u32(d));
-    let q = rem / s;
-    let j = rem - q * s;
-    rem = q;
-    oa += j * dim(p.sa, u32(d));
-    ob += j * dim(p.sb, u32(d));
-  }
+  let rows_per = u32(p.alpha);
+  let rows = p.n / dim(p.shape, last);
+  let first_row = (wid.y + wid.z * nwg.y) * rows_per;
   let a_vec = dim(p.sa, last) == 1u;   // else 0: one value for the whole row
   let b_vec = dim(p.sb, last) == 1u;
-  let a_one = vec4<f32>(ld_a(oa));
-  let b_one = vec4<f32>(ld_b(ob));
   let base = wid.x * WG * ITEMS + lid;
-  for (var k = 0u; k < ITEMS; k++) {
-    let c = base + k * WG;
-    if (c >= inner4) { break; }
-    var av = a_one;
-    var bv = b_one;
-    if (a_vec) { av = a4[(oa >> 2u) + c]; }   // uniform branches: a splat operand is not loaded again
-    if (b_vec) { bv = b4[(ob >> 2u) + c]; }
-    y4[row * inner4 + c] = binary(av, bv);
+  for (var row = first_row; row < min(first_row + rows_per, rows); row++) {
+    var rem = row;
+    var oa = 0u;
+    var ob = 0u;
+    for (var d = i32(last) - 1; d >= 0; d--) {
+      let s = dim(p.shape, u32(d));
+      let q = rem / s;
+      let j = rem - q * s;
+      rem = q;
+      oa += j * dim(p.sa, u32(d));
+      ob += j * dim(p.sb, u32(d));
+    }
+    let a_one = vec4<f32>(ld_a(oa));
+    let b_one = vec4<f32>(ld_b(ob));
+    for (var k = 0u; k < ITEMS; k++) {
+      let c = base + k * WG;
+      if (c >= inner4) { break; }
+      var av = a_one;
+      var bv = b_one;
+      if (a_vec) { av = a4[(oa >> 2u) + c]; }   // uniform branches: a splat operand is not loaded again
+      if (b_vec) { bv = b4[(ob >> 2u) + c]; }
+      y4[row * inner4 + c] = binary(av, bv);
+    }
   }
 }
 

@@ -122,21 +122,26 @@ export function binaryRaw(a: Tensor, b: Tensor, op: BinaryName): Tensor {
     const r = m.shape.length - 1;
     const inner = m.shape[r]!;
     const rows = y.size / inner;
-    // rows on grid y and z (y * z must equal rows exactly), the innermost dim on x
-    const rz = Math.ceil(rows / 65535);
     // vec4 path: operands walk the inner dim with stride 1 (vec4 loads: row offsets must stay 16-byte aligned) or
-    // stride 0 (one value per row, splat)
-    const vec = inner % 4 === 0 && rows % rz === 0 && rz <= 65535 &&
+    // stride 0 (one value per row, splat); groups of rows on grid y (and z), the innermost dim on x
+    const vec = inner % 4 === 0 &&
       m.strides.slice(0, 2).every((st) => st[r] === 0 || (st[r] === 1 && st.slice(0, r).every((v) => v % 4 === 0)));
     let g = itemsGrid(y.size);
+    let alpha = 0;
     if (vec) {
       let items = 64;
       while (items > 1 && inner / 4 < 8 * items) items >>= 1;
-      g = { wg: 8, items, grid: [Math.ceil(inner / 4 / (8 * items)), rows / rz, rz] };
+      const xs = Math.ceil(inner / 4 / (8 * items));
+      // about 256 workgroups in all, measured: fewer, longer workgroups beat many short ones on lavapipe
+      const perGroup = Math.max(1, Math.floor((rows * xs) / 256));
+      const groups = Math.ceil(rows / perGroup);
+      const gz = Math.ceil(groups / 65535);
+      g = { wg: 8, items, grid: [xs, Math.ceil(groups / gz), gz] };
+      alpha = perGroup;
     }
     e.dispatch({
       kernel: 'elementwise', entry: vec ? 'binary_bcast4' : 'binary_bcast', constants: { OP: BINARY[op], WG: g.wg, ITEMS: g.items },
-      params: params(y.size, m.shape.length, 0, 0, m.shape, m.strides[0], m.strides[1]),
+      params: params(y.size, m.shape.length, alpha, 0, m.shape, m.strides[0], m.strides[1]),
       buffers: [a.buffer, b.buffer, y.buffer], grid: g.grid, label,
     });
   }
