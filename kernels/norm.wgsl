@@ -146,11 +146,15 @@ fn instance_norm_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_
   let r = inverseSqrt(max(m2 - m1 * m1, 0.0) + p.eps);
   // mean(g ⊙ z) = r · mean(g · (x - mean)) = r · (mean(g·d) - m1 · mean(g))
   let mgz = r * (mgd - m1 * mg);
-  // dx = r·g - r·mg - r·z·mgz, with z = (x - mean)·r
-  let k = r * r * mgz;
+  // dx = r·g - r·mg - r·z·mgz, with z = (x - mean)·r — times the group's scale when AFFINE > 0 (the γ of an affine
+  // instance norm or AdaIN, which multiplies g; every term is linear in g)
+  var sc = 1.0;
+  if (AFFINE > 0u) { sc = gamma[select(g, g % p.C, AFFINE == 1u)]; }
+  let k = sc * r * r * mgz;
+  let rs = sc * r;
   if (VEC4) {
-    for (var i = lid; i < S / 4u; i += WG) { y4[b4 + i] = r * (g4[b4 + i] - mg) - k * (x4[b4 + i] - mean); }
+    for (var i = lid; i < S / 4u; i += WG) { y4[b4 + i] = rs * (g4[b4 + i] - mg) - k * (x4[b4 + i] - mean); }
   } else {
-    for (var i = lid; i < S; i += WG) { let j = base + i; y4[j >> 2u][j & 3u] = r * (g_at(j) - mg) - k * (x_at(j) - mean); }
+    for (var i = lid; i < S; i += WG) { let j = base + i; y4[j >> 2u][j & 3u] = rs * (g_at(j) - mg) - k * (x_at(j) - mean); }
   }
 }

@@ -145,13 +145,15 @@ function normalize(x: Tensor, eps: number): Tensor {
 }
 
 /**
- * The gradient w.r.t. x of normalize(x) for the upstream gradient gy: r·(gy - mean(gy) - z·mean(gy ⊙ z)), one fused
- * kernel. Its own backward (needed for the WGAN-GP double backward) is ../shared/spec/WGAN_GP.md §3.3, written with
- * differentiable ops: w.r.t. gy the same projection, w.r.t. x
- *   x̄ = -r²·[ z·(mean(a⊙gy) - mean(a)·mean(gy) - 3·mean(a⊙z)·mean(gy⊙z)) + mean(a⊙z)·(gy - mean(gy))
- *            + mean(gy⊙z)·(a - mean(a)) ]
+ * The gradient w.r.t. x of normalize(x) for the upstream gradient gy ⊙ s: s·r·(gy - mean(gy) - z·mean(gy ⊙ z)), one
+ * fused kernel, with s an optional per-group scale (`mode` 1: per channel [C], the affine weight; 2: per sample and
+ * channel [N, C], AdaIN's γ). Its own backward (needed for the WGAN-GP double backward) is ../shared/spec/WGAN_GP.md
+ * §3.3, written with differentiable ops: w.r.t. gy the same scaled projection, w.r.t. x (with a' = a ⊙ s)
+ *   x̄ = -r²·[ z·(mean(a'⊙gy) - mean(a')·mean(gy) - 3·mean(a'⊙z)·mean(gy⊙z)) + mean(a'⊙z)·(gy - mean(gy))
+ *            + mean(gy⊙z)·(a' - mean(a')) ]
+ * and w.r.t. s the per-group sums of a ⊙ (the unscaled gradient).
  */
-function gradNormalize(x: Tensor, gy: Tensor, eps: number): Tensor {
+function gradNormalize(x: Tensor, gy: Tensor, eps: number, scale: Tensor | null = null, mode: 1 | 2 = 2): Tensor {
   const [N, C] = x.shape as [number, number];
   const S = numel(x.shape.slice(2));
   const y = empty(x.shape, 'instanceNorm backward');
@@ -161,25 +163,29 @@ function gradNormalize(x: Tensor, gy: Tensor, eps: number): Tensor {
     new Uint32Array(buf).set([S, C, g0]);
     new Float32Array(buf).set([eps, 0], 3);
     engine().dispatch({
-      kernel: 'norm', entry: 'instance_norm_backward', constants: { VEC4: S % 4 === 0, WG: 8 }, params: buf,
-      buffers: [x.buffer, y.buffer, gy.buffer], bindings: [1, 2, 5], grid: [Math.min(65535, groups - g0), 1, 1],
-      label: `instanceNorm backward ${fmt(x.shape)}`,
+      kernel: 'norm', entry: 'instance_norm_backward', constants: { AFFINE: scale ? mode : 0, VEC4: S % 4 === 0, WG: 8 }, params: buf,
+      buffers: [x.buffer, y.buffer, (scale ?? x).buffer, gy.buffer], bindings: [1, 2, 3, 5], grid: [Math.min(65535, groups - g0), 1, 1],
+      label: `instanceNorm backward${scale ? ' (scaled)' : ''} ${fmt(x.shape)}`,
     });
   }
-  return record(y, 'instanceNormBackward', [x, gy], (a, [xi, gi], needs) => {
+  const sshape = mode === 1 ? [C, ...new Array(x.rank - 2).fill(1)] : [N, C, ...new Array(x.rank - 2).fill(1)];
+  return record(y, 'instanceNormBackward', scale ? [x, gy, scale] : [x, gy], (a, [xi, gi, si], needs) => {
     const ax = spatialAxes(xi!);
     const m = (t: Tensor) => mean(t, ax, true);
+    const as = si ? mul(a, reshape(si, sshape)) : a;
     let xbar: Tensor | null = null;
     if (needs[0]) {
       const z = normalize(xi!, eps);
       const r = rsqrt(affine(variance(xi!, ax, true), 1, eps));
-      const maz = m(mul(a, z));
+      const maz = m(mul(as, z));
       const mgz = m(mul(gi!, z));
-      const inner = sub(sub(m(mul(a, gi!)), mul(m(a), m(gi!))), mul(mul(maz, mgz), 3));
-      const sumTerms = add(add(mul(z, inner), mul(maz, sub(gi!, m(gi!)))), mul(mgz, sub(a, m(a))));
+      const inner = sub(sub(m(mul(as, gi!)), mul(m(as), m(gi!))), mul(mul(maz, mgz), 3));
+      const sumTerms = add(add(mul(z, inner), mul(maz, sub(gi!, m(gi!)))), mul(mgz, sub(as, m(as))));
       xbar = neg(mul(sumTerms, square(r)));
     }
-    return [xbar, needs[1] ? gradNormalize(xi!, a, eps) : null];
+    const out: (Tensor | null)[] = [xbar, needs[1] ? gradNormalize(xi!, a, eps, si ?? null, mode) : null];
+    if (si) out.push(needs[2] ? reshape(sum(mul(a, gradNormalize(xi!, gi!, eps)), mode === 1 ? [0, ...ax] : ax), [...si.shape]) : null);
+    return out;
   });
 }
 
@@ -213,14 +219,15 @@ export function instanceNorm(x: Tensor, opts: { eps?: number; weight?: Tensor | 
   const bshape = [C, ...new Array(x.rank - 2).fill(1)];
   const inputs = [x, ...(w ? [w] : []), ...(b ? [b] : [])];
   return record(y, act ? 'instanceNorm+act' : 'instanceNorm', inputs, (g, ins, needs) => {
-    const xh = normalize(ins[0]!, eps);
     const wi = w ? ins[1]! : null;
     const bi = b ? ins[w ? 2 : 1]! : null;
-    const pre = act ? add(wi ? mul(xh, reshape(wi, bshape)) : xh, bi ? reshape(bi, bshape) : 0) : xh;
-    const gp = actBackward(g, pre, act);
+    // x̂ only when something needs it (the activation's mask or the weight's gradient): it costs a norm pass
+    const xh = act || (w && needs[1]) ? normalize(ins[0]!, eps) : null;
+    const pre = act ? add(wi ? mul(xh!, reshape(wi, bshape)) : xh!, bi ? reshape(bi, bshape) : 0) : null;
+    const gp = pre ? actBackward(g, pre, act) : g;
     const out: (Tensor | null)[] = [];
-    out.push(needs[0] ? gradNormalize(ins[0]!, wi ? mul(gp, reshape(wi, bshape)) : gp, eps) : null);
-    if (w) out.push(needs[1] ? reshape(sum(mul(gp, xh), [0, ...spatialAxes(xh)]), [C]) : null);
+    out.push(needs[0] ? gradNormalize(ins[0]!, gp, eps, wi, 1) : null);
+    if (w) out.push(needs[1] ? reshape(sum(mul(gp, xh!), [0, ...spatialAxes(gp)]), [C]) : null);
     if (b) out.push(needs[out.length] ? reshape(sum(gp, [0, ...spatialAxes(gp)]), [C]) : null);
     return out;
   });
@@ -240,12 +247,12 @@ export function adain(x: Tensor, gamma: Tensor, beta: Tensor, eps = 1e-5, activa
   const y = normLaunch(x, eps, 2, gamma, beta, activation);
   const bshape = [N, C, ...new Array(x.rank - 2).fill(1)];
   return record(y, 'adain', [x, gamma, beta], (g, [xi, gi, bi], needs) => {
-    const xh = normalize(xi!, eps);
-    const ax = spatialAxes(xh);
-    const gp = activation ? actBackward(g, add(mul(xh, reshape(gi!, bshape)), reshape(bi!, bshape)), activation) : g;
+    const ax = spatialAxes(xi!);
+    const xh = activation || needs[1] ? normalize(xi!, eps) : null; // a norm pass, only when needed
+    const gp = activation ? actBackward(g, add(mul(xh!, reshape(gi!, bshape)), reshape(bi!, bshape)), activation) : g;
     return [
-      needs[0] ? gradNormalize(xi!, mul(gp, reshape(gi!, bshape)), eps) : null,
-      needs[1] ? reshape(sum(mul(gp, xh), ax), [N, C]) : null,
+      needs[0] ? gradNormalize(xi!, gp, eps, gi!, 2) : null,
+      needs[1] ? reshape(sum(mul(gp, xh!), ax), [N, C]) : null,
       needs[2] ? reshape(sum(gp, ax), [N, C]) : null,
     ];
   });
