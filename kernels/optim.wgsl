@@ -1,0 +1,44 @@
+// Optimiser family: parameter updates, one dispatch per parameter tensor.
+//
+// adam — Adam (Kingma & Ba 2015) with PyTorch's coupled L2 weight decay (torch.optim.Adam(weight_decay=wd)):
+//   g' = g + wd·p
+//   m  = β1·m + (1 − β1)·g'
+//   v  = β2·v + (1 − β2)·g'²
+//   p  = p − lr · (m / bc1) / (sqrt(v / bc2) + ε)        bc1 = 1 − β1^t, bc2 = 1 − β2^t
+// Everything is in place. WG invocations per workgroup, ITEMS elements per invocation (g*WG*ITEMS + l + k*WG).
+
+override WG: u32 = 8u;
+override ITEMS: u32 = 64u;
+
+struct Params {
+  n: u32,
+  lr: f32,
+  beta1: f32,
+  beta2: f32,
+  eps: f32,
+  wd: f32,
+  bc1: f32,
+  bc2: f32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> param: array<f32>;
+@group(0) @binding(2) var<storage, read> grad: array<f32>;
+@group(0) @binding(3) var<storage, read_write> m1: array<f32>;
+@group(0) @binding(4) var<storage, read_write> m2: array<f32>;
+
+@compute @workgroup_size(WG)
+fn adam(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+  let base = (wid.y * nwg.x + wid.x) * WG * ITEMS + lid;
+  for (var k = 0u; k < ITEMS; k++) {
+    let i = base + k * WG;
+    if (i >= p.n) { break; }
+    let g = grad[i] + p.wd * param[i];
+    let m = p.beta1 * m1[i] + (1.0 - p.beta1) * g;
+    let v = p.beta2 * m2[i] + (1.0 - p.beta2) * g * g;
+    m1[i] = m;
+    m2[i] = v;
+    param[i] = param[i] - p.lr * (m / p.bc1) / (sqrt(v / p.bc2) + p.eps);
+  }
+}
