@@ -68,7 +68,8 @@ interface ConvCase {
   x: number[];
   w: number[];
   bias: boolean;
-  opts: ConvTransposeOptions;
+  /** the reference's options, plus the GPU op's algorithm choice (ignored by the reference) */
+  opts: ConvTransposeOptions & { algorithm?: 'col2im' | 'subpixel' };
 }
 
 /** Forward and the gradients of x, w (and b) of one conv/convTranspose case against the reference. */
@@ -82,7 +83,7 @@ async function checkConv(name: string, c: ConvCase, rng: () => number, transpose
   const refOp = transposed ? nnRef.convTranspose : nnRef.conv;
   const refVjp = transposed ? nnVjp.convTranspose : nnVjp.conv;
   await check(`${name} x${fmt(c.x)} w${fmt(c.w)}${c.bias ? ' +b' : ''} ${optText(c.opts)}`, xs, {
-    f: ([tx, tw, tb]) => gpuOp(tx!, tw!, tb ?? null, c.opts),
+    f: ([tx, tw, tb]) => (gpuOp as typeof convTranspose2d)(tx!, tw!, tb ?? null, c.opts),
     fr: ([rx, rw, rb]) => refOp(rx!, rw!, rb ?? null, c.opts),
     fv: (gy, [rx, rw, rb]) => refVjp(gy, rx!, rw!, rb ?? null, c.opts),
     tol: SUM_TOL,
@@ -136,6 +137,13 @@ const CONVT2D: ConvCase[] = [
   { x: [2, 4, 3, 4], w: [4, 3, 3, 3], bias: true, opts: { stride: 2, dilation: 2, padding: 2, outputPadding: 1 } },
   // per-dim stride / padding / outputPadding, batch 3, Ci = 7
   { x: [3, 7, 3, 4], w: [7, 6, 4, 3], bias: true, opts: { stride: [2, 3], padding: [1, 0], outputPadding: [0, 2] } },
+  // sub-pixel split ('auto' picks it for these): k4 s2 p1 (DCGAN), a phase without taps (k1 s2), stride 3 with
+  // padding 2 (phases whose first tap reads before the input), and the same layers forced through col2im
+  { x: [1, 3, 5, 4], w: [3, 2, 4, 4], bias: true, opts: { stride: 2, padding: 1 } },
+  { x: [2, 2, 3, 3], w: [2, 3, 1, 1], bias: false, opts: { stride: 2, outputPadding: 1 } },
+  { x: [1, 2, 3, 4], w: [2, 2, 5, 5], bias: true, opts: { stride: 3, padding: 2, outputPadding: 2 } },
+  { x: [1, 3, 5, 4], w: [3, 2, 4, 4], bias: true, opts: { stride: 2, padding: 1, algorithm: 'col2im' } },
+  { x: [2, 3, 4, 5], w: [3, 5, 3, 3], bias: true, opts: { stride: 2, padding: 1, outputPadding: 1, algorithm: 'col2im' } },
 ];
 
 convs('convTranspose2d: forward and gradients of x, w, b', async () => {

@@ -12,7 +12,8 @@ import { Tensor, empty, engine, isGradEnabled, live } from '../tensor.js';
 import { add } from './elementwise.js';
 import { zeros } from './creation.js';
 import { matmul } from './matmul.js';
-import { concat, reshape, slice } from './shape.js';
+import { concat, permute, reshape, slice } from './shape.js';
+import { pad } from './nn.js';
 import { fmt, numel } from './shapes.js';
 import { conv2dWinograd, conv2dWinograd4 } from './winograd.js';
 
@@ -26,8 +27,14 @@ export interface ConvOptions {
    */
   algorithm?: 'auto' | 'im2col' | 'winograd';
 }
-export interface ConvTransposeOptions extends ConvOptions {
+export interface ConvTransposeOptions extends Omit<ConvOptions, 'algorithm'> {
   outputPadding?: number | readonly number[];
+  /**
+   * 'auto' (default): the sub-pixel split for 2-D strided, undilated layers whose output sides are multiples of the
+   * stride, else 'col2im'. 'subpixel': one small stride-1 convolution per output phase (stride² of them), interleaved
+   * — no scatter; 'col2im': one matmul to patches, then the col2im scatter-add.
+   */
+  algorithm?: 'auto' | 'col2im' | 'subpixel';
 }
 
 /** The geometry of one convolution, always as 3 spatial dims (2-D: D = KD = 1). */
@@ -244,6 +251,13 @@ function convTransposeNd(op: string, nd: number, x: Tensor, w: Tensor, b: Tensor
   });
   const outSp = inSp.map((n, i) => (n - 1) * s[i]! - 2 * p[i]! + d[i]! * (k[i]! - 1) + op_[i]! + 1);
   if (outSp.some((v) => v < 1)) throw new EngineError(`${op}: output size ${fmt(outSp)} is empty for input ${fmt(x.shape)}, kernel ${fmt(k)}, stride ${fmt(s)}, padding ${fmt(p)}`);
+  const algo = opts.algorithm ?? 'auto';
+  if (algo !== 'auto' && algo !== 'col2im' && algo !== 'subpixel') throw new EngineError(`${op}: algorithm must be 'auto', 'col2im' or 'subpixel', got '${String(algo)}'`);
+  const subpixelOk = nd === 2 && d.every((v) => v === 1) && outSp.every((o, i) => o % s[i]! === 0);
+  if (algo === 'subpixel' && !subpixelOk) throw new EngineError(`${op}: the sub-pixel algorithm needs a 2-D layer without dilation whose output sides ${fmt(outSp)} are multiples of the stride ${fmt(s)}`);
+  if (algo === 'subpixel' || (algo === 'auto' && subpixelOk && s.some((v) => v > 1))) {
+    return withBias(convTranspose2dSubpixel(x, w, s, p, outSp), b, Co, nd);
+  }
   // The forward convolution that maps the output back onto x's grid. Its natural output can be larger than x when
   // outputPadding >= stride (allowed below the dilation): the extra output rows simply receive no taps.
   const g = { ...convGeometry(op, outSp, Co, k, { stride: s, padding: p, dilation: d }), outSize: to3(inSp, 1) };
@@ -266,6 +280,77 @@ function convTransposeNd(op: string, nd: number, x: Tensor, w: Tensor, b: Tensor
   if (ys.length > 1) ys.forEach((t) => t.dispose());
   for (const t of new Set([w2, w2p])) t.dispose();
   return withBias(y, b, Co, nd);
+}
+
+/**
+ * The sub-pixel form of a 2-D transposed convolution: output pixel o = s·m + r (phase r along each axis) receives the
+ * taps k ≡ r + p (mod s) from inputs i = m + (r + p − k)/s, so each of the s_y·s_x phases is an ordinary stride-1
+ * correlation of x with the phase's taps (flipped), and the phases interleave into the output. Same multiply-adds
+ * as the direct form, no scatter. Composed of ops (pad, slice, concat, conv2d), so its gradients come for free.
+ */
+function convTranspose2dSubpixel(x: Tensor, w: Tensor, s: number[], p: number[], outSp: number[]): Tensor {
+  const [N, , H, W] = x.shape as [number, number, number, number];
+  const Co = w.shape[1]!;
+  const wt = permute(w, [1, 0, 2, 3]); // [Co, Ci, kH, kW], the correlation's layout
+  // per axis and phase: taps (in correlation order), the input offset of the first tap, and the phase's output count
+  const phases = (axis: 0 | 1, n: number) => Array.from({ length: s[axis]! }, (_, r) => {
+    const K = w.shape[2 + axis]!;
+    const k0 = (((r + p[axis]!) % s[axis]!) + s[axis]!) % s[axis]!;
+    const taps: number[] = [];
+    for (let kk = k0; kk < K; kk += s[axis]!) taps.unshift(kk);
+    const c = (r + p[axis]! - k0) / s[axis]!;
+    return { taps, start: c - taps.length + 1, M: outSp[axis]! / s[axis]!, n };
+  });
+  const py = phases(0, H);
+  const px = phases(1, W);
+  const pickTaps = (t: Tensor, dim: number, taps: number[]) => {
+    const parts = taps.map((kk) => slice(t, dim, kk, kk + 1));
+    const r = parts.length === 1 ? parts[0]! : concat(parts, dim);
+    if (parts.length > 1) parts.forEach((q) => q.dispose());
+    return r;
+  };
+  const rows: Tensor[] = [];
+  for (const ay of py) {
+    const cols: Tensor[] = [];
+    for (const ax of px) {
+      let y: Tensor;
+      if (!ay.taps.length || !ax.taps.length) {
+        y = zeros([N, Co, ay.M, ax.M]);
+      } else {
+        // x rows start..start+M+J-2 (zeros outside), as a padded window, then a valid correlation
+        const span = (a: typeof ay, n: number) => {
+          const lo = a.start;
+          const hi = a.start + a.M + a.taps.length - 1; // exclusive
+          return { before: Math.max(0, -lo), after: Math.max(0, hi - n), from: Math.max(0, lo), to: Math.min(n, hi) };
+        };
+        const sy = span(ay, H);
+        const sx = span(ax, W);
+        if (sy.from >= sy.to || sx.from >= sx.to) {
+          y = zeros([N, Co, ay.M, ax.M]);
+        } else {
+          const win0 = slice(x, 2, sy.from, sy.to);
+          const win1 = slice(win0, 3, sx.from, sx.to);
+          const padded = sy.before || sy.after || sx.before || sx.after ? pad(win1, [sy.before, sy.after, sx.before, sx.after]) : win1;
+          const ky = pickTaps(wt, 2, ay.taps);
+          const kyx = pickTaps(ky, 3, ax.taps);
+          y = conv2d(padded, kyx);
+          for (const t of new Set([win0, win1, padded, ky, kyx])) t.dispose();
+        }
+      }
+      const y6 = reshape(y, [N, Co, ay.M, 1, ax.M, 1]);
+      y.dispose();
+      cols.push(y6);
+    }
+    const row = cols.length === 1 ? cols[0]! : concat(cols, 5);
+    if (cols.length > 1) cols.forEach((t) => t.dispose());
+    rows.push(row);
+  }
+  const all = rows.length === 1 ? rows[0]! : concat(rows, 3);
+  if (rows.length > 1) rows.forEach((t) => t.dispose());
+  const out = reshape(all, [N, Co, outSp[0]!, outSp[1]!]);
+  all.dispose();
+  wt.dispose();
+  return out;
 }
 
 /** 2-D convolution (PyTorch Conv2d): x [N, Cin, H, W], w [Cout, Cin, kH, kW], optional bias [Cout]. */
