@@ -10,6 +10,7 @@ import { convCases } from './cases-conv.js';
 import { nnCases } from './cases-nn.js';
 import { flowCases } from './cases-flow.js';
 import { inferenceCases } from './cases-inference.js';
+import { pwcliteCases } from './cases-pwclite.js';
 
 const args = process.argv.slice(2);
 const json = args.includes('--json');
@@ -17,7 +18,7 @@ const profile = args.includes('--profile');
 const filter = args.filter((a) => !a.startsWith('--'))[0] ?? '';
 const timeMs = Number(process.env.BENCH_TIME_MS ?? 1500);
 
-const cases: BenchCase[] = [...coreCases, ...convCases, ...nnCases, ...flowCases, ...inferenceCases];
+const cases: BenchCase[] = [...coreCases, ...convCases, ...nnCases, ...flowCases, ...inferenceCases, ...pwcliteCases];
 const selected = cases.filter((c) => `${c.group ?? ''} ${c.name}`.includes(filter));
 if (!selected.length) {
   console.error(`no benchmark matches '${filter}'. Cases:\n  ${cases.map((c) => c.name).join('\n  ')}`);

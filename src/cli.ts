@@ -1,13 +1,24 @@
 // The `dtvnet` command line (Node). `dtvnet --help` lists the commands.
 
-import { basename, extname, resolve } from 'node:path';
-import { existsSync, statSync } from 'node:fs';
-import { init, close, loadGenerator, generate, readImage, writeGif, writePngFrames, writeMp4, hasFfmpeg } from './node.js';
+import { basename, extname, join, relative, resolve, sep } from 'node:path';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import {
+  init, close, loadGenerator, generate, readImage, writeGif, writePngFrames, writeMp4, hasFfmpeg, loadFlowModel, encodePng,
+  writeFileAtomic, saveSafetensors, estimateFlow, framesTensor, resizeFlow, scope,
+} from './node.js';
+import { writeSynthDataset, listClips, readFrame, writeNpyFile } from './data/sky.js';
+import { PairDataset, trainFlow, evaluateFlow } from './flow/train.js';
+import { encodeFlo, flowToRgb, planarToInterleaved } from './io/flo.js';
 
 const HELP = `dtvnet — DTVNet on WebGPU: one still landscape photo in, a 32-frame time-lapse out.
 
 Usage:
-  dtvnet generate <image.png|jpg> [options]
+  dtvnet generate <image.png|jpg> [options]       a time-lapse from one photo
+  dtvnet synth --out <dir> --clips N [options]    procedural sky time-lapses with exact optical flow
+  dtvnet train-flow --data <dir> [options]        train the unsupervised flow estimator (PWC-Lite)
+  dtvnet eval-flow --data <dir> [options]         its end-point error against synthetic ground truth
+  dtvnet flow <frame A> <frame B> [options]       the flow between two frames (.png colour wheel and .flo)
+  dtvnet flows <clip dir> [options]               the flows a DTVNet training sample needs, cached as .npy
   dtvnet --help
 
 generate options:
@@ -31,6 +42,46 @@ generate options:
   --batch <n>             videos per generator pass (default 4)
   --quiet                 no progress output
 
+synth options:
+  --out <dir>             dataset root (Sky Time-lapse layout: <split>/<vid>/<clip>/<vid>_frames_%08d.png, plus
+                          flow/, gtflow/ (exact forward flows, .npy) and params/)
+  --clips <N>             number of clips (required)
+  --size <n>              frame side (default 128)   --frames <n>  frames per clip (default 33)
+  --seed <S>              seed (default 0; clip i of seed S is always the same)
+  --split train|test      write sky_train (default) or sky_test
+  --mode default|pure-advection   pure-advection moves the sky gradient too (exact brightness constancy)
+
+train-flow options:
+  --data <dir>            synth or Sky Time-lapse root; trains on every consecutive frame pair of <dir>/sky_train
+  --eval-data <dir>       root whose sky_test clips (with gtflow/) are evaluated during training (default --data)
+  --steps <n>             updates (default 1000)     --batch <n>   pairs per update (default 2)
+  --lr <x>                Adam learning rate (default 3e-4; divided by 4 for the last 20 %)
+  --stage2-at <f>         fraction of the steps after which census + forward-backward occlusion replace
+                          L1/SSIM + range-map occlusion (default 0.5)
+  --distill-at <f>        fraction after which self-supervised distillation runs (default 0.8; 1 = never)
+  --eval-every <n>        steps between end-point-error evaluations (default 100)
+  --max-gap <k>           train on frame pairs up to k frames apart (default 3; 1 = consecutive pairs only, as
+                          ARFlow): larger motions that the coarse levels can see
+  --out <file>            checkpoint (default pwclite.safetensors; optimiser state in <file>.train.safetensors)
+  --resume                continue from --out          --seed <S>    (default 0)
+  --log <file.jsonl>      append every step's losses and every evaluation as JSON lines
+  --ship <file>           also write the final weights as float16 (the format of the shipped model)
+
+eval-flow options:
+  --data <dir>            root with sky_test clips and gtflow/ (as written by synth --split test)
+  --split <name>          split folder (default sky_test)   --model <file>  (default: the shipped model)
+  --json                  print one JSON object ({"epe", "zero_epe", "ratio", "pairs", ...})
+
+flow / flows options:
+  --model <file>          PWC-Lite weights (default: the shipped model, trained on synthetic skies)
+  --size <n>              side the frames are resized to before estimation (default 128)
+  flow:  --out <file.png> colour-wheel picture (default flow.png) and the raw flow as <file>.flo next to it
+  flows: --out <dir>      where the .npy files go (default: the official flow/<split>/<vid>/<clip> folder when the
+                          clip sits in a Sky Time-lapse tree (flow_estimated/... in a synthetic one, whose flow/ holds the exact flows),
+                          else <clip dir>/flow). Frame 0 gets a self-pair flow,
+                          frame t >= 1 the flow (t-1 -> t) (FLOW.md §7), each [size, size, 2]; 64x64/ holds the
+                          targets resized with resize_flow. Existing files newer than their frames are kept (cache).
+
 Any image size and colour type (gray, RGB, with or without alpha) is accepted; alpha is composited over black.
 Errors print one line and exit with status 1 (2 for bad usage); no partial output file is left behind.`;
 
@@ -45,7 +96,7 @@ interface Args {
 function parse(argv: string[]): Args {
   const positional: string[] = [];
   const opts = new Map<string, string | true>();
-  const flags = new Set(['quiet', 'help', 'h']);
+  const flags = new Set(['quiet', 'help', 'h', 'json', 'resume']);
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a.startsWith('-')) {
@@ -133,6 +184,207 @@ async function cmdGenerate(a: Args): Promise<void> {
   model.dispose();
 }
 
+// ------------------------------------------------------------------------------------------------ flow commands
+
+function known(a: Args, names: string[]): void {
+  const set = new Set([...names, 'quiet']);
+  for (const k of a.opts.keys()) if (!set.has(k)) throw new UsageError(`unknown option --${k} for ${a.cmd}`);
+}
+
+function strOpt(a: Args, name: string, dflt?: string): string {
+  const v = a.opts.get(name);
+  if (v === undefined) {
+    if (dflt === undefined) throw new UsageError(`${a.cmd} needs --${name}`);
+    return dflt;
+  }
+  if (v === true) throw new UsageError(`--${name} needs a value`);
+  return v;
+}
+
+function numOpt(a: Args, name: string, dflt: number): number {
+  const v = a.opts.get(name);
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (!(n > 0) || !Number.isFinite(n)) throw new UsageError(`--${name} must be a positive number, got '${String(v)}'`);
+  return n;
+}
+
+function reporter(a: Args) {
+  const quiet = a.opts.has('quiet');
+  const tty = process.stderr.isTTY && !quiet;
+  return (msg: string, transient = false) => {
+    if (quiet) return;
+    if (tty) process.stderr.write(`\r\x1b[K${msg}${transient ? '' : '\n'}`);
+    else if (!transient) process.stderr.write(msg + '\n');
+  };
+}
+
+async function cmdSynth(a: Args): Promise<void> {
+  known(a, ['out', 'clips', 'size', 'frames', 'seed', 'split', 'mode']);
+  const say = reporter(a);
+  const out = resolve(strOpt(a, 'out'));
+  const clips = intOpt(a.opts, 'clips', 0, 1);
+  if (!a.opts.has('clips')) throw new UsageError('synth needs --clips N');
+  const size = intOpt(a.opts, 'size', 128, 8);
+  const frames = intOpt(a.opts, 'frames', 33, 2);
+  const seed = intOpt(a.opts, 'seed', 0, 0);
+  const split = choice(a.opts, 'split', ['train', 'test'] as const, 'train');
+  const mode = choice(a.opts, 'mode', ['default', 'pure-advection'] as const, 'default');
+  const t0 = performance.now();
+  const r = await writeSynthDataset(out, {
+    clips, size, frames, seed, split: split === 'train' ? 'sky_train' : 'sky_test', mode,
+    onClip: (done, total) => say(`synth: ${done}/${total} clips (${((performance.now() - t0) / 1000).toFixed(0)} s)`, true),
+  });
+  say(`wrote ${r.clips.length} clips of ${frames} frames (${size}x${size}) to ${join(out, split === 'train' ? 'sky_train' : 'sky_test')} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+}
+
+async function cmdTrainFlow(a: Args): Promise<void> {
+  known(a, ['data', 'eval-data', 'steps', 'batch', 'lr', 'out', 'resume', 'seed', 'log', 'ship', 'size', 'stage2-at', 'distill-at', 'eval-every', 'max-gap']);
+  const say = reporter(a);
+  const data = resolve(strOpt(a, 'data'));
+  const evalRoot = resolve(strOpt(a, 'eval-data', data));
+  const steps = intOpt(a.opts, 'steps', 1000, 1);
+  const batch = intOpt(a.opts, 'batch', 2, 1);
+  const size = intOpt(a.opts, 'size', 128, 64);
+  if (size % 64) throw new UsageError(`--size must be a multiple of 64, got ${size}`);
+  const lr = numOpt(a, 'lr', 3e-4);
+  const frac = (name: string, dflt: number) => {
+    const v = a.opts.has(name) ? Number(a.opts.get(name)) : dflt;
+    if (!(v >= 0 && v <= 1)) throw new UsageError(`--${name} must be a fraction of the steps in [0, 1], got '${String(a.opts.get(name))}'`);
+    return v;
+  };
+  const stage2At = frac('stage2-at', 0.5);
+  const distillAt = frac('distill-at', 0.8);
+  const evalEvery = intOpt(a.opts, 'eval-every', 100, 1);
+  const seed = intOpt(a.opts, 'seed', 0, 0);
+  const out = resolve(strOpt(a, 'out', 'pwclite.safetensors'));
+  const log = a.opts.has('log') ? resolve(strOpt(a, 'log')) : null;
+  const ship = a.opts.has('ship') ? resolve(strOpt(a, 'ship')) : null;
+  const warn = (m: string) => say(`warning: ${m}`);
+  const train = listClips(data, 'sky_train', { minFrames: 2 });
+  train.problems.forEach(warn);
+  const evalClips = existsSync(join(evalRoot, 'sky_test')) ? listClips(evalRoot, 'sky_test', { minFrames: 2 }) : null;
+  evalClips?.problems.forEach(warn);
+  if (!evalClips) say(`note: ${join(evalRoot, 'sky_test')} does not exist, so no end-point error is tracked (make one with dtvnet synth --split test)`);
+  const e = await init();
+  const maxGap = intOpt(a.opts, 'max-gap', 3, 1);
+  const ds = new PairDataset(train.clips, size, (d, t) => say(`loading frames: ${d}/${t}`, true), maxGap);
+  say(`training PWC-Lite on ${ds.pairs.length} frame pairs from ${train.clips.length} clips, ${steps} steps of ${batch}, on ${e.adapter.description || e.adapter.device}`);
+  if (log && !a.opts.has('resume')) writeFileSync(log, '');
+  const t0 = performance.now();
+  const net = await trainFlow(ds, evalClips?.clips.filter((c) => c.gtflow) ?? [], {
+    steps, batch, lr, seed, size, out, resume: a.opts.has('resume'), stage2At, distillAt, evalEvery,
+    onLog: (entry) => {
+      if (log) appendFileSync(log, JSON.stringify({ ...entry, elapsed_s: Math.round((performance.now() - t0) / 100) / 10 }) + '\n');
+      const el = (performance.now() - t0) / 1000;
+      if ('epe' in entry) say(`step ${entry.step}: EPE ${Number(entry.epe).toFixed(3)} px (zero flow ${Number(entry.zero_epe).toFixed(3)}, ratio ${(Number(entry.epe) / Number(entry.zero_epe)).toFixed(3)}) [${el.toFixed(0)} s]`);
+      else say(`step ${entry.step}/${steps} stage ${entry.stage} loss ${Number(entry.total).toFixed(4)} (${entry.ms} ms/step, ${el.toFixed(0)} s, ETA ${(((steps - Number(entry.step)) * Number(entry.ms)) / 1000).toFixed(0)} s)`, true);
+    },
+  });
+  if (ship) {
+    await saveSafetensors(ship, net, { dtype: 'F16', metadata: { format: 'pwclite', steps: String(steps) } });
+    say(`wrote ${ship} (float16)`);
+  }
+  say(`trained in ${((performance.now() - t0) / 1000).toFixed(0)} s; weights in ${out}`);
+  net.dispose();
+}
+
+async function cmdEvalFlow(a: Args): Promise<void> {
+  known(a, ['data', 'split', 'model', 'json', 'size']);
+  const say = reporter(a);
+  const data = resolve(strOpt(a, 'data'));
+  const split = strOpt(a, 'split', 'sky_test');
+  const size = intOpt(a.opts, 'size', 128, 64);
+  const model = a.opts.has('model') ? strOpt(a, 'model') : undefined;
+  const { clips, problems } = listClips(data, split, { minFrames: 2 });
+  problems.forEach((p) => say(`warning: ${p}`));
+  const { model: net, path } = await loadFlowModel(model);
+  const t0 = performance.now();
+  const r = await evaluateFlow(net, clips, { size, onProgress: (d, t) => say(`evaluating: ${d}/${t} pairs`, true) });
+  const res = { ...r, ratio: r.epe / r.zero_epe, clips: clips.length, model: path, seconds: Math.round((performance.now() - t0) / 100) / 10 };
+  if (a.opts.has('json')) console.log(JSON.stringify(res));
+  else console.log(`EPE ${r.epe.toFixed(4)} px over ${r.pairs} pairs of ${clips.length} clips; zero-flow EPE ${r.zero_epe.toFixed(4)} px; ratio ${res.ratio.toFixed(3)} (model ${path})`);
+  net.dispose();
+}
+
+async function cmdFlow(a: Args): Promise<void> {
+  known(a, ['model', 'out', 'size']);
+  const say = reporter(a);
+  if (a.positional.length !== 2) throw new UsageError(`flow needs two frames, got ${a.positional.length}`);
+  const size = intOpt(a.opts, 'size', 128, 64);
+  const out = resolve(strOpt(a, 'out', 'flow.png'));
+  if (!/\.png$/i.test(out)) throw new UsageError(`--out must name a .png file (the .flo goes next to it), got ${out}`);
+  const [fa, fb] = a.positional.map((p) => readFrame(p, size));
+  const { model: net } = await loadFlowModel(a.opts.has('model') ? strOpt(a, 'model') : undefined);
+  const flow = scope(() => estimateFlow(net, framesTensor([fa!], size, size), framesTensor([fb!], size, size)));
+  const planar = await flow.data();
+  flow.dispose();
+  const inter = planarToInterleaved(planar, size, size);
+  const flo = out.replace(/\.png$/i, '.flo');
+  writeFileAtomic(out, encodePng({ width: size, height: size, channels: 3, data: flowToRgb(inter, size, size) }));
+  writeFileAtomic(flo, encodeFlo(inter, size, size));
+  let mag = 0;
+  for (let i = 0; i < size * size; i++) mag += Math.hypot(inter[2 * i]!, inter[2 * i + 1]!);
+  say(`wrote ${out} and ${flo} (${size}x${size}, mean |flow| ${(mag / size / size).toFixed(3)} px)`);
+  net.dispose();
+}
+
+/** The official flow folder for a clip inside a Sky Time-lapse tree (<root>/<split>/<vid>/<clip>), else null. */
+function officialFlowDir(clipDir: string): string | null {
+  const parts = clipDir.split(sep);
+  const i = parts.length - 3;
+  if (i < 1 || !/^sky_/.test(parts[i]!)) return null;
+  const root = parts.slice(0, i).join(sep) || sep;
+  // a synthetic data set keeps its exact flows in flow/: estimated ones go next to them, never over them
+  return join(root, existsSync(join(root, 'gtflow')) ? 'flow_estimated' : 'flow', ...parts.slice(i));
+}
+
+async function cmdFlows(a: Args): Promise<void> {
+  known(a, ['model', 'out', 'size']);
+  const say = reporter(a);
+  if (a.positional.length !== 1) throw new UsageError(`flows needs one clip folder, got ${a.positional.length}`);
+  const clip = resolve(a.positional[0]!);
+  if (!existsSync(clip) || !statSync(clip).isDirectory()) throw new Error(`${clip}: no such clip folder`);
+  const size = intOpt(a.opts, 'size', 128, 64);
+  const frames = readdirSync(clip).filter((f) => /\.(png|jpe?g)$/i.test(f)).sort().map((f) => join(clip, f));
+  if (frames.length < 2) throw new Error(`${clip} holds ${frames.length} frame(s); flows need at least 2 (a DTVNet sample needs 33)`);
+  if (frames.length < 33) say(`note: ${frames.length} frames give ${frames.length - 1} flows; a DTVNet training sample needs 32 (33 frames)`);
+  const out = a.opts.has('out') ? resolve(strOpt(a, 'out')) : officialFlowDir(clip) ?? join(clip, 'flow');
+  const out64 = join(out, '64x64');
+  mkdirSync(out64, { recursive: true });
+  const { model: net } = await loadFlowModel(a.opts.has('model') ? strOpt(a, 'model') : undefined);
+  const stem = (f: string) => basename(f).replace(/\.[^.]+$/, '');
+  // (frame for the file, pair): frame 0 gets the self pair, frame t the pair (t-1, t); the last frame none (FLOW.md §7)
+  const jobs = frames.slice(0, -1).map((f, t) => ({ file: stem(f), a: frames[Math.max(0, t - 1)]!, b: f }));
+  const fresh = (file: string, src: string[]) => existsSync(file) && src.every((s) => statSync(s).mtimeMs <= statSync(file).mtimeMs);
+  let cached = 0;
+  const t0 = performance.now();
+  for (const [i, j] of jobs.entries()) {
+    const f128 = join(out, `${j.file}.npy`);
+    const f64 = join(out64, `${j.file}.npy`);
+    if (fresh(f128, [j.a, j.b]) && fresh(f64, [j.a, j.b])) {
+      cached++;
+      continue;
+    }
+    const [fl, fl64] = scope(() => {
+      const f = estimateFlow(net, framesTensor([readFrame(j.a, size)], size, size), framesTensor([readFrame(j.b, size)], size, size));
+      return [f, resizeFlow(f, 64, 64)];
+    });
+    writeNpyFile(f128, planarToInterleaved(await fl.data(), size, size), [size, size, 2]);
+    writeNpyFile(f64, planarToInterleaved(await fl64.data(), 64, 64), [64, 64, 2]);
+    fl.dispose();
+    fl64.dispose();
+    say(`flows: ${i + 1}/${jobs.length}`, true);
+  }
+  const rel = relative(process.cwd(), out) || '.';
+  say(`${jobs.length - cached} flows computed, ${cached} cached, in ${((performance.now() - t0) / 1000).toFixed(1)} s: ${rel}/<frame>.npy [${size}, ${size}, 2] and ${rel}/64x64/`);
+  net.dispose();
+}
+
+const COMMANDS: Record<string, (a: Args) => Promise<void>> = {
+  generate: cmdGenerate, synth: cmdSynth, 'train-flow': cmdTrainFlow, 'eval-flow': cmdEvalFlow, flow: cmdFlow, flows: cmdFlows,
+};
+
 export async function main(argv: string[]): Promise<number> {
   let a: Args;
   try {
@@ -141,8 +393,9 @@ export async function main(argv: string[]): Promise<number> {
       console.log(HELP);
       return a.cmd || a.opts.size ? 0 : 2;
     }
-    if (a.cmd !== 'generate') throw new UsageError(`unknown command '${a.cmd}'`);
-    await cmdGenerate(a);
+    const run = COMMANDS[a.cmd];
+    if (!run) throw new UsageError(`unknown command '${a.cmd}'`);
+    await run(a);
     return 0;
   } catch (e) {
     const usage = e instanceof UsageError;

@@ -13,6 +13,10 @@ export { Module } from './nn/module.js';
 export * from './nn/layers.js';
 export * from './io/safetensors.js';
 export * from './models/dtvnet.js';
+export * from './models/pwclite.js';
+export { Adam, type AdamOptions } from './train/adam.js';
+export * from './flow/loss.js';
+export * from './flow/estimate.js';
 export * from './io/image.js';
 export { generate, type GenerateOptions, type GeneratedVideo } from './generate.js';
 

@@ -1,12 +1,12 @@
 // Node entry point: creates the WebGPU device through Dawn (npm `webgpu`) and reads the WGSL kernels from disk.
 
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { writeFileAtomic } from './io/files.js';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import {
   Engine, EngineError, KERNEL_FILES, initWith, decodeSafetensors, encodeSafetensors, Module, DTVG, manualSeed,
-  type DTVGOptions, type DType, type HostTensor, type KernelSources,
+  PWCLite, type DTVGOptions, type DType, type HostTensor, type KernelSources,
 } from './index.js';
 
 export * from './index.js';
@@ -112,4 +112,26 @@ export async function loadGenerator(path?: string, opts: DTVGOptions & { seed?: 
     throw e;
   }
   return { model: model.eval(), trained: true };
+}
+
+/** The flow estimator that ships with the package (trained on synthetic time-lapses; see README "Flow estimator"). */
+export const SHIPPED_FLOW_MODEL = 'src/assets/pwclite-synth.safetensors';
+
+/**
+ * PWC-Lite weights from `path` (ARFlow's state-dict keys), or the shipped model when no path is given. Eval mode.
+ */
+export async function loadFlowModel(path?: string): Promise<{ model: PWCLite; path: string }> {
+  await init();
+  const file = path ?? join(packageRoot(), SHIPPED_FLOW_MODEL);
+  if (!existsSync(file)) {
+    throw new EngineError(path ? `${path}: no such model file` : `the shipped flow model ${SHIPPED_FLOW_MODEL} is missing from this checkout; train one with \`dtvnet train-flow\` and pass --model`);
+  }
+  const model = new PWCLite();
+  try {
+    model.loadStateDict(loadSafetensors(file), { what: file });
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
+  return { model: model.eval(), path: file };
 }

@@ -137,13 +137,13 @@ const CONVT2D: ConvCase[] = [
   { x: [2, 4, 3, 4], w: [4, 3, 3, 3], bias: true, opts: { stride: 2, dilation: 2, padding: 2, outputPadding: 1 } },
   // per-dim stride / padding / outputPadding, batch 3, Ci = 7
   { x: [3, 7, 3, 4], w: [7, 6, 4, 3], bias: true, opts: { stride: [2, 3], padding: [1, 0], outputPadding: [0, 2] } },
-  // sub-pixel split ('auto' picks it for these): k4 s2 p1 (DCGAN), a phase without taps (k1 s2), stride 3 with
-  // padding 2 (phases whose first tap reads before the input), and the same layers forced through col2im
+  // the sub-pixel split: k4 s2 p1 (DCGAN), a phase without taps (k1 s2), stride 3 with padding 2 (phases whose first
+  // tap reads before the input), k3 s2 p1 op1 (the generator's layer), and the DCGAN layer through col2im
+  { x: [1, 3, 5, 4], w: [3, 2, 4, 4], bias: true, opts: { stride: 2, padding: 1, algorithm: 'subpixel' } },
+  { x: [2, 2, 3, 3], w: [2, 3, 1, 1], bias: false, opts: { stride: 2, outputPadding: 1, algorithm: 'subpixel' } },
+  { x: [1, 2, 3, 4], w: [2, 2, 5, 5], bias: true, opts: { stride: 3, padding: 2, outputPadding: 2, algorithm: 'subpixel' } },
+  { x: [2, 3, 4, 5], w: [3, 5, 3, 3], bias: true, opts: { stride: 2, padding: 1, outputPadding: 1, algorithm: 'subpixel' } },
   { x: [1, 3, 5, 4], w: [3, 2, 4, 4], bias: true, opts: { stride: 2, padding: 1 } },
-  { x: [2, 2, 3, 3], w: [2, 3, 1, 1], bias: false, opts: { stride: 2, outputPadding: 1 } },
-  { x: [1, 2, 3, 4], w: [2, 2, 5, 5], bias: true, opts: { stride: 3, padding: 2, outputPadding: 2 } },
-  { x: [1, 3, 5, 4], w: [3, 2, 4, 4], bias: true, opts: { stride: 2, padding: 1, algorithm: 'col2im' } },
-  { x: [2, 3, 4, 5], w: [3, 5, 3, 3], bias: true, opts: { stride: 2, padding: 1, outputPadding: 1, algorithm: 'col2im' } },
 ];
 
 convs('convTranspose2d: forward and gradients of x, w, b', async () => {

@@ -1,0 +1,63 @@
+// The flow estimator (FLOW.md §2): PWC-Lite forward on one 128x128 pair (eval, one direction, as `dtvnet flow` runs
+// it) and one training step of batch 4 (both directions, the stage-1 loss, backward, Adam), as `dtvnet train-flow`
+// runs it. GFLOP/s counts the network's 3.49 GFLOP per pair and direction at 128x128 (FLOW.md §2.2; a training
+// step is counted as forward + 2x for backward, both directions).
+import { PWCLite, Adam, flowLoss, STAGE1, manualSeed, rand, noGrad, scope, type Tensor } from '../src/node.js';
+import type { BenchCase } from './cases.js';
+
+const GFLOP_PER_PAIR = 3.49;
+
+const forwardCase: BenchCase = {
+  name: 'pwclite.forward 128x128',
+  group: 'flow-estimator',
+  kind: 'compute',
+  work: GFLOP_PER_PAIR * 1e9,
+  setup: () => {
+    manualSeed(1);
+    return { net: new PWCLite().eval(), a: rand([1, 3, 128, 128], { seed: 2 }), b: rand([1, 3, 128, 128], { seed: 3 }) };
+  },
+  run: async (s) => {
+    const { net, a, b } = s as { net: PWCLite; a: Tensor; b: Tensor };
+    const f = noGrad(() => scope(() => net.forward(a, b).forward[0]!));
+    await f.data();
+    f.dispose();
+  },
+  teardown: (s) => {
+    const { net, a, b } = s as { net: PWCLite; a: Tensor; b: Tensor };
+    for (const m of [net, a, b]) m.dispose();
+  },
+  extra: (ms, peak) => ({ pairs_per_s: +(1000 / ms).toFixed(2), peak_gpu_mb: +(peak / 2 ** 20).toFixed(1) }),
+};
+
+const BATCH = 4;
+const trainCase: BenchCase = {
+  name: `pwclite.train_step b${BATCH}`,
+  group: 'flow-estimator',
+  kind: 'compute',
+  work: GFLOP_PER_PAIR * 1e9 * BATCH * 2 * 3,
+  setup: () => {
+    manualSeed(1);
+    const net = new PWCLite();
+    const adam = new Adam(net.namedParameters(), { lr: 1e-4, eps: 1e-7, weightDecay: 1e-6 });
+    return { net, adam, a: rand([BATCH, 3, 128, 128], { seed: 2 }), b: rand([BATCH, 3, 128, 128], { seed: 3 }) };
+  },
+  run: async (s) => {
+    const { net, adam, a, b } = s as { net: PWCLite; adam: Adam; a: Tensor; b: Tensor };
+    const loss = scope(() => {
+      const l = flowLoss(a, b, net.forward(a, b, { backward: true }).stacked, STAGE1);
+      l.total.backward();
+      return l.total;
+    });
+    adam.update();
+    adam.zeroGrad();
+    await loss.data();
+    loss.dispose();
+  },
+  teardown: (s) => {
+    const { net, adam, a, b } = s as { net: PWCLite; adam: Adam; a: Tensor; b: Tensor };
+    for (const m of [net, adam, a, b]) m.dispose();
+  },
+  extra: (ms, peak) => ({ steps_per_hour: Math.round(3600e3 / ms), peak_gpu_mb: +(peak / 2 ** 20).toFixed(1) }),
+};
+
+export const pwcliteCases: BenchCase[] = [forwardCase, trainCase];

@@ -1,0 +1,332 @@
+// Training and evaluating the unsupervised flow estimator (Node: it reads frames from disk and writes checkpoints).
+//
+// Recipe (FLOW.md §1, §6, §9), in three stages over one run of `steps` updates:
+//   1. photometric 0.15·L1 + 0.85·SSIM, occlusion from the backward flow's range map          (steps < stage2)
+//   2. census photometric, occlusion from the forward-backward check                          (stage2 <= steps < distill)
+//   3. SelFlow-style self-supervised distillation: a frozen copy of the network at the start of this stage is the
+//      teacher; the student sees frame 2 with random noise patches pasted in (hiding pixels the teacher could
+//      see) and is regressed to the teacher's flow there with ψ(x) = (|x| + 0.01)^0.4, next to the stage-2 loss.
+// Always: second-order edge-aware smoothness (weight 75, α 10). Adam (ε 1e-7, L2 decay 1e-6 on weights only) as
+// ARFlow; augmentation: random horizontal flip and random swap of the two frames.
+// Departures from the sky recipe, for a one-hour budget on a 2-core CPU adapter (all options): 128x128 input
+// instead of 384x640; batch 2 instead of 4 (twice the updates per hour); a learning rate of 3e-4 (ARFlow: 1e-4 over
+// ~10^6 steps) divided by 4 for the last 20 % of steps; He initialisation, which ARFlow's init_weights means to apply
+// but never reaches (a bug: with PyTorch's default the network's output ignores its input for hundreds of steps),
+// with the two flow-output convolutions scaled by 0.01 so training starts near zero flow; and noise rectangles
+// instead of SLIC superpixels for the hallucinated occlusions.
+
+import { EngineError } from '../runtime/engine.js';
+import { noGrad, scope } from '../tensor.js';
+import { manualSeed, tensor } from '../ops/creation.js';
+import { gt, mul } from '../ops/elementwise.js';
+import { resizeFlow, warp } from '../ops/flow.js';
+import { concat, slice } from '../ops/shape.js';
+import { PWCLite } from '../models/pwclite.js';
+import { Adam } from '../train/adam.js';
+import { STAGE1, STAGE2, distillLoss, flowLoss, nonOccluded, type FlowLossConfig } from './loss.js';
+import { endPointErrors, estimateFlow, framesTensor } from './estimate.js';
+import { listClips, readFrame, readNpyFile, type ClipInfo } from '../data/sky.js';
+import { saveSafetensors, loadSafetensors } from '../node.js';
+import { existsSync, readFileSync } from 'node:fs';
+import { decodeSafetensors, type HostTensor } from '../io/safetensors.js';
+
+// ------------------------------------------------------------------------------------------------ data
+
+/**
+ * The frame pairs (t, t + k), 1 <= k <= maxGap, of every clip (maxGap 1: every consecutive pair, as ARFlow), frames
+ * decoded once and kept in memory at size x size. Pairs further apart move more, which gives the coarse levels'
+ * cost volumes a displacement they can see (time-lapse flows between neighbours are often under a pixel).
+ */
+export class PairDataset {
+  readonly pairs: [number, number][] = [];
+  private readonly frames: Float32Array[] = [];
+  constructor(readonly clips: ClipInfo[], readonly size: number, onLoad?: (done: number, total: number) => void, readonly maxGap = 1) {
+    if (!Number.isInteger(maxGap) || maxGap < 1) throw new EngineError(`PairDataset: maxGap must be a positive integer, got ${maxGap}`);
+    const total = clips.reduce((s, c) => s + c.frames.length, 0);
+    for (const c of clips) {
+      const first = this.frames.length;
+      for (const f of c.frames) {
+        this.frames.push(readFrame(f, size));
+        onLoad?.(this.frames.length, total);
+      }
+      for (let k = 1; k <= maxGap; k++) for (let t = 0; t + k < c.frames.length; t++) this.pairs.push([first + t, first + t + k]);
+    }
+    if (!this.pairs.length) throw new EngineError('PairDataset: the clips hold no frame pair (every clip needs at least 2 frames)');
+  }
+  frame(i: number): Float32Array {
+    return this.frames[i]!;
+  }
+}
+
+/** A small seeded generator (mulberry32) for sampling and augmentation: the same seed and step give the same batch. */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function flipX(img: Float32Array, S: number): Float32Array {
+  const out = new Float32Array(img.length);
+  for (let r = 0; r < img.length / S; r++) for (let x = 0; x < S; x++) out[r * S + x] = img[r * S + S - 1 - x]!;
+  return out;
+}
+
+/** Noise rectangles pasted into a planar frame (in place); returns the [S, S] mask of pasted pixels. */
+function pasteNoise(img: Float32Array, S: number, rand: () => number): Float32Array {
+  const mask = new Float32Array(S * S);
+  const count = 4 + Math.floor(rand() * 5);
+  for (let k = 0; k < count; k++) {
+    const w = Math.floor(S * (0.06 + 0.1 * rand()));
+    const h = Math.floor(S * (0.06 + 0.1 * rand()));
+    const x0 = Math.floor(rand() * (S - w));
+    const y0 = Math.floor(rand() * (S - h));
+    for (let y = y0; y < y0 + h; y++) {
+      for (let x = x0; x < x0 + w; x++) {
+        mask[y * S + x] = 1;
+        for (let c = 0; c < 3; c++) img[c * S * S + y * S + x] = rand();
+      }
+    }
+  }
+  return mask;
+}
+
+// ------------------------------------------------------------------------------------------------ training
+
+export interface FlowTrainOptions {
+  steps: number;
+  batch?: number;
+  lr?: number;
+  /** fraction of the steps after which the census / forward-backward stage starts (default 0.5) */
+  stage2At?: number;
+  /** fraction after which self-supervised distillation starts (default 0.8; 1 = never) */
+  distillAt?: number;
+  /** weight of the distillation term (default 1) */
+  wDistill?: number;
+  /** fraction after which the learning rate is divided by 4 (default 0.8) */
+  decayAt?: number;
+  seed?: number;
+  size?: number;
+  /**
+   * factor applied to the initial weights and biases of the two flow-output convolutions (flow estimator and context
+   * network), so a fresh network starts near zero flow instead of ±10 px of noise (default 0.01; 1 = PyTorch's init)
+   */
+  outputInitScale?: number;
+  /** 'kaiming' (default): the initialisation ARFlow's init_weights intends (see PWCLite.initKaiming); 'pytorch':
+   * the layers' default, which is what the released code ends up with */
+  init?: 'kaiming' | 'pytorch';
+  /** checkpoint path (.safetensors); the optimiser state goes next to it as <path>.train.safetensors */
+  out: string;
+  checkpointEvery?: number;
+  evalEvery?: number;
+  /** continue from the checkpoint at `out` */
+  resume?: boolean;
+  /** stop (with a checkpoint) once this many of the `steps` are done, as an interrupted run would; resume later */
+  stopAt?: number;
+  onLog?: (entry: Record<string, number | string>) => void;
+}
+
+export interface EvalResult {
+  epe: number;
+  zero_epe: number;
+  pairs: number;
+}
+
+function stageAt(step: number, o: Required<Pick<FlowTrainOptions, 'steps' | 'stage2At' | 'distillAt'>>): 1 | 2 | 3 {
+  if (step >= Math.round(o.distillAt * o.steps)) return 3;
+  if (step >= Math.round(o.stage2At * o.steps)) return 2;
+  return 1;
+}
+
+/** Train PWC-Lite on the frame pairs of `train`, evaluating on `evalClips` (with ground truth) as it goes. */
+export async function trainFlow(train: PairDataset, evalClips: ClipInfo[], opts: FlowTrainOptions): Promise<PWCLite> {
+  const o = {
+    batch: 2, lr: 3e-4, stage2At: 0.5, distillAt: 0.8, wDistill: 1, decayAt: 0.8, seed: 0, size: 128, checkpointEvery: 100, evalEvery: 100, resume: false,
+    ...opts,
+  };
+  if (!Number.isInteger(o.steps) || o.steps < 1) throw new EngineError(`trainFlow: steps must be a positive integer, got ${o.steps}`);
+  const S = o.size;
+  manualSeed(o.seed);
+  const net = new PWCLite();
+  if (!o.resume) {
+    if ((o.init ?? 'kaiming') === 'kaiming') net.initKaiming();
+    noGrad(() => {
+      for (const [k, p] of net.namedParameters()) {
+        if (k.startsWith('flow_estimators.predict_flow.') || k.startsWith('context_networks.convs.6.')) {
+          const scaled = mul(p, o.outputInitScale ?? 0.01);
+          p.assign_(scaled);
+          scaled.dispose();
+        }
+      }
+    });
+  }
+  const adam = new Adam(net.namedParameters(), { lr: o.lr, eps: 1e-7, weightDecay: 1e-6 });
+  let teacher: PWCLite | null = null;
+  const statePath = `${o.out}.train.safetensors`;
+  if (o.resume) {
+    if (!existsSync(o.out) || !existsSync(statePath)) throw new EngineError(`--resume: no checkpoint at ${o.out} (with ${statePath}); start without --resume`);
+    net.loadStateDict(loadSafetensors(o.out), { what: o.out });
+    const st = decodeSafetensors(readFileSync(statePath), { what: statePath });
+    adam.loadState({ step: Number(st.metadata.step), tensors: st.tensors });
+    const tw = new Map([...st.tensors].filter(([k]) => k.startsWith('teacher.')).map(([k, v]) => [k.slice(8), v] as [string, HostTensor]));
+    // a checkpoint from before the distillation stage has no teacher: it is snapshot when that stage begins
+    if (tw.size) {
+      teacher = new PWCLite().eval();
+      teacher.loadStateDict(tw, { what: `${statePath} (teacher)` });
+    }
+  }
+  const save = async (step: number) => {
+    await saveSafetensors(o.out, net, { metadata: { format: 'pwclite', step: String(step) } });
+    const st = await adam.state();
+    if (teacher) for (const [k, v] of await teacher.stateDictHost()) st.tensors.set(`teacher.${k}`, v);
+    await saveSafetensors(statePath, st.tensors, { metadata: { step: String(st.step), options: JSON.stringify({ ...o, onLog: undefined }) } });
+  };
+
+  const stopAt = Math.min(o.stopAt ?? o.steps, o.steps);
+  while (adam.step < stopAt) {
+    const step = adam.step;
+    const t0 = performance.now();
+    const stage = stageAt(step, o);
+    const cfg: FlowLossConfig = stage === 1 ? STAGE1 : STAGE2;
+    adam.lr = step >= Math.round(o.decayAt * o.steps) ? o.lr / 4 : o.lr;
+    if (stage === 3 && !teacher) {
+      teacher = new PWCLite().eval();
+      teacher.loadStateDict(await net.stateDictHost(), { what: 'teacher snapshot' });
+    }
+    // the batch: pairs drawn from a generator seeded by (seed, step), so a resumed run sees the same data
+    const rand = rng((o.seed * 1000003 + step * 7919) >>> 0);
+    const A: Float32Array[] = [];
+    const B: Float32Array[] = [];
+    const P: Float32Array[] = [];
+    for (let i = 0; i < o.batch; i++) {
+      const [ia, ib] = train.pairs[Math.floor(rand() * train.pairs.length)]!;
+      let a = train.frame(ia);
+      let b = train.frame(ib);
+      if (rand() < 0.5) [a, b] = [flipX(a, S), flipX(b, S)];
+      if (rand() < 0.5) [a, b] = [b, a];
+      A.push(a);
+      B.push(b);
+    }
+    const a = framesTensor(A, S, S);
+    const b = framesTensor(B, S, S);
+    const parts = scope(() => {
+      if (stage < 3) {
+        const out = net.forward(a, b, { backward: true });
+        const l = flowLoss(a, b, out.stacked, cfg);
+        l.total.backward();
+        return { total: l.total, photometric: l.photometric, smooth: l.smooth, distill: null };
+      }
+      // distillation: the teacher's flows and masks on the clean pair, the student on a pair with noise patches
+      const [tFlow, tMask] = noGrad(() => {
+        const to = teacher!.forward(a, b, { backward: true });
+        return [to.stacked[0]!, nonOccluded(to.stacked[0]!, 'fb')];
+      });
+      const B2 = B.map((f) => f.slice());
+      for (const f of B2) P.push(pasteNoise(f, S, rand));
+      const b2 = framesTensor(B2, S, S);
+      const patch = tensor(concatArrays(P), [o.batch, 1, S, S]);
+      // hidden for the student: frame-1 pixels whose match lands in a patch; frame-2 pixels inside a patch
+      const hidden = noGrad(() => concat([gt(warp(patch, slice(tFlow, 0, 0, o.batch), 'border'), 0.5), patch], 0));
+      const selfMask = mul(hidden, tMask);
+      const out = net.forward(a, b2, { backward: true });
+      const l = flowLoss(a, b2, out.stacked, cfg);
+      const d = distillLoss(out.stacked[0]!, tFlow, selfMask);
+      const total = l.total.add(d.mul(o.wDistill));
+      total.backward();
+      return { total, photometric: l.photometric, smooth: l.smooth, distill: d };
+    });
+    adam.update();
+    adam.zeroGrad();
+    a.dispose();
+    b.dispose();
+    const entry: Record<string, number | string> = { step: step + 1, stage, lr: adam.lr };
+    for (const [k, t] of Object.entries(parts)) {
+      if (t) {
+        entry[k] = await t.item();
+        t.dispose();
+      }
+    }
+    if (!Number.isFinite(entry.total as number)) throw new EngineError(`trainFlow: the loss became ${entry.total} at step ${step + 1}; lower --lr`);
+    entry.ms = Math.round(performance.now() - t0);
+    o.onLog?.(entry);
+    const done = adam.step === stopAt;
+    if (evalClips.length && (adam.step % o.evalEvery === 0 || done)) {
+      o.onLog?.({ step: adam.step, ...(await evaluateFlow(net, evalClips, { size: S, maxPairs: 48 })) });
+    }
+    if (adam.step % o.checkpointEvery === 0 || done) await save(adam.step);
+  }
+  teacher?.dispose();
+  adam.dispose();
+  return net;
+}
+
+function concatArrays(xs: Float32Array[]): Float32Array {
+  const out = new Float32Array(xs.reduce((s, x) => s + x.length, 0));
+  let off = 0;
+  for (const x of xs) {
+    out.set(x, off);
+    off += x.length;
+  }
+  return out;
+}
+
+// ------------------------------------------------------------------------------------------------ evaluation
+
+/**
+ * Mean end-point error of the network's forward flows against the clips' ground truth (gtflow), next to the
+ * zero-flow baseline, over every consecutive pair (or the first `maxPairs`, spread over the clips).
+ */
+export async function evaluateFlow(net: PWCLite, clips: ClipInfo[], opts: { size?: number; maxPairs?: number; batch?: number; onProgress?: (done: number, total: number) => void } = {}): Promise<EvalResult> {
+  const size = opts.size ?? 128;
+  const jobs: { a: string; b: string; gt: string }[] = [];
+  for (const c of clips) {
+    if (!c.gtflow) throw new EngineError(`evaluateFlow: clip ${c.id} has no ground-truth flow folder (gtflow/); only synthetic clips carry one`);
+    for (let t = 0; t + 1 < c.frames.length; t++) jobs.push({ a: c.frames[t]!, b: c.frames[t + 1]!, gt: c.gtflow[t]! });
+  }
+  if (!jobs.length) throw new EngineError('evaluateFlow: no frame pairs to evaluate');
+  let pick = jobs;
+  if (opts.maxPairs && jobs.length > opts.maxPairs) {
+    const stride = jobs.length / opts.maxPairs;
+    pick = Array.from({ length: opts.maxPairs }, (_, i) => jobs[Math.floor(i * stride)]!);
+  }
+  const wasTraining = net.training;
+  net.eval();
+  const batch = opts.batch ?? 8;
+  let epe = 0;
+  let zero = 0;
+  let pixels = 0;
+  for (let i = 0; i < pick.length; i += batch) {
+    const part = pick.slice(i, i + batch);
+    const gts = part.map((j) => readNpyFile(j.gt));
+    const [H, W] = gts[0]!.shape as [number, number];
+    const fa = framesTensor(part.map((j) => readFrame(j.a, size)), size, size);
+    const fb = framesTensor(part.map((j) => readFrame(j.b, size)), size, size);
+    const flow = estimateFlow(net, fa, fb);
+    // compare at the ground truth's grid (resize_flow when the evaluation size differs)
+    const atGt = H === size && W === size ? null : resizeFlow(flow, H, W);
+    const host = await (atGt ?? flow).data();
+    atGt?.dispose();
+    for (const [k, g] of gts.entries()) {
+      if (g.shape.join() !== [H, W, 2].join()) throw new EngineError(`evaluateFlow: ${part[k]!.gt} has shape [${g.shape}], expected [${H}, ${W}, 2]`);
+      const r = endPointErrors(host.subarray(k * 2 * H * W, (k + 1) * 2 * H * W), g.data, H, W);
+      epe += r.epe;
+      zero += r.zero;
+      pixels += H * W;
+    }
+    for (const t of [fa, fb, flow]) t.dispose();
+    opts.onProgress?.(Math.min(i + batch, pick.length), pick.length);
+  }
+  net.train(wasTraining);
+  return { epe: epe / pixels, zero_epe: zero / pixels, pairs: pick.length };
+}
+
+/** Clips of a split, failing with the problems listed when none is usable. */
+export function clipsFor(root: string, split: string, minFrames: number, warn: (msg: string) => void): ClipInfo[] {
+  const { clips, problems } = listClips(root, split, { minFrames });
+  for (const p of problems) warn(p);
+  return clips;
+}

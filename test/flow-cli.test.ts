@@ -1,0 +1,167 @@
+// The flow estimator end to end: a tiny training run whose loss falls, checkpoint resume, the shipped model on a pure
+// translation, and the synth / train-flow / eval-flow / flow / flows commands as a user runs them.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  PWCLite, Adam, flowLoss, STAGE1, manualSeed, scope, estimateFlow, framesTensor, loadFlowModel, SHIPPED_FLOW_MODEL,
+} from '../src/node.js';
+import { drawSynthParams, renderSynthClip } from '../src/data/synth.js';
+import { listClips, writeSynthDataset, readNpyFile } from '../src/data/sky.js';
+import { PairDataset, trainFlow, evaluateFlow } from '../src/flow/train.js';
+import { decodeFlo } from '../src/io/flo.js';
+import { setup, throwsMatching } from './helpers.js';
+
+const root = new URL('..', import.meta.url).pathname;
+
+/** Planar [3, S, S] floats of an interleaved 8-bit RGB frame. */
+function planar(rgb: Uint8Array, S: number): Float32Array {
+  const out = new Float32Array(3 * S * S);
+  for (let i = 0; i < S * S; i++) for (let c = 0; c < 3; c++) out[c * S * S + i] = rgb[3 * i + c]! / 255;
+  return out;
+}
+
+/** A sky-only clip moving by a constant wind (no swirl, no ground): its exact flow is the wind everywhere. */
+function translationClip(S: number, u: number, v: number, frames = 2) {
+  const p = drawSynthParams(7, 3, S);
+  const speed = Math.hypot(u, v);
+  const params = {
+    ...p, mode: 'pure-advection' as const,
+    wind: { ...p.wind, speed, direction: Math.atan2(v, u), modAmp: 0 },
+    swirl: p.swirl.map((m) => ({ ...m, amp: 0 })),
+  };
+  return renderSynthClip(params, { size: S, frames });
+}
+
+const lib = suite('flow estimator: training and the shipped model');
+lib.before(setup);
+
+lib('a tiny training run on a translating sky: the loss falls', async () => {
+  const S = 64;
+  const clip = translationClip(S, 1.5, 0.5, 3);
+  const a = framesTensor([planar(clip.frames[0]!, S), planar(clip.frames[1]!, S)], S, S);
+  const b = framesTensor([planar(clip.frames[1]!, S), planar(clip.frames[2]!, S)], S, S);
+  manualSeed(4);
+  const net = new PWCLite();
+  const opt = new Adam(net.namedParameters(), { lr: 1e-3, eps: 1e-7 });
+  const losses: number[] = [];
+  for (let i = 0; i < 12; i++) {
+    const l = scope(() => {
+      const t = flowLoss(a, b, net.forward(a, b, { backward: true }).stacked, STAGE1).total;
+      t.backward();
+      return t;
+    });
+    opt.update();
+    opt.zeroGrad();
+    losses.push(await l.item());
+    l.dispose();
+  }
+  const first = (losses[0]! + losses[1]!) / 2;
+  const last = (losses[10]! + losses[11]!) / 2;
+  assert.ok(last < 0.7 * first, `loss ${losses.map((x) => x.toFixed(4)).join(' ')}`);
+  for (const t of [a, b, opt, net]) t.dispose();
+});
+
+lib('train-flow checkpoints resume exactly; evaluation reports EPE against the ground truth', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'dtvnet-flowtrain-'));
+  await writeSynthDataset(dir, { clips: 1, frames: 3, seed: 3, size: 64 });
+  await writeSynthDataset(dir, { clips: 1, frames: 2, seed: 4, size: 64, split: 'sky_test' });
+  const train = new PairDataset(listClips(dir).clips, 64);
+  const test = listClips(dir, 'sky_test').clips;
+  const opts = { steps: 3, batch: 1, size: 64, seed: 2, stage2At: 0.34, distillAt: 0.67, evalEvery: 100 };
+  const logs: Record<string, number | string>[] = [];
+  const straight = await trainFlow(train, test, { ...opts, out: join(dir, 'a.safetensors'), onLog: (e) => logs.push(e) });
+  assert.equal(logs.filter((e) => 'total' in e).map((e) => e.stage), [1, 2, 3]);
+  const ev = logs.find((e) => 'epe' in e)!;
+  assert.ok(Number(ev.epe) > 0 && Number(ev.zero_epe) > 0 && ev.pairs === 1, JSON.stringify(ev));
+  // a run stopped after two steps, then resumed to three: the weights of three straight steps (up to atomics' order)
+  await trainFlow(train, [], { ...opts, stopAt: 2, out: join(dir, 'b.safetensors') });
+  const resumed = await trainFlow(train, [], { ...opts, out: join(dir, 'b.safetensors'), resume: true });
+  const [x, y] = await Promise.all([straight.parameters()[0]!.data(), resumed.parameters()[0]!.data()]);
+  assert.ok(x.every((v, i) => Math.abs(v - y[i]!) < 1e-4 * (1 + Math.abs(v))), 'resumed weights equal');
+  const r = await evaluateFlow(straight, test, { size: 64 });
+  assert.is(r.pairs, 1);
+  throwsMatching(() => new PairDataset([], 64), /no frame pair/, 'empty data');
+  await trainFlow(train, [], { ...opts, out: join(dir, 'c.safetensors'), resume: true }).then(
+    () => assert.unreachable('resume without a checkpoint'),
+    (e: Error) => assert.match(e.message, /no checkpoint/),
+  );
+  straight.dispose();
+  resumed.dispose();
+});
+
+function dtvnet(args: string[], cwd = root): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [join(root, 'tools/dtvnet.mjs'), ...args], { cwd, encoding: 'utf8', env: { ...process.env, XDG_RUNTIME_DIR: '/tmp' } });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr.split('\n').filter((l) => !l.startsWith('Warning: maxDynamic')).join('\n') };
+}
+
+const cli = suite('flow estimator: command line');
+
+cli('synth, train-flow (log, f16 export), eval-flow --json, flow, flows (with its cache) and their errors', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'dtvnet-flowcli-'));
+  for (const split of ['train', 'test']) {
+    const s = dtvnet(['synth', '--out', dir, '--clips', '1', '--frames', '3', '--seed', split === 'train' ? '8' : '9', '--split', split, '--quiet']);
+    assert.is(s.status, 0, s.stderr);
+  }
+  const clip = listClips(dir, 'sky_test').clips[0]!;
+  assert.is(clip.frames.length, 3);
+
+  const model = join(dir, 'tiny-f16.safetensors');
+  const log = join(dir, 'log.jsonl');
+  const tr = dtvnet(['train-flow', '--data', dir, '--steps', '2', '--batch', '1', '--size', '64', '--eval-every', '2',
+    '--out', join(dir, 'tiny.safetensors'), '--log', log, '--ship', model]);
+  assert.is(tr.status, 0, tr.stderr);
+  assert.match(tr.stderr, /step 2: EPE [0-9.]+ px \(zero flow [0-9.]+/);
+  const lines = readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  assert.equal(lines.map((l) => l.step), [1, 2, 2]);
+  assert.ok(lines[2].epe > 0 && lines[0].total > 0, JSON.stringify(lines));
+  assert.ok(existsSync(model) && statSync(model).size < statSync(join(dir, 'tiny.safetensors')).size * 0.6, 'f16 export is half the size');
+
+  const ev = dtvnet(['eval-flow', '--data', dir, '--json', '--quiet', '--model', model]);
+  assert.is(ev.status, 0, ev.stderr);
+  const res = JSON.parse(ev.stdout.trim().split('\n').pop()!);
+  assert.ok(typeof res.epe === 'number' && typeof res.zero_epe === 'number' && res.pairs === 2 && res.zero_epe > 0, ev.stdout);
+
+  const png = join(dir, 'f.png');
+  const fl = dtvnet(['flow', clip.frames[0]!, clip.frames[1]!, '--out', png, '--model', model]);
+  assert.is(fl.status, 0, fl.stderr);
+  assert.match(fl.stderr, /wrote .*f\.png and .*f\.flo/);
+  const flo = decodeFlo(readFileSync(join(dir, 'f.flo')), 'f.flo');
+  assert.equal([flo.H, flo.W], [128, 128]);
+
+  const fs1 = dtvnet(['flows', clip.dir, '--model', model]);
+  assert.is(fs1.status, 0, fs1.stderr);
+  const out = join(dir, 'flow_estimated', 'sky_test', clip.id); // flow/ keeps the synthetic exact flows
+  const files = readdirSync(out).filter((f) => f.endsWith('.npy')).sort();
+  assert.is(files.length, 2, 'frame 0 (self pair) and frame 1 (pair 0 -> 1); the last frame has none');
+  assert.equal(readNpyFile(join(out, files[1]!)).shape, [128, 128, 2]);
+  assert.equal(readNpyFile(join(out, '64x64', files[1]!)).shape, [64, 64, 2]);
+  const before = statSync(join(out, files[1]!)).mtimeMs;
+  const fs2 = dtvnet(['flows', clip.dir, '--model', model]);
+  assert.match(fs2.stderr, /0 flows computed, 2 cached/);
+  assert.is(statSync(join(out, files[1]!)).mtimeMs, before);
+
+  const bad = join(dir, 'bad.png');
+  writeFileSync(bad, 'not an image');
+  const e1 = dtvnet(['flow', clip.frames[0]!, bad, '--model', model]);
+  assert.is(e1.status, 1);
+  assert.match(e1.stderr, /bad\.png is not a PNG or JPEG/);
+  const e2 = dtvnet(['train-flow', '--data', join(dir, 'nowhere')]);
+  assert.is(e2.status, 1);
+  assert.match(e2.stderr, /nowhere does not exist.*dtvnet synth/);
+  const e3 = dtvnet(['eval-flow', '--data', dir, '--split', 'sky_nope', '--model', model]);
+  assert.is(e3.status, 1);
+  assert.match(e3.stderr, /sky_nope does not exist/);
+  const e4 = dtvnet(['synth', '--out', dir]);
+  assert.is(e4.status, 2);
+  assert.match(e4.stderr, /--clips/);
+  const e5 = dtvnet(['flow', clip.frames[0]!, clip.frames[1]!, '--model', join(dir, 'missing.safetensors')]);
+  assert.is(e5.status, 1);
+  assert.match(e5.stderr, /missing\.safetensors: no such model file/);
+});
+
+lib.run();
+cli.run();

@@ -1,0 +1,237 @@
+// The flow estimator's pieces: PWC-Lite's layout and shapes, Adam against a float64 reference, the occlusion masks
+// and the unsupervised loss of FLOW.md §6.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import {
+  PWCLite, Adam, flowLoss, nonOccluded, swapHalves, STAGE1, STAGE2, manualSeed, rand, tensor, zeros, full, concat, scope, noGrad,
+  networkSize, endPointErrors, type Tensor,
+} from '../src/node.js';
+import { mulberry32 } from './reference.js';
+import { setup, throwsMatching } from './helpers.js';
+
+const model = suite('pwclite: network');
+model.before(setup);
+
+model('parameter count and ARFlow state-dict keys (FLOW.md §2)', () => {
+  manualSeed(0);
+  const net = new PWCLite();
+  assert.is(net.numParameters(), 2_236_660);
+  const count = (prefix: string) => net.namedParameters().filter(([k]) => k.startsWith(prefix)).reduce((s, [, t]) => s + t.size, 0);
+  assert.is(count('feature_pyramid_extractor.'), 1_022_160);
+  assert.is(count('flow_estimators.'), 678_402);
+  assert.is(count('context_networks.'), 519_554);
+  assert.is(count('conv_1x1.'), 16_544);
+  const keys = new Set(net.stateDict().keys());
+  for (const k of ['feature_pyramid_extractor.convs.0.0.0.weight', 'feature_pyramid_extractor.convs.5.1.0.bias', 'flow_estimators.conv1.0.weight',
+    'flow_estimators.predict_flow.0.weight', 'context_networks.convs.6.0.weight', 'conv_1x1.4.0.weight']) assert.ok(keys.has(k), k);
+  net.dispose();
+});
+
+model('forward: five flows finest first, both directions from one pass equal separate passes', async () => {
+  manualSeed(3);
+  const net = new PWCLite().eval();
+  const a = rand([2, 3, 64, 128], { seed: 1 });
+  const b = rand([2, 3, 64, 128], { seed: 2 });
+  const out = noGrad(() => net.forward(a, b, { backward: true }));
+  assert.equal(out.forward.map((f) => [...f.shape]), [[2, 2, 64, 128], [2, 2, 32, 64], [2, 2, 16, 32], [2, 2, 8, 16], [2, 2, 4, 8]]);
+  assert.equal([...out.stacked[0]!.shape], [4, 2, 64, 128]);
+  const fw = noGrad(() => net.forward(a, b).forward[0]!);
+  const bw = noGrad(() => net.forward(b, a).forward[0]!);
+  const [x1, y1, x2, y2] = await Promise.all([out.forward[0]!.data(), fw.data(), out.backward![0]!.data(), bw.data()]);
+  for (let i = 0; i < x1.length; i++) {
+    assert.ok(Math.abs(x1[i]! - y1[i]!) < 1e-4 && Math.abs(x2[i]! - y2[i]!) < 1e-4, `element ${i}`);
+  }
+  for (const t of [a, b, fw, bw, ...out.stacked, ...out.forward, ...out.backward!]) t.dispose();
+  net.dispose();
+});
+
+model('initKaiming: N(0, 2/fan_in) weights, zero biases (what ARFlow\'s init_weights means to do)', async () => {
+  manualSeed(5);
+  const net = new PWCLite().initKaiming();
+  const sd = net.stateDict();
+  const w = await sd.get('flow_estimators.conv3.0.weight')!.data(); // [96, 256, 3, 3]: fan_in 2304
+  const rms = Math.sqrt(w.reduce((s, v) => s + v * v, 0) / w.length);
+  assert.ok(Math.abs(rms / Math.sqrt(2 / 2304) - 1) < 0.02, `rms ${rms}`);
+  assert.ok((await sd.get('context_networks.convs.3.0.bias')!.data()).every((v) => v === 0));
+  net.dispose();
+});
+
+model('bad frames get errors naming the shapes; networkSize rounds to multiples of 64', () => {
+  manualSeed(0);
+  const net = new PWCLite();
+  const a = zeros([1, 3, 96, 128]);
+  throwsMatching(() => net.forward(a, a), /multiples of 64.*96x128/, 'size');
+  const g = zeros([1, 1, 64, 64]);
+  throwsMatching(() => net.forward(g, g), /\[1, 3, H, W\]|\[N, 3, H, W\]/, 'channels');
+  assert.equal(networkSize(360, 640), [384, 640]);
+  assert.equal(networkSize(20, 100), [64, 128]);
+  for (const t of [a, g]) t.dispose();
+  net.dispose();
+});
+
+const adam = suite('pwclite: Adam');
+adam.before(setup);
+
+adam('matches a float64 Adam with coupled weight decay (weights only) over 5 steps', async () => {
+  const r = mulberry32(5);
+  const n = 37;
+  const p0 = Array.from({ length: n }, () => r() * 2 - 1);
+  const b0 = Array.from({ length: 3 }, () => r() * 2 - 1);
+  const grads = Array.from({ length: 5 }, () => Array.from({ length: n }, () => r() * 2 - 1));
+  const w = tensor(p0, [n], { requiresGrad: true });
+  const bias = tensor(b0, [3], { requiresGrad: true });
+  const opt = new Adam([['layer.weight', w], ['layer.bias', bias]], { lr: 0.01, betas: [0.8, 0.99], eps: 1e-6, weightDecay: 0.1 });
+  const ref = p0.slice();
+  const refB = b0.slice();
+  const m = new Array(n).fill(0);
+  const v = new Array(n).fill(0);
+  const mb = [0, 0, 0];
+  const vb = [0, 0, 0];
+  for (let t = 1; t <= 5; t++) {
+    w.grad = tensor(grads[t - 1]!, [n]);
+    bias.grad = tensor(grads[t - 1]!.slice(0, 3), [3]);
+    opt.update();
+    opt.zeroGrad();
+    const step = (p: number[], mm: number[], vv: number[], g: number[], wd: number) => {
+      for (let i = 0; i < p.length; i++) {
+        const gi = g[i]! + wd * p[i]!;
+        mm[i] = 0.8 * mm[i]! + 0.2 * gi;
+        vv[i] = 0.99 * vv[i]! + 0.01 * gi * gi;
+        p[i] = p[i]! - (0.01 * (mm[i]! / (1 - 0.8 ** t))) / (Math.sqrt(vv[i]! / (1 - 0.99 ** t)) + 1e-6);
+      }
+    };
+    step(ref, m, v, grads[t - 1]!, 0.1);
+    step(refB, mb, vb, grads[t - 1]!.slice(0, 3), 0);
+  }
+  const got = await w.data();
+  const gotB = await bias.data();
+  ref.forEach((x, i) => assert.ok(Math.abs(got[i]! - x) < 1e-5, `weight ${i}: ${got[i]} vs ${x}`));
+  refB.forEach((x, i) => assert.ok(Math.abs(gotB[i]! - x) < 1e-5, `bias ${i}: ${gotB[i]} vs ${x}`));
+  // state round trip
+  const st = await opt.state();
+  assert.is(st.step, 5);
+  const opt2 = new Adam([['layer.weight', w], ['layer.bias', bias]], { lr: 0.01 });
+  opt2.loadState(st);
+  assert.is(opt2.step, 5);
+  assert.equal([...(await (opt2 as unknown as { params: { m: Tensor }[] }).params[0]!.m.data())], [...st.tensors.get('layer.weight.exp_avg')!.data]);
+  throwsMatching(() => opt2.loadState({ step: 1, tensors: new Map() }), /missing 'layer.weight.exp_avg'/, 'missing state');
+  throwsMatching(() => new Adam([['x', w]], { lr: -1 }), /lr > 0/, 'bad lr');
+  for (const o of [opt, opt2]) o.dispose();
+  w.dispose();
+  bias.dispose();
+});
+
+const loss = suite('pwclite: unsupervised loss');
+loss.before(setup);
+
+/** A smooth random texture [1, 3, S, S] and the same texture moved by (dx, dy) pixels (sampled analytically). */
+function texturePair(S: number, dx: number, dy: number): [Tensor, Tensor] {
+  const r = mulberry32(11);
+  const waves = Array.from({ length: 12 }, () => ({ kx: (r() - 0.5) * 0.9, ky: (r() - 0.5) * 0.9, ph: r() * 6.28, c: [r(), r(), r()] }));
+  const img = (ox: number, oy: number) => {
+    const out = new Float32Array(3 * S * S);
+    for (let c = 0; c < 3; c++) {
+      for (let y = 0; y < S; y++) {
+        for (let x = 0; x < S; x++) {
+          let v = 0.5;
+          for (const w of waves) v += (0.04 * w.c[c]!) * Math.sin(w.kx * (x - ox) + w.ky * (y - oy) + w.ph);
+          out[c * S * S + y * S + x] = v;
+        }
+      }
+    }
+    return tensor(out, [1, 3, S, S]);
+  };
+  // frame 2 shows frame 1's content moved by (dx, dy): I1(p) = I2(p + d)
+  return [img(0, 0), img(dx, dy)];
+}
+
+/** Stacked flows at 5 scales for a constant forward flow d and backward -d (finest first). */
+function constantFlows(S: number, dx: number, dy: number): Tensor[] {
+  return [0, 1, 2, 3, 4].map((s) => {
+    const n = S >> s;
+    const f = (u: number, v: number) => concat([full([1, 1, n, n], u / 2 ** s), full([1, 1, n, n], v / 2 ** s)], 1);
+    return concat([f(dx, dy), f(-dx, -dy)], 0);
+  });
+}
+
+loss('occlusion masks: zero flow is visible everywhere; a flow that leaves the frame occludes the pixels that leave', async () => {
+  const S = 16;
+  const z = zeros([2, 2, S, S]);
+  for (const m of ['range', 'fb'] as const) {
+    const mask = nonOccluded(z, m);
+    assert.ok((await mask.data()).every((x) => x === 1), m);
+    mask.dispose();
+  }
+  // forward flow +3 px in x, backward -3: frame-1 pixels with x + 3 > S - 1 have no match
+  const [f] = constantFlows(S, 3, 0);
+  for (const m of ['range', 'fb'] as const) {
+    const mask = await nonOccluded(f!, m).data();
+    for (let y = 0; y < S; y++) {
+      for (let x = 0; x < S; x++) {
+        const vis = mask[y * S + x]!;
+        if (x + 3 <= S - 1) assert.is(vis, 1, `${m} (${x}, ${y}) should be visible`);
+        else assert.is(vis, 0, `${m} (${x}, ${y}) should be occluded`);
+      }
+    }
+  }
+  const sw = await swapHalves(f!).data();
+  assert.is(sw[0], -3);
+  z.dispose();
+});
+
+loss('the true translation scores lower than zero flow or the wrong direction, in both stages', async () => {
+  const S = 64;
+  const [a, b] = texturePair(S, 2, -1);
+  for (const cfg of [STAGE1, STAGE2]) {
+    const score = async (dx: number, dy: number) => {
+      const fl = constantFlows(S, dx, dy);
+      const l = scope(() => flowLoss(a, b, fl, { ...cfg, wSmooth: 0 }).photometric);
+      const v = await l.item();
+      for (const t of [l, ...fl]) t.dispose();
+      return v;
+    };
+    const right = await score(2, -1);
+    const none = await score(0, 0);
+    const wrong = await score(-2, 1);
+    assert.ok(right < 0.5 * none && right < 0.5 * wrong, `${cfg.occlusion}: ${right} vs zero ${none} vs wrong ${wrong}`);
+  }
+  a.dispose();
+  b.dispose();
+});
+
+loss('smoothness is zero for an affine flow and positive for a kinked one; gradients reach the flows', async () => {
+  const S = 64;
+  const [a, b] = texturePair(S, 0, 0);
+  const cfg = { ...STAGE1, wScales: [0, 0, 0, 0, 0] };
+  const ramp = (kink: boolean) => [0, 1, 2, 3, 4].map((s) => {
+    const n = S >> s;
+    const d = new Float32Array(4 * n * n);
+    for (let i = 0; i < n * n; i++) {
+      const x = i % n;
+      d[i] = kink ? Math.abs(x - n / 2) * 0.1 : x * 0.1;
+    }
+    return tensor(d, [2, 2, n, n], { requiresGrad: s === 0 });
+  });
+  const flat = ramp(false);
+  const l0 = await scope(() => flowLoss(a, b, flat, cfg).smooth).item();
+  assert.ok(Math.abs(l0) < 1e-7, `affine flow smoothness ${l0}`);
+  const kinked = ramp(true);
+  const l1 = scope(() => flowLoss(a, b, kinked, cfg).total);
+  assert.ok((await l1.item()) > 1e-5);
+  l1.backward();
+  const g = await kinked[0]!.grad!.data();
+  assert.ok(g.some((x) => x !== 0), 'gradient reaches the flow');
+  for (const t of [a, b, l1, ...flat, ...kinked]) t.dispose();
+});
+
+loss('end-point errors of a known field', () => {
+  const pred = new Float32Array([1, 0, 0, 0, /* v */ 0, 0, 0, 0]);
+  const gt = new Float32Array([1, 0, 3, 4, 0, 0, 0, 0]); // interleaved: (1,0) (3,4) (0,0) (0,0)
+  const r = endPointErrors(pred, gt, 2, 2);
+  assert.ok(Math.abs(r.epe - 5) < 1e-9 && Math.abs(r.zero - 6) < 1e-9, JSON.stringify(r));
+  throwsMatching(() => endPointErrors(pred, gt.subarray(2), 2, 2), /2x2x2/, 'sizes');
+});
+
+model.run();
+adam.run();
+loss.run();
