@@ -27,7 +27,7 @@ generate options:
                           untrained network's video (a warning says so)
   --seed <N>              seed of the motion vector z ~ N(0, I) (default 0)
   --count <K>             K videos with seeds N, N+1, ..., N+K-1 (default 1)
-  --motion-from <clip>    take the motion from a real clip instead of a seed (needs the flow estimator)
+  --motion-from <clip>    take the motion from a real clip instead of a seed (needs a trained DTVNet)
   --out <path>            output base name (default: <image>-timelapse next to the image); writes
                           <out>.gif, <out>_frames/frame_000.png..., and <out>.mp4 when ffmpeg is on the PATH
                           (with --count K: <out>-<seed>.gif, ...)
@@ -69,11 +69,11 @@ train-flow options:
 
 eval-flow options:
   --data <dir>            root with sky_test clips and gtflow/ (as written by synth --split test)
-  --split <name>          split folder (default sky_test)   --model <file>  (default: the shipped model)
+  --split <name>          split folder (default sky_test)   --model <file>  (as for flow)
   --json                  print one JSON object ({"epe", "zero_epe", "ratio", "pairs", ...})
 
 flow / flows options:
-  --model <file>          PWC-Lite weights (default: the shipped model, trained on synthetic skies)
+  --model <file>          PWC-Lite weights (default: the shipped model; none ships yet, so pass one)
   --size <n>              side the frames are resized to before estimation (default 128)
   flow:  --out <file.png> colour-wheel picture (default flow.png) and the raw flow as <file>.flo next to it
   flows: --out <dir>      where the .npy files go (default: the official flow/<split>/<vid>/<clip> folder when the
@@ -138,7 +138,7 @@ async function cmdGenerate(a: Args): Promise<void> {
     else if (!transient) process.stderr.write(msg + '\n');
   };
   if (a.opts.has('motion-from')) {
-    throw new Error('--motion-from needs the unsupervised flow estimator to turn the clip into flows, and it is not part of this version yet; use --seed');
+    throw new Error('--motion-from needs a trained flow encoder (DTVNet\'s OFE) to turn the clip\'s flows (dtvnet flows <clip>) into a motion vector, and no trained DTVNet ships yet; use --seed');
   }
   const seed = intOpt(a.opts, 'seed', 0, 0);
   const count = intOpt(a.opts, 'count', 1, 1);

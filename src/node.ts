@@ -114,7 +114,7 @@ export async function loadGenerator(path?: string, opts: DTVGOptions & { seed?: 
   return { model: model.eval(), trained: true };
 }
 
-/** The flow estimator that ships with the package (trained on synthetic time-lapses; see README "Flow estimator"). */
+/** Where the package's trained flow estimator goes once one meets the quality target (see README "Flow estimator"). */
 export const SHIPPED_FLOW_MODEL = 'src/assets/pwclite-synth.safetensors';
 
 /**
@@ -124,7 +124,7 @@ export async function loadFlowModel(path?: string): Promise<{ model: PWCLite; pa
   await init();
   const file = path ?? join(packageRoot(), SHIPPED_FLOW_MODEL);
   if (!existsSync(file)) {
-    throw new EngineError(path ? `${path}: no such model file` : `the shipped flow model ${SHIPPED_FLOW_MODEL} is missing from this checkout; train one with \`dtvnet train-flow\` and pass --model`);
+    throw new EngineError(path ? `${path}: no such model file` : `no trained flow estimator ships with this version (${SHIPPED_FLOW_MODEL} is absent: training has not reached the quality target yet, see README "Flow estimator"); train one with \`dtvnet train-flow\` and pass --model`);
   }
   const model = new PWCLite();
   try {

@@ -140,7 +140,7 @@ cli('missing file, non-image and unreadable model: one line, exit 1, nothing wri
   assert.match(model.stderr, /bad\.safetensors: header length \d+ does not fit/);
   const motion = dtvnet(['generate', example, '--motion-from', dir, '--out', out]);
   assert.is(motion.status, 1);
-  assert.match(motion.stderr, /--motion-from needs the unsupervised flow estimator/);
+  assert.match(motion.stderr, /--motion-from needs a trained flow encoder/);
   assert.equal(readdirSync(dir).sort(), ['bad.safetensors', 'notes.txt'], 'no output and no temporary file');
 });
 

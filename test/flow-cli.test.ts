@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFile
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  PWCLite, Adam, flowLoss, STAGE1, manualSeed, scope, estimateFlow, framesTensor, loadFlowModel, SHIPPED_FLOW_MODEL,
+  PWCLite, Adam, flowLoss, STAGE1, manualSeed, scope, framesTensor, SHIPPED_FLOW_MODEL,
 } from '../src/node.js';
 import { drawSynthParams, renderSynthClip } from '../src/data/synth.js';
 import { listClips, writeSynthDataset, readNpyFile } from '../src/data/sky.js';
@@ -158,6 +158,11 @@ cli('synth, train-flow (log, f16 export), eval-flow --json, flow, flows (with it
   const e4 = dtvnet(['synth', '--out', dir]);
   assert.is(e4.status, 2);
   assert.match(e4.stderr, /--clips/);
+  if (!existsSync(join(root, SHIPPED_FLOW_MODEL))) {
+    const e6 = dtvnet(['flow', clip.frames[0]!, clip.frames[1]!]);
+    assert.is(e6.status, 1);
+    assert.match(e6.stderr, /no trained flow estimator ships.*--model/);
+  }
   const e5 = dtvnet(['flow', clip.frames[0]!, clip.frames[1]!, '--model', join(dir, 'missing.safetensors')]);
   assert.is(e5.status, 1);
   assert.match(e5.stderr, /missing\.safetensors: no such model file/);
