@@ -17,6 +17,9 @@ export * from './models/pwclite.js';
 export { Adam, type AdamOptions } from './train/adam.js';
 export * from './flow/loss.js';
 export * from './flow/estimate.js';
+export * from './io/flo.js';
+export * from './io/npy.js';
+export * from './data/synth.js';
 export * from './io/image.js';
 export { generate, type GenerateOptions, type GeneratedVideo } from './generate.js';
 

@@ -10,6 +10,8 @@ import {
 } from './index.js';
 
 export * from './index.js';
+export * from './data/sky.js';
+export { PairDataset, trainFlow, evaluateFlow, type FlowTrainOptions, type EvalResult } from './flow/train.js';
 
 // Dawn aborts the process if the GPU object from create() is garbage-collected while its device is in use, so it is
 // created once and held here for the life of the process.
