@@ -125,18 +125,28 @@ function choice<T extends string>(opts: Map<string, string | true>, name: string
   return v as T;
 }
 
-async function cmdGenerate(a: Args): Promise<void> {
-  const known = new Set(['model', 'seed', 'count', 'motion-from', 'out', 'formats', 'fit', 'scaling', 'latent-norm', 'fps', 'batch', 'quiet']);
-  for (const k of a.opts.keys()) if (!known.has(k)) throw new UsageError(`unknown option --${k}`);
-  if (a.positional.length !== 1) throw new UsageError(`generate needs exactly one image, got ${a.positional.length}`);
-  const imagePath = a.positional[0]!;
+/** Reject options the command does not take (--quiet is common to all). */
+function known(a: Args, names: string[]): void {
+  const set = new Set([...names, 'quiet']);
+  for (const k of a.opts.keys()) if (!set.has(k)) throw new UsageError(`unknown option --${k} for ${a.cmd}`);
+}
+
+/** Progress and messages on stderr: transient lines overwrite each other on a terminal; nothing with --quiet. */
+function reporter(a: Args) {
   const quiet = a.opts.has('quiet');
   const tty = process.stderr.isTTY && !quiet;
-  const say = (msg: string, transient = false) => {
+  return (msg: string, transient = false) => {
     if (quiet) return;
     if (tty) process.stderr.write(`\r\x1b[K${msg}${transient ? '' : '\n'}`);
     else if (!transient) process.stderr.write(msg + '\n');
   };
+}
+
+async function cmdGenerate(a: Args): Promise<void> {
+  known(a, ['model', 'seed', 'count', 'motion-from', 'out', 'formats', 'fit', 'scaling', 'latent-norm', 'fps', 'batch']);
+  if (a.positional.length !== 1) throw new UsageError(`generate needs exactly one image, got ${a.positional.length}`);
+  const imagePath = a.positional[0]!;
+  const say = reporter(a);
   if (a.opts.has('motion-from')) {
     throw new Error('--motion-from needs a trained flow encoder (DTVNet\'s OFE) to turn the clip\'s flows (dtvnet flows <clip>) into a motion vector, and no trained DTVNet ships yet; use --seed');
   }
@@ -186,11 +196,6 @@ async function cmdGenerate(a: Args): Promise<void> {
 
 // ------------------------------------------------------------------------------------------------ flow commands
 
-function known(a: Args, names: string[]): void {
-  const set = new Set([...names, 'quiet']);
-  for (const k of a.opts.keys()) if (!set.has(k)) throw new UsageError(`unknown option --${k} for ${a.cmd}`);
-}
-
 function strOpt(a: Args, name: string, dflt?: string): string {
   const v = a.opts.get(name);
   if (v === undefined) {
@@ -207,16 +212,6 @@ function numOpt(a: Args, name: string, dflt: number): number {
   const n = Number(v);
   if (!(n > 0) || !Number.isFinite(n)) throw new UsageError(`--${name} must be a positive number, got '${String(v)}'`);
   return n;
-}
-
-function reporter(a: Args) {
-  const quiet = a.opts.has('quiet');
-  const tty = process.stderr.isTTY && !quiet;
-  return (msg: string, transient = false) => {
-    if (quiet) return;
-    if (tty) process.stderr.write(`\r\x1b[K${msg}${transient ? '' : '\n'}`);
-    else if (!transient) process.stderr.write(msg + '\n');
-  };
 }
 
 async function cmdSynth(a: Args): Promise<void> {
@@ -358,6 +353,12 @@ async function cmdFlows(a: Args): Promise<void> {
   const jobs = frames.slice(0, -1).map((f, t) => ({ file: stem(f), a: frames[Math.max(0, t - 1)]!, b: f }));
   const fresh = (file: string, src: string[]) => existsSync(file) && src.every((s) => statSync(s).mtimeMs <= statSync(file).mtimeMs);
   let cached = 0;
+  // consecutive pairs share a frame: decode each once (the previous one is all a pair needs again)
+  let last: { path: string; data: Float32Array } | null = null;
+  const frame = (path: string) => {
+    if (last?.path !== path) last = { path, data: readFrame(path, size) };
+    return last.data;
+  };
   const t0 = performance.now();
   for (const [i, j] of jobs.entries()) {
     const f128 = join(out, `${j.file}.npy`);
@@ -367,7 +368,7 @@ async function cmdFlows(a: Args): Promise<void> {
       continue;
     }
     const [fl, fl64] = scope(() => {
-      const f = estimateFlow(net, framesTensor([readFrame(j.a, size)], size, size), framesTensor([readFrame(j.b, size)], size, size));
+      const f = estimateFlow(net, framesTensor([frame(j.a)], size, size), framesTensor([frame(j.b)], size, size));
       return [f, resizeFlow(f, 64, 64)];
     });
     writeNpyFile(f128, planarToInterleaved(await fl.data(), size, size), [size, size, 2]);

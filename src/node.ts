@@ -95,6 +95,18 @@ export function loadSafetensors(path: string): Map<string, HostTensor> {
 
 export { readImage, writeGif, writePngFrames, writeMp4, hasFfmpeg, encodePng, writeFileAtomic, FileError } from './io/files.js';
 
+/** Load a .safetensors file into a fresh model (checked by name and shape) and switch it to eval mode; the model is
+ * freed when the file does not fit. */
+function loadWeightsInto<M extends Module>(model: M, path: string): M {
+  try {
+    model.loadStateDict(loadSafetensors(path), { what: path });
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
+  return model.eval();
+}
+
 /**
  * A DTVNet generator: with `path`, the weights of a .safetensors file (official state-dict keys, checked by name and
  * shape); without, an untrained model (`trained: false`) with PyTorch's default layer initialisation drawn from
@@ -107,13 +119,7 @@ export async function loadGenerator(path?: string, opts: DTVGOptions & { seed?: 
   manualSeed(seed ?? 0);
   const model = new DTVG(g);
   if (!path) return { model: model.eval(), trained: false };
-  try {
-    model.loadStateDict(loadSafetensors(path), { what: path });
-  } catch (e) {
-    model.dispose();
-    throw e;
-  }
-  return { model: model.eval(), trained: true };
+  return { model: loadWeightsInto(model, path), trained: true };
 }
 
 /** Where the package's trained flow estimator goes once one meets the quality target (see README "Flow estimator"). */
@@ -128,12 +134,5 @@ export async function loadFlowModel(path?: string): Promise<{ model: PWCLite; pa
   if (!existsSync(file)) {
     throw new EngineError(path ? `${path}: no such model file` : `no trained flow estimator ships with this version (${SHIPPED_FLOW_MODEL} is absent: training has not reached the quality target yet, see README "Flow estimator"); train one with \`dtvnet train-flow\` and pass --model`);
   }
-  const model = new PWCLite();
-  try {
-    model.loadStateDict(loadSafetensors(file), { what: file });
-  } catch (e) {
-    model.dispose();
-    throw e;
-  }
-  return { model: model.eval(), path: file };
+  return { model: loadWeightsInto(new PWCLite(), file), path: file };
 }

@@ -79,8 +79,8 @@ export interface SynthParams {
   groundOffset: [number, number];
 }
 
-/** Deterministic PRNG on u32 (mulberry32): uniform numbers in [0, 1). */
-function mulberry32(state: number): () => number {
+/** Deterministic PRNG on u32 (mulberry32): uniform numbers in [0, 1). Also the flow trainer's batch sampler. */
+export function mulberry32(state: number): () => number {
   let s = state >>> 0;
   return () => {
     s = (s + 0x6d2b79f5) >>> 0;

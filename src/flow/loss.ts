@@ -70,9 +70,8 @@ function nearestDown(m: Tensor, s: number): Tensor {
 
 /** Per-direction mean of x over all but the batch axis, then [2] (direction 1, direction 2). */
 function halfMeans(x: Tensor): Tensor {
-  const n = x.shape[0]! / 2;
-  const per = x.size / x.shape[0]! / 1;
-  return affine(sum(reshape(x, [2, n * per]), 1), 1 / (n * per), 0);
+  const half = x.size / 2;
+  return affine(sum(reshape(x, [2, half]), 1), 1 / half, 0);
 }
 
 /** Second-order edge-aware smoothness of flows [B, 2, H, W] given images [B, 3, H, W] (FLOW.md §6.3), per direction [2]. */

@@ -25,7 +25,8 @@ import { PWCLite } from '../models/pwclite.js';
 import { Adam } from '../train/adam.js';
 import { STAGE1, STAGE2, distillLoss, flowLoss, nonOccluded, type FlowLossConfig } from './loss.js';
 import { endPointErrors, estimateFlow, framesTensor } from './estimate.js';
-import { listClips, readFrame, readNpyFile, type ClipInfo } from '../data/sky.js';
+import { readFrame, readNpyFile, type ClipInfo } from '../data/sky.js';
+import { mulberry32 } from '../data/synth.js';
 import { saveSafetensors, loadSafetensors } from '../node.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { decodeSafetensors, type HostTensor } from '../io/safetensors.js';
@@ -56,18 +57,6 @@ export class PairDataset {
   frame(i: number): Float32Array {
     return this.frames[i]!;
   }
-}
-
-/** A small seeded generator (mulberry32) for sampling and augmentation: the same seed and step give the same batch. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function flipX(img: Float32Array, S: number): Float32Array {
@@ -198,7 +187,7 @@ export async function trainFlow(train: PairDataset, evalClips: ClipInfo[], opts:
       teacher.loadStateDict(await net.stateDictHost(), { what: 'teacher snapshot' });
     }
     // the batch: pairs drawn from a generator seeded by (seed, step), so a resumed run sees the same data
-    const rand = rng((o.seed * 1000003 + step * 7919) >>> 0);
+    const rand = mulberry32((o.seed * 1000003 + step * 7919) >>> 0);
     const A: Float32Array[] = [];
     const B: Float32Array[] = [];
     const P: Float32Array[] = [];
@@ -322,11 +311,4 @@ export async function evaluateFlow(net: PWCLite, clips: ClipInfo[], opts: { size
   }
   net.train(wasTraining);
   return { epe: epe / pixels, zero_epe: zero / pixels, pairs: pick.length };
-}
-
-/** Clips of a split, failing with the problems listed when none is usable. */
-export function clipsFor(root: string, split: string, minFrames: number, warn: (msg: string) => void): ClipInfo[] {
-  const { clips, problems } = listClips(root, split, { minFrames });
-  for (const p of problems) warn(p);
-  return clips;
 }
