@@ -1,14 +1,16 @@
 // The optical-flow ops (src/ops/flow.ts) against the float64 reference (test/reference-nn.ts) and FLOW.md's own
-// numeric examples: bilinear warping (border and zeros padding, flows that sample far outside the image, atomics
-// under contention), bilinear resizing (both align modes, up and down, per axis), resizeFlow, the PWC-Net
-// correlation (including displacement ranges larger than one 9-wide tile and larger than the image), second-order
-// gradients where they are supported, the clear error where they are not, and argument errors.
+// numeric examples: bilinear warping (border and zeros padding, flows that sample far outside the image, every pixel
+// sampling one point, smooth flows; the fused and the separate gradient kernels), bilinear resizing (both align
+// modes, up and down, per axis), resizeFlow, the PWC-Net correlation (displacement ranges larger than one 9-wide
+// tile and larger than the image, maps from 1x1 up, batches whose pixels share a tile, with and without subgroup
+// shuffles), second-order gradients where they are supported, the clear error where they are not, argument errors.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
   scope, grad, sum, mul, tensor, memory, type Tensor,
   warp, warpAdjoint, resizeBilinear, resizeBilinearAdjoint, resizeFlow, correlation,
 } from '../src/node.js';
+import { warpFlowGrad, correlationInternals } from '../src/ops/flow.js';
 import { RT, rt, randRT, mulberry32 } from './reference.js';
 import { nnRef, nnVjp } from './reference-nn.js';
 import { setup, gpu, close, throwsMatching, type Tol } from './helpers.js';
@@ -81,6 +83,63 @@ for (const padding of ['border', 'zeros'] as const) {
   });
 }
 
+/**
+ * A smooth flow (slow sinusoids plus a constant shift with a fractional part), so neighbouring pixels sample
+ * neighbouring cells and the scatter joins their taps; `push` adds a band of rows and columns driven far outside
+ * (clamped border taps that coincide, dropped zeros taps).
+ */
+function smoothFlowRT(N: number, H: number, W: number, push: boolean): RT {
+  const f = new Float64Array(N * 2 * H * W);
+  for (let n = 0; n < N; n++) {
+    for (let y = 0; y < H; y++) {
+      for (let x = 0; x < W; x++) {
+        const i = ((n * 2) * H + y) * W + x;
+        f[i] = 0.37 + n + 0.8 * Math.sin(0.3 * y + 0.11 * x);
+        f[i + H * W] = -0.61 + 0.5 * Math.cos(0.2 * x - 0.17 * y);
+        if (push && x < 3) f[i] = -5 - x;          // left columns sample beyond the left edge
+        if (push && y >= H - 2) f[i + H * W] = 3.5;  // bottom rows beyond the bottom edge
+      }
+    }
+  }
+  return rt([N, 2, H, W], f);
+}
+
+for (const padding of ['border', 'zeros'] as const) {
+  warpSuite(`warp (${padding}): smooth flows (joined taps), runs across rows, pixels past the last run`, async () => {
+    const rng = mulberry32(padding === 'border' ? 15 : 16);
+    for (const [[N, C, H, W], push] of [[[2, 3, 16, 24], false], [[1, 2, 9, 13], true], [[3, 5, 7, 3], true], [[1, 1, 2, 2], false], [[2, 4, 1, 1], true]] as [number[], boolean][]) {
+      const img = randRT([N!, C!, H!, W!], rng);
+      const flow = smoothFlowRT(N!, H!, W!, push);
+      await check(
+        `warp ${padding} smooth ${fmt([N!, C!, H!, W!])}${push ? ' pushed' : ''}`, [img, flow], ([i, f]) => warp(i!, f!, padding),
+        nnRef.warp(img, flow, padding), (gy) => nnVjp.warp(gy, img, flow, padding), rng,
+      );
+    }
+  });
+}
+
+warpSuite('warp: image-only and flow-only gradients (separate kernels) match the fused backward', async () => {
+  const rng = mulberry32(17);
+  for (const padding of ['border', 'zeros'] as const) {
+    for (const [N, C, H, W] of [[2, 3, 11, 17], [1, 2, 4, 4]]) {
+      const img = randRT([N!, C!, H!, W!], rng);
+      const flow = N === 2 ? flowRT(N, H!, W!, rng) : smoothFlowRT(N!, H!, W!, true);
+      const gy = randRT([N!, C!, H!, W!], rng);
+      const [wi, wf] = nnVjp.warp(gy, img, flow, padding);
+      await scope(async () => {
+        await close(warpAdjoint(gpu(gy), gpu(flow), padding), wi!, `${padding} ${fmt([N!, C!, H!, W!])}: warpAdjoint alone`, GRAD_TOL);
+        await close(warpFlowGrad(gpu(gy), gpu(img), gpu(flow), padding), wf!, `${padding} ${fmt([N!, C!, H!, W!])}: warpFlowGrad alone`, GRAD_TOL);
+        const ti = gpu(img, true);
+        const [gi] = grad(sum(mul(warp(ti, gpu(flow), padding), gpu(gy))), ti);
+        await close(gi!, wi!, `${padding}: image gradient with a constant flow`, GRAD_TOL);
+        const tf = gpu(flow, true);
+        const [gf] = grad(sum(mul(warp(gpu(img), tf, padding), gpu(gy))), tf);
+        await close(gf!, wf!, `${padding}: flow gradient with a constant image`, GRAD_TOL);
+      });
+    }
+  }
+});
+
 warpSuite('warp: default padding is border; flow gradient is 0 in a clamped direction', async () => {
   await scope(async () => {
     const rng = mulberry32(13);
@@ -99,7 +158,7 @@ warpSuite('warp: default padding is border; flow gradient is 0 in a clamped dire
   });
 });
 
-warpSuite('warp: image gradient when every pixel samples the same point (atomic adds under contention)', async () => {
+warpSuite('warp: image gradient when every pixel samples the same point (one long list in the adjoint gather)', async () => {
   const rng = mulberry32(14);
   for (const padding of ['border', 'zeros'] as const) {
     const [N, C, H, W] = [2, 3, 16, 24];
@@ -206,9 +265,20 @@ corrSuite('FLOW.md §3: a unit impulse gives channel 52 for (dy, dx) = (1, 3); 1
 const CORRS: [number[], number][] = [
   [[1, 3, 9, 11], 4],
   [[2, 5, 6, 7], 2],
-  [[1, 8, 5, 6], 4],   // channel tile of 8 in the gradient kernels
+  [[1, 8, 5, 6], 4],   // channel tile of 4 in the gradient kernels, two channel tiles
   [[1, 4, 7, 5], 6],   // D = 13: two displacement tiles, displacements beyond the image
   [[2, 2, 3, 4], 0],
+  [[1, 4, 3, 20], 9],  // D = 19: three displacement tiles (9, 9, 1), W a multiple of 4 but m != 4 (generic kernels)
+  // m = 4 with W % 4 == 0: the aligned-quad (_v4) kernels
+  [[1, 8, 6, 16], 4],  // two quads per lane in the forward, every quad full
+  [[3, 5, 5, 12], 4],  // batch 3, odd number of quads per row (the forward's last lane has one), C = 5 (one channel per lane)
+  [[2, 12, 9, 8], 4],  // C = 12: three channel tiles
+  [[2, 6, 1, 4], 4],   // one row, one quad: every displacement but dy = 0 leaves the image
+  [[1, 2, 4, 36], 4],  // a wide row: interior quads away from both edges
+  // PWC-Lite's coarsest levels: maps smaller than the search window
+  [[2, 16, 2, 2], 4],
+  [[3, 8, 1, 1], 4],
+  [[1, 4, 3, 3], 1],
 ];
 
 corrSuite(`correlation: forward and both gradients on ${CORRS.map(([s, m]) => `${fmt(s)} d${m}`).join(', ')}`, async () => {
@@ -220,6 +290,23 @@ corrSuite(`correlation: forward and both gradients on ${CORRS.map(([s, m]) => `$
       `correlation ${fmt(shape)} d${m}`, [f1, f2], ([a, b]) => correlation(a!, b!, m),
       nnRef.correlation(f1, f2, m), (gy) => nnVjp.correlation(gy, f1, f2, m), rng,
     );
+  }
+});
+
+corrSuite('correlation: the kernels without subgroup shuffles (devices without subgroups) give the same results', async () => {
+  const rng = mulberry32(33);
+  correlationInternals.noShuffle = true;
+  try {
+    for (const [shape, m] of [[[2, 4, 6, 12], 4], [[1, 4, 7, 5], 6], [[3, 4, 2, 2], 4]] as [number[], number][]) {
+      const f1 = randRT(shape, rng);
+      const f2 = randRT(shape, rng);
+      await check(
+        `correlation (no shuffles) ${fmt(shape)} d${m}`, [f1, f2], ([a, b]) => correlation(a!, b!, m),
+        nnRef.correlation(f1, f2, m), (gy) => nnVjp.correlation(gy, f1, f2, m), rng,
+      );
+    }
+  } finally {
+    correlationInternals.noShuffle = false;
   }
 });
 

@@ -53,13 +53,48 @@ function warpParams(N: number, C: number, H: number, W: number): Uint32Array {
   return new Uint32Array([N, C, H, W]);
 }
 
-function warpDispatch(entry: string, padding: WarpPadding, shape: readonly number[], buffers: GPUBuffer[], bindings: number[], label: string): void {
+/** `groups` workgroups as an (x, y) grid within the 65535 limit (kernels rebuild g = y·nx + x), z = N. */
+function grid2d(groups: number, N: number): [number, number, number] {
+  const nx = Math.min(groups, MAX_GROUPS);
+  return [nx, Math.ceil(groups / nx), N];
+}
+
+/** One launch of kernels/warp.wgsl: runs of `items` consecutive pixels (flattened over H·W) per lane, z = sample. */
+function warpDispatch(entry: string, constants: Record<string, number | boolean>, shape: readonly number[], buffers: GPUBuffer[], bindings: number[], label: string): void {
   const [N, C, H, W] = shape as [number, number, number, number];
+  const items = itemsFor(H * W, N);
+  engine().dispatch({
+    kernel: 'warp', entry, constants: { WG: 8, ITEMS: items, ...constants },
+    params: warpParams(N, C, H, W), buffers, bindings, grid: grid2d(Math.ceil((H * W) / (8 * items)), N), label,
+  });
+}
+
+/**
+ * The image adjoint of warp (kernels/warp.wgsl, warp_link + warp_gather): the sources are linked into per-cell lists,
+ * then each target pixel gathers from the lists of the 4 cells that reach it. With `flowGrad` (a [N, 2, H, W]
+ * output and the image), the linking pass also computes the flow gradient. Returns the image gradient.
+ */
+function adjointGather(g: Tensor, flow: Tensor, padding: WarpPadding, label: string, flowGrad?: { img: Tensor; out: Tensor }): Tensor {
+  const [N, , H, W] = g.shape as [number, number, number, number];
+  const head = zeros([N * (H + 1) * (W + 1)], { label: `${label} lists` });
+  const links = empty([N * H * W * 4], `${label} links`);
+  const zerosPad = padding === 'zeros';
+  if (flowGrad) {
+    warpDispatch('warp_link_flow_grad', { ZEROS: zerosPad }, g.shape, [flowGrad.img.buffer, flow.buffer, flowGrad.out.buffer, g.buffer, head.buffer, links.buffer], [1, 2, 3, 5, 6, 7], `${label} link`);
+  } else {
+    warpDispatch('warp_link', { ZEROS: zerosPad }, g.shape, [flow.buffer, head.buffer, links.buffer], [2, 6, 7], `${label} link`);
+  }
+  const out = empty(g.shape, 'warpAdjoint');
+  // warp_gather: lanes own runs of `items` targets within a row
   const items = itemsFor(W, H * N);
   engine().dispatch({
-    kernel: 'warp', entry, constants: { WG: 8, ITEMS: items, ZEROS: padding === 'zeros' },
-    params: warpParams(N, C, H, W), buffers, bindings, grid: [Math.ceil(W / (8 * items)), H, N], label,
+    kernel: 'warp', entry: 'warp_gather', constants: { WG: 8, ITEMS: items }, params: warpParams(N, g.shape[1]!, H, W),
+    buffers: [g.buffer, out.buffer, head.buffer, links.buffer], bindings: [1, 3, 6, 7], grid: grid2d(Math.ceil((H * Math.ceil(W / items)) / 8), N),
+    label: `${label} gather`,
   });
+  head.dispose();
+  links.dispose();
+  return out;
 }
 
 /**
@@ -72,24 +107,16 @@ export function warp(img: Tensor, flow: Tensor, padding: WarpPadding = 'border')
   checkPadding('warp', padding);
   checkFlowFor('warp', 'img', img, flow);
   const y = empty(img.shape, 'warp');
-  warpDispatch('warp_fwd', padding, img.shape, [img.buffer, flow.buffer, y.buffer], [1, 2, 3], `warp ${fmt(img.shape)} ${padding}`);
-  return record(y, 'warp', [img, flow], (g, [im, fl], needs) => [
-    needs[0] ? warpAdjoint(g, fl!, padding) : null,
-    needs[1] ? warpFlowGrad(g, im!, fl!, padding) : null,
-  ]);
+  warpDispatch('warp_fwd', { ZEROS: padding === 'zeros' }, img.shape, [img.buffer, flow.buffer, y.buffer], [1, 2, 3], `warp ${fmt(img.shape)} ${padding}`);
+  return record(y, 'warp', [img, flow], (g, [im, fl], needs) => {
+    // both: the flow gradient comes out of the image adjoint's linking pass (each recorded as warpAdjoint /
+    // warpFlowGrad record theirs)
+    if (needs[0] && needs[1]) return warpGradients(g, im!, fl!, padding);
+    return [needs[0] ? warpAdjoint(g, fl!, padding) : null, needs[1] ? warpFlowGrad(g, im!, fl!, padding) : null];
+  });
 }
 
-/**
- * The transpose of warp in the image: out[n, c, q] = Σ_p (bilinear weight of tap q in warp's sample at p) · g[n, c, p].
- * A scatter (float atomic adds); its own adjoint in g is warp. Differentiable in g; a gradient w.r.t. flow through
- * it (a second-order term of warp) is not implemented and throws.
- */
-export function warpAdjoint(g: Tensor, flow: Tensor, padding: WarpPadding = 'border'): Tensor {
-  live('warpAdjoint', g, flow);
-  checkPadding('warpAdjoint', padding);
-  checkFlowFor('warpAdjoint', 'g', g, flow);
-  const out = zeros(g.shape, { label: 'warpAdjoint' });
-  warpDispatch('warp_adjoint', padding, g.shape, [g.buffer, flow.buffer, out.buffer], [1, 2, 4], `warpAdjoint ${fmt(g.shape)} ${padding}`);
+function recordAdjoint(out: Tensor, g: Tensor, flow: Tensor, padding: WarpPadding): Tensor {
   return record(out, 'warpAdjoint', [g, flow], (gg, [, fl], needs) => {
     if (needs[1]) {
       throw new EngineError(
@@ -99,6 +126,31 @@ export function warpAdjoint(g: Tensor, flow: Tensor, padding: WarpPadding = 'bor
     }
     return [warp(gg, fl!, padding), null];
   });
+}
+
+function recordFlowGrad(out: Tensor, g: Tensor, img: Tensor, flow: Tensor): Tensor {
+  return record(out, 'warpFlowGrad', [g, img, flow], () => {
+    throw new EngineError(
+      `warp: second-order gradients through warp's flow gradient are not implemented ` +
+        `(warpFlowGrad(g ${fmt(g.shape)}, img ${fmt(img.shape)}, flow ${fmt(flow.shape)}) was differentiated again); ` +
+        `only the first derivative of warp w.r.t. the flow is available`,
+    );
+  });
+}
+
+/**
+ * The transpose of warp in the image: out[n, c, q] = Σ_p (bilinear weight of tap q in warp's sample at p) · g[n, c, p].
+ * A scatter from the sources' side, computed as a gather over per-cell lists of the sources (no float atomics); the
+ * order of a list follows the atomic order of its linking, so the last bits can differ between runs. Its own adjoint
+ * in g is warp. Differentiable in g; a gradient w.r.t. flow through it (a second-order term of warp) is not
+ * implemented and throws.
+ */
+export function warpAdjoint(g: Tensor, flow: Tensor, padding: WarpPadding = 'border'): Tensor {
+  live('warpAdjoint', g, flow);
+  checkPadding('warpAdjoint', padding);
+  checkFlowFor('warpAdjoint', 'g', g, flow);
+  const out = adjointGather(g, flow, padding, `warpAdjoint ${fmt(g.shape)} ${padding}`);
+  return recordAdjoint(out, g, flow, padding);
 }
 
 /**
@@ -111,14 +163,16 @@ export function warpFlowGrad(g: Tensor, img: Tensor, flow: Tensor, padding: Warp
   checkFlowFor('warpFlowGrad', 'img', img, flow);
   if (g.shape.join() !== img.shape.join()) throw new EngineError(`warpFlowGrad: g ${fmt(g.shape)} must have the image's shape ${fmt(img.shape)}`);
   const out = empty(flow.shape, 'warpFlowGrad');
-  warpDispatch('warp_flow_grad', padding, img.shape, [img.buffer, flow.buffer, out.buffer, g.buffer], [1, 2, 3, 5], `warpFlowGrad ${fmt(img.shape)} ${padding}`);
-  return record(out, 'warpFlowGrad', [g, img, flow], () => {
-    throw new EngineError(
-      `warp: second-order gradients through warp's flow gradient are not implemented ` +
-        `(warpFlowGrad(g ${fmt(g.shape)}, img ${fmt(img.shape)}, flow ${fmt(flow.shape)}) was differentiated again); ` +
-        `only the first derivative of warp w.r.t. the flow is available`,
-    );
-  });
+  warpDispatch('warp_flow_grad', { ZEROS: padding === 'zeros' }, img.shape, [img.buffer, flow.buffer, out.buffer, g.buffer], [1, 2, 3, 5], `warpFlowGrad ${fmt(img.shape)} ${padding}`);
+  return recordFlowGrad(out, g, img, flow);
+}
+
+/** [warpAdjoint(g, flow), warpFlowGrad(g, img, flow)], the flow gradient computed in the adjoint's linking pass. */
+function warpGradients(g: Tensor, img: Tensor, flow: Tensor, padding: WarpPadding): [Tensor, Tensor] {
+  live('warp backward', g, img, flow);
+  const gf = empty(flow.shape, 'warpFlowGrad');
+  const gi = adjointGather(g, flow, padding, `warp backward ${fmt(img.shape)} ${padding}`, { img, out: gf });
+  return [recordAdjoint(gi, g, flow, padding), recordFlowGrad(gf, g, img, flow)];
 }
 
 // ------------------------------------------------------------------------------------------------ resizing
@@ -236,17 +290,42 @@ function corrCheck(op: string, maxDisp: unknown, desc: string): number {
   return maxDisp;
 }
 
-function corrParams(N: number, C: number, H: number, W: number, m: number, kt: number): ArrayBuffer {
-  const D = 2 * m + 1;
-  const buf = new ArrayBuffer(48);
-  new Uint32Array(buf, 0, 8).set([N, C, H, W, m, D, Math.ceil(D / kt), 0]);
-  new Float32Array(buf, 32, 1)[0] = 1 / C;
+function corrParams(N: number, C: number, H: number, W: number): ArrayBuffer {
+  const buf = new ArrayBuffer(32);
+  new Uint32Array(buf, 0, 4).set([N, C, H, W]);
+  new Float32Array(buf, 16, 1)[0] = 1 / C;
   return buf;
 }
 
-/** Channels per lane in the gradient kernels: the largest of 8, 4, 2, 1 that divides C. */
+/** Channels per workgroup in the gradient kernels: the largest of 64, 32, ..., 1 that divides C. */
 function channelTile(C: number): number {
-  return C % 8 === 0 ? 8 : C % 4 === 0 ? 4 : C % 2 === 0 ? 2 : 1;
+  let ct = 64;
+  while (C % ct !== 0) ct >>= 1;
+  return ct;
+}
+
+/** @internal test hook: run the correlation kernels without subgroup shuffles even where the device has them. */
+export const correlationInternals = { noShuffle: false };
+
+/**
+ * Launch one of kernels/correlation.wgsl's entry points: workgroups of 8 lanes take 32-pixel tiles of the batch's
+ * flattened N·H·W pixels (tile = z·nx + x); corr does KY = 3 rows of displacements per workgroup, the gradients CT
+ * channels. Subgroup shuffles share the loaded spans where the device has subgroups.
+ */
+function corrLaunch(op: string, entry: 'corr' | 'corr_grad1' | 'corr_grad2', N: number, C: number, H: number, W: number, m: number, buffers: GPUBuffer[], desc: string, label: string): void {
+  const D = 2 * m + 1;
+  const kt = Math.min(D, 9);
+  const ky = Math.min(D, 3);
+  const ct = channelTile(C);
+  const tiles = Math.ceil((N * H * W) / 32);
+  const nx = Math.min(tiles, MAX_GROUPS);
+  const grid: [number, number, number] = [nx, entry === 'corr' ? Math.ceil(D / ky) * Math.ceil(D / kt) : C / ct, Math.ceil(tiles / nx)];
+  if (grid.some((g) => g > MAX_GROUPS)) throw new EngineError(`${op}: grid for ${desc} with maxDisp ${m} exceeds ${MAX_GROUPS} workgroups per axis`);
+  const e = engine();
+  e.dispatch({
+    kernel: 'correlation', entry, params: corrParams(N, C, H, W), buffers, grid, label,
+    constants: { WG: 8, M: m, KT: kt, KY: ky, CT: ct, SHUFFLE: e.adapter.subgroups && !correlationInternals.noShuffle },
+  });
 }
 
 /**
@@ -261,14 +340,8 @@ export function correlation(f1: Tensor, f2: Tensor, maxDisp = 4): Tensor {
   const m = corrCheck('correlation', maxDisp, desc);
   const [N, C, H, W] = f1.shape as [number, number, number, number];
   const D = 2 * m + 1;
-  const kt = Math.min(D, 9);
-  const T = Math.ceil(D / kt);
-  if (H > MAX_GROUPS || N * D * T > MAX_GROUPS) throw new EngineError(`correlation: grid for ${desc} with maxDisp ${m} exceeds ${MAX_GROUPS} workgroups per axis`);
   const y = empty([N, D * D, H, W], 'correlation');
-  engine().dispatch({
-    kernel: 'correlation', entry: 'corr', constants: { WG: 8, KT: kt }, params: corrParams(N, C, H, W, m, kt),
-    buffers: [f1.buffer, f2.buffer, y.buffer], grid: [Math.ceil(W / 8), H, N * D * T], label: `correlation ${fmt(f1.shape)} d${m}`,
-  });
+  corrLaunch('correlation', 'corr', N, C, H, W, m, [f1.buffer, f2.buffer, y.buffer], desc, `correlation ${fmt(f1.shape)} d${m}`);
   return record(y, 'correlation', [f1, f2], (g, [a, b], needs) => [
     needs[0] ? correlationGrad1(g, b!, m) : null,
     needs[1] ? correlationGrad2(g, a!, m) : null,
@@ -283,14 +356,8 @@ function corrGradLaunch(op: string, entry: 'corr_grad1' | 'corr_grad2', g: Tenso
   const [N, C, H, W] = f.shape as [number, number, number, number];
   const D = 2 * m + 1;
   if (g.shape.join() !== [N, D * D, H, W].join()) throw new EngineError(`${op}: g must be [${N}, ${D * D}, ${H}, ${W}] for maxDisp ${m}, got ${desc}`);
-  const ct = channelTile(C);
-  const kt = Math.min(D, 9);
-  if (H > MAX_GROUPS || (N * C) / ct > MAX_GROUPS) throw new EngineError(`${op}: grid for ${desc} exceeds ${MAX_GROUPS} workgroups per axis`);
   const y = empty(f.shape, op);
-  engine().dispatch({
-    kernel: 'correlation', entry, constants: { WG: 8, KT: kt, CT: ct }, params: corrParams(N, C, H, W, m, kt),
-    buffers: [g.buffer, f.buffer, y.buffer], grid: [Math.ceil(W / 8), H, (N * C) / ct], label: `${op} ${fmt(f.shape)} d${m}`,
-  });
+  corrLaunch(op, entry, N, C, H, W, m, [g.buffer, f.buffer, y.buffer], desc, `${op} ${fmt(f.shape)} d${m}`);
   return y;
 }
 
