@@ -1,8 +1,10 @@
 // The flow estimator (FLOW.md §2): PWC-Lite forward on one 128x128 pair (eval, one direction, as `dtvnet flow` runs
 // it) and one training step of batch 4 (both directions, the stage-1 loss, backward, Adam), as `dtvnet train-flow`
 // runs it. GFLOP/s counts the network's 3.49 GFLOP per pair and direction at 128x128 (FLOW.md §2.2; a training
-// step is counted as forward + 2x for backward, both directions).
+// step is counted as forward + 2x for backward, both directions). Both use the trainer's forward pass (DEFAULT_MODEL:
+// centred inputs, features normalised before each correlation).
 import { PWCLite, Adam, flowLoss, STAGE1, manualSeed, rand, noGrad, scope, type Tensor } from '../src/node.js';
+import { DEFAULT_MODEL } from '../src/flow/train.js';
 import type { BenchCase } from './cases.js';
 
 const GFLOP_PER_PAIR = 3.49;
@@ -14,7 +16,7 @@ const forwardCase: BenchCase = {
   work: GFLOP_PER_PAIR * 1e9,
   setup: () => {
     manualSeed(1);
-    return { net: new PWCLite().eval(), a: rand([1, 3, 128, 128], { seed: 2 }), b: rand([1, 3, 128, 128], { seed: 3 }) };
+    return { net: new PWCLite(DEFAULT_MODEL).eval(), a: rand([1, 3, 128, 128], { seed: 2 }), b: rand([1, 3, 128, 128], { seed: 3 }) };
   },
   run: async (s) => {
     const { net, a, b } = s as { net: PWCLite; a: Tensor; b: Tensor };
@@ -37,7 +39,7 @@ const trainCase: BenchCase = {
   work: GFLOP_PER_PAIR * 1e9 * BATCH * 2 * 3,
   setup: () => {
     manualSeed(1);
-    const net = new PWCLite();
+    const net = new PWCLite(DEFAULT_MODEL);
     const adam = new Adam(net.namedParameters(), { lr: 1e-4, eps: 1e-7, weightDecay: 1e-6 });
     return { net, adam, a: rand([BATCH, 3, 128, 128], { seed: 2 }), b: rand([BATCH, 3, 128, 128], { seed: 3 }) };
   },

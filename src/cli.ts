@@ -7,7 +7,7 @@ import {
   writeFileAtomic, saveSafetensors, estimateFlow, framesTensor, resizeFlow, scope,
 } from './node.js';
 import { writeSynthDataset, listClips, readFrame, writeNpyFile } from './data/sky.js';
-import { PairDataset, trainFlow, evaluateFlow } from './flow/train.js';
+import { PairDataset, trainFlow, evaluateFlow, DEFAULT_MODEL } from './flow/train.js';
 import { encodeFlo, flowToRgb, planarToInterleaved } from './io/flo.js';
 
 const HELP = `dtvnet — DTVNet on WebGPU: one still landscape photo in, a 32-frame time-lapse out.
@@ -57,8 +57,9 @@ train-flow options:
   --steps <n>             updates (default 1000)     --batch <n>   pairs per update (default 2)
   --lr <x>                Adam learning rate (default 3e-4; divided by 4 for the last 20 %)
   --stage2-at <f>         fraction of the steps after which census + forward-backward occlusion replace
-                          L1/SSIM + range-map occlusion (default 0.5)
-  --distill-at <f>        fraction after which self-supervised distillation runs (default 0.8; 1 = never)
+                          L1/SSIM + range-map occlusion (default 1 = never: on a model that is not yet
+                          forward-backward consistent every pixel is masked; ARFlow switches after 50 epochs)
+  --distill-at <f>        fraction after which self-supervised distillation runs (default 1 = never)
   --eval-every <n>        steps between end-point-error evaluations (default 100)
   --max-gap <k>           train on frame pairs up to k frames apart (default 3; 1 = consecutive pairs only, as
                           ARFlow): larger motions that the coarse levels can see
@@ -66,6 +67,9 @@ train-flow options:
   --resume                continue from --out          --seed <S>    (default 0)
   --log <file.jsonl>      append every step's losses and every evaluation as JSON lines
   --ship <file>           also write the final weights as float16 (the format of the shipped model)
+  --input-norm center|none    subtract each frame's channel means before the pyramid (default center)
+  --corr-norm moments|none    centre and scale the feature maps before each correlation (default moments);
+                          none|none is ARFlow's plain forward pass. Both are stored in the checkpoint.
 
 eval-flow options:
   --data <dir>            root with sky_test clips and gtflow/ (as written by synth --split test)
@@ -73,7 +77,7 @@ eval-flow options:
   --json                  print one JSON object ({"epe", "zero_epe", "ratio", "pairs", ...})
 
 flow / flows options:
-  --model <file>          PWC-Lite weights (default: the shipped model; none ships yet, so pass one)
+  --model <file>          PWC-Lite weights (default: the shipped model, src/assets/pwclite-synth.safetensors)
   --size <n>              side the frames are resized to before estimation (default 128)
   flow:  --out <file.png> colour-wheel picture (default flow.png) and the raw flow as <file>.flo next to it
   flows: --out <dir>      where the .npy files go (default: the official flow/<split>/<vid>/<clip> folder when the
@@ -234,7 +238,7 @@ async function cmdSynth(a: Args): Promise<void> {
 }
 
 async function cmdTrainFlow(a: Args): Promise<void> {
-  known(a, ['data', 'eval-data', 'steps', 'batch', 'lr', 'out', 'resume', 'seed', 'log', 'ship', 'size', 'stage2-at', 'distill-at', 'eval-every', 'max-gap']);
+  known(a, ['data', 'eval-data', 'steps', 'batch', 'lr', 'out', 'resume', 'seed', 'log', 'ship', 'size', 'stage2-at', 'distill-at', 'eval-every', 'max-gap', 'input-norm', 'corr-norm']);
   const say = reporter(a);
   const data = resolve(strOpt(a, 'data'));
   const evalRoot = resolve(strOpt(a, 'eval-data', data));
@@ -248,8 +252,8 @@ async function cmdTrainFlow(a: Args): Promise<void> {
     if (!(v >= 0 && v <= 1)) throw new UsageError(`--${name} must be a fraction of the steps in [0, 1], got '${String(a.opts.get(name))}'`);
     return v;
   };
-  const stage2At = frac('stage2-at', 0.5);
-  const distillAt = frac('distill-at', 0.8);
+  const stage2At = frac('stage2-at', 1);
+  const distillAt = frac('distill-at', 1);
   const evalEvery = intOpt(a.opts, 'eval-every', 100, 1);
   const seed = intOpt(a.opts, 'seed', 0, 0);
   const out = resolve(strOpt(a, 'out', 'pwclite.safetensors'));
@@ -263,13 +267,19 @@ async function cmdTrainFlow(a: Args): Promise<void> {
   if (!evalClips) say(`note: ${join(evalRoot, 'sky_test')} does not exist, so no end-point error is tracked (make one with dtvnet synth --split test)`);
   const e = await init();
   const maxGap = intOpt(a.opts, 'max-gap', 3, 1);
+  const model = { inputNorm: choice(a.opts, 'input-norm', ['center', 'none'] as const, DEFAULT_MODEL.inputNorm), corrNorm: choice(a.opts, 'corr-norm', ['moments', 'none'] as const, DEFAULT_MODEL.corrNorm) };
   const ds = new PairDataset(train.clips, size, (d, t) => say(`loading frames: ${d}/${t}`, true), maxGap);
   say(`training PWC-Lite on ${ds.pairs.length} frame pairs from ${train.clips.length} clips, ${steps} steps of ${batch}, on ${e.adapter.description || e.adapter.device}`);
   if (log && !a.opts.has('resume')) writeFileSync(log, '');
   const t0 = performance.now();
+  let warnedMask = false;
   const net = await trainFlow(ds, evalClips?.clips.filter((c) => c.gtflow) ?? [], {
-    steps, batch, lr, seed, size, out, resume: a.opts.has('resume'), stage2At, distillAt, evalEvery,
+    steps, batch, lr, seed, size, out, resume: a.opts.has('resume'), stage2At, distillAt, evalEvery, model,
     onLog: (entry) => {
+      if (typeof entry.visible === 'number' && entry.visible < 0.05 && !warnedMask) {
+        warnedMask = true;
+        say(`warning: step ${entry.step}: the occlusion check leaves ${(100 * entry.visible).toFixed(1)} % of pixels visible, so the photometric loss sees almost nothing (the forward and backward flows disagree); an earlier --stage2-at on a weak model does this`);
+      }
       if (log) appendFileSync(log, JSON.stringify({ ...entry, elapsed_s: Math.round((performance.now() - t0) / 100) / 10 }) + '\n');
       const el = (performance.now() - t0) / 1000;
       if ('epe' in entry) say(`step ${entry.step}: EPE ${Number(entry.epe).toFixed(3)} px (zero flow ${Number(entry.zero_epe).toFixed(3)}, ratio ${(Number(entry.epe) / Number(entry.zero_epe)).toFixed(3)}) [${el.toFixed(0)} s]`);
@@ -277,7 +287,7 @@ async function cmdTrainFlow(a: Args): Promise<void> {
     },
   });
   if (ship) {
-    await saveSafetensors(ship, net, { dtype: 'F16', metadata: { format: 'pwclite', steps: String(steps) } });
+    await saveSafetensors(ship, net, { dtype: 'F16', metadata: { ...net.metadata(), steps: String(steps) } });
     say(`wrote ${ship} (float16)`);
   }
   say(`trained in ${((performance.now() - t0) / 1000).toFixed(0)} s; weights in ${out}`);

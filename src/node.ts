@@ -122,17 +122,32 @@ export async function loadGenerator(path?: string, opts: DTVGOptions & { seed?: 
   return { model: loadWeightsInto(model, path), trained: true };
 }
 
-/** Where the package's trained flow estimator goes once one meets the quality target (see README "Flow estimator"). */
+/** The package's trained flow estimator (float16; README "Flow estimator" says how it was trained and how good it is). */
 export const SHIPPED_FLOW_MODEL = 'src/assets/pwclite-synth.safetensors';
 
 /**
- * PWC-Lite weights from `path` (ARFlow's state-dict keys), or the shipped model when no path is given. Eval mode.
+ * PWC-Lite weights from `path` (ARFlow's state-dict keys), or the shipped model when no path is given. Eval mode. The
+ * forward-pass options come from the file's metadata (corr_norm, input_norm; absent = ARFlow's plain pass).
  */
 export async function loadFlowModel(path?: string): Promise<{ model: PWCLite; path: string }> {
   await init();
   const file = path ?? join(packageRoot(), SHIPPED_FLOW_MODEL);
   if (!existsSync(file)) {
-    throw new EngineError(path ? `${path}: no such model file` : `no trained flow estimator ships with this version (${SHIPPED_FLOW_MODEL} is absent: training has not reached the quality target yet, see README "Flow estimator"); train one with \`dtvnet train-flow\` and pass --model`);
+    throw new EngineError(path ? `${path}: no such model file` : `the shipped flow estimator ${file} is missing from this installation (reinstall the package, or train one with \`dtvnet train-flow\` and pass --model)`);
   }
-  return { model: loadWeightsInto(new PWCLite(), file), path: file };
+  let bytes: Uint8Array;
+  try {
+    bytes = readFileSync(file);
+  } catch (e) {
+    throw new EngineError(`cannot read ${file}: ${(e as Error).message}`);
+  }
+  const { tensors, metadata } = decodeSafetensors(bytes, { what: file });
+  const model = new PWCLite(PWCLite.optionsFrom(metadata, file));
+  try {
+    model.loadStateDict(tensors, { what: file });
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
+  return { model: model.eval(), path: file };
 }

@@ -1,5 +1,5 @@
-// The flow estimator end to end: a tiny training run whose loss falls, checkpoint resume, the shipped model on a pure
-// translation, and the synth / train-flow / eval-flow / flow / flows commands as a user runs them.
+// The flow estimator end to end: a tiny training run whose loss falls, checkpoint resume, the shipped model on fresh
+// synthetic clips, and the synth / train-flow / eval-flow / flow / flows commands as a user runs them.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFile
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  PWCLite, Adam, flowLoss, STAGE1, manualSeed, scope, framesTensor, SHIPPED_FLOW_MODEL,
+  PWCLite, Adam, flowLoss, STAGE1, manualSeed, scope, framesTensor, SHIPPED_FLOW_MODEL, loadFlowModel, estimateFlow, endPointErrors,
 } from '../src/node.js';
 import { drawSynthParams, renderSynthClip } from '../src/data/synth.js';
 import { listClips, writeSynthDataset, readNpyFile } from '../src/data/sky.js';
@@ -65,6 +65,27 @@ lib('a tiny training run on a translating sky: the loss falls', async () => {
   for (const t of [a, b, opt, net]) t.dispose();
 });
 
+lib('the shipped model halves the zero-flow error on fresh synthetic clips (README: ratio 0.45 on the held-out set)', async () => {
+  assert.ok(existsSync(join(root, SHIPPED_FLOW_MODEL)), 'the shipped model is in the repository');
+  const { model } = await loadFlowModel();
+  assert.equal([model.inputNorm, model.corrNorm], ['center', 'moments'], 'options from the file\'s metadata');
+  const S = 128;
+  let epe = 0;
+  let zero = 0;
+  // clips of a seed that neither the training nor the held-out set uses
+  for (const idx of [0, 1, 2, 3]) {
+    const clip = renderSynthClip(drawSynthParams(4242, idx, S), { size: S, frames: 2 });
+    const f = estimateFlow(model, framesTensor([planar(clip.frames[0]!, S)], S, S), framesTensor([planar(clip.frames[1]!, S)], S, S));
+    const r = endPointErrors(await f.data(), clip.flows[0]!, S, S);
+    f.dispose();
+    epe += r.epe;
+    zero += r.zero;
+  }
+  console.log(`    shipped model on 4 fresh clips: EPE ${(epe / (4 * S * S)).toFixed(3)} px, zero flow ${(zero / (4 * S * S)).toFixed(3)} px`);
+  assert.ok(epe < 0.6 * zero, `EPE ${epe / (4 * S * S)} vs zero flow ${zero / (4 * S * S)}`);
+  model.dispose();
+});
+
 lib('train-flow checkpoints resume exactly; evaluation reports EPE against the ground truth', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'dtvnet-flowtrain-'));
   await writeSynthDataset(dir, { clips: 1, frames: 3, seed: 3, size: 64 });
@@ -82,6 +103,14 @@ lib('train-flow checkpoints resume exactly; evaluation reports EPE against the g
   const resumed = await trainFlow(train, [], { ...opts, out: join(dir, 'b.safetensors'), resume: true });
   const [x, y] = await Promise.all([straight.parameters()[0]!.data(), resumed.parameters()[0]!.data()]);
   assert.ok(x.every((v, i) => Math.abs(v - y[i]!) < 1e-4 * (1 + Math.abs(v))), 'resumed weights equal');
+  assert.ok(logs.filter((e) => 'total' in e).every((e) => Number(e.visible) >= 0 && Number(e.visible) <= 1), 'visible fraction logged');
+  assert.equal([straight.inputNorm, straight.corrNorm], ['center', 'moments'], 'the trainer\'s default forward pass');
+  // the forward-pass options travel in the checkpoint: a resumed ARFlow-plain run stays plain
+  const plainOpts = { ...opts, steps: 2, out: join(dir, 'd.safetensors') };
+  (await trainFlow(train, [], { ...plainOpts, stopAt: 1, model: { inputNorm: 'none', corrNorm: 'none' } })).dispose();
+  const plain = await trainFlow(train, [], { ...plainOpts, resume: true });
+  assert.equal([plain.inputNorm, plain.corrNorm], ['none', 'none'], 'options from the checkpoint');
+  plain.dispose();
   const r = await evaluateFlow(straight, test, { size: 64 });
   assert.is(r.pairs, 1);
   throwsMatching(() => new PairDataset([], 64), /no frame pair/, 'empty data');
@@ -158,11 +187,10 @@ cli('synth, train-flow (log, f16 export), eval-flow --json, flow, flows (with it
   const e4 = dtvnet(['synth', '--out', dir]);
   assert.is(e4.status, 2);
   assert.match(e4.stderr, /--clips/);
-  if (!existsSync(join(root, SHIPPED_FLOW_MODEL))) {
-    const e6 = dtvnet(['flow', clip.frames[0]!, clip.frames[1]!]);
-    assert.is(e6.status, 1);
-    assert.match(e6.stderr, /no trained flow estimator ships.*--model/);
-  }
+  // without --model: the shipped estimator
+  const shipped = dtvnet(['flow', clip.frames[0]!, clip.frames[1]!, '--out', join(dir, 'shipped.png')]);
+  assert.is(shipped.status, 0, shipped.stderr);
+  assert.ok(existsSync(join(dir, 'shipped.png')) && existsSync(join(dir, 'shipped.flo')), 'flow with the shipped model');
   const e5 = dtvnet(['flow', clip.frames[0]!, clip.frames[1]!, '--model', join(dir, 'missing.safetensors')]);
   assert.is(e5.status, 1);
   assert.match(e5.stderr, /missing\.safetensors: no such model file/);

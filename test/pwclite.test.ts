@@ -56,6 +56,33 @@ model('initKaiming: N(0, 2/fan_in) weights, zero biases (what ARFlow\'s init_wei
   net.dispose();
 });
 
+model('inputNorm center: flows do not change when both frames get a brightness offset; options travel as metadata', async () => {
+  manualSeed(4);
+  const net = new PWCLite({ inputNorm: 'center', corrNorm: 'moments' }).initKaiming().eval();
+  const plain = new PWCLite().eval();
+  plain.loadStateDict(await net.stateDictHost());
+  const a = rand([1, 3, 64, 64], { seed: 1 });
+  const b = rand([1, 3, 64, 64], { seed: 2 });
+  const flows = (m: PWCLite, x: Tensor, y: Tensor) => noGrad(() => m.forward(x, y).forward[0]!);
+  const a2 = a.add(0.25);
+  const b2 = b.add(0.25);
+  const shifted = [flows(net, a, b), flows(net, a2, b2), flows(plain, a, b), flows(plain, a2, b2)];
+  const [f0, f1, g0, g1] = await Promise.all(shifted.map((t) => t.data()));
+  const maxDiff = (x: Float32Array, y: Float32Array) => x.reduce((m, v, i) => Math.max(m, Math.abs(v - y[i]!)), 0);
+  const scale = f0!.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+  assert.ok(maxDiff(f0!, f1!) < 1e-4 * scale, `normalised: ${maxDiff(f0!, f1!)} of ${scale}`);
+  // the plain (ARFlow) pass does depend on the offset, so the invariance above is the options' doing
+  assert.ok(maxDiff(g0!, g1!) > 1e-2 * scale, `plain: ${maxDiff(g0!, g1!)}`);
+  assert.equal(net.metadata(), { format: 'pwclite', corr_norm: 'moments', input_norm: 'center' });
+  assert.equal(PWCLite.optionsFrom(net.metadata()), { corrNorm: 'moments', inputNorm: 'center' });
+  assert.equal(PWCLite.optionsFrom({}), { corrNorm: 'none', inputNorm: 'none' });
+  throwsMatching(() => PWCLite.optionsFrom({ corr_norm: 'l2' }, 'x.safetensors'), /x\.safetensors.*corr_norm is 'l2'.*none, moments/, 'bad metadata');
+  throwsMatching(() => new PWCLite({ inputNorm: 'scale' as 'center' }), /inputNorm must be 'none' or 'center'/, 'bad option');
+  for (const t of [a, b, a2, b2, ...shifted]) t.dispose();
+  net.dispose();
+  plain.dispose();
+});
+
 model('bad frames get errors naming the shapes; networkSize rounds to multiples of 64', () => {
   manualSeed(0);
   const net = new PWCLite();

@@ -1,6 +1,7 @@
 // Training and evaluating the unsupervised flow estimator (Node: it reads frames from disk and writes checkpoints).
 //
-// Recipe (FLOW.md §1, §6, §9), in three stages over one run of `steps` updates:
+// Recipe (FLOW.md §1, §6, §9), up to three stages over one run of `steps` updates (by default only the first: see
+// stage2At):
 //   1. photometric 0.15·L1 + 0.85·SSIM, occlusion from the backward flow's range map          (steps < stage2)
 //   2. census photometric, occlusion from the forward-backward check                          (stage2 <= steps < distill)
 //   3. SelFlow-style self-supervised distillation: a frozen copy of the network at the start of this stage is the
@@ -12,22 +13,25 @@
 // instead of 384x640; batch 2 instead of 4 (twice the updates per hour); a learning rate of 3e-4 (ARFlow: 1e-4 over
 // ~10^6 steps) divided by 4 for the last 20 % of steps; He initialisation, which ARFlow's init_weights means to apply
 // but never reaches (a bug: with PyTorch's default the network's output ignores its input for hundreds of steps),
-// with the two flow-output convolutions scaled by 0.01 so training starts near zero flow; and noise rectangles
-// instead of SLIC superpixels for the hallucinated occlusions.
+// with the two flow-output convolutions scaled by 0.01 so training starts near zero flow; centred input frames and
+// feature maps centred and scaled before each correlation (DEFAULT_MODEL; without them the cost volume is dominated
+// by the features' means and the network ignores its input for the whole hour — measured, see README); and noise
+// rectangles instead of SLIC superpixels for the hallucinated occlusions.
 
 import { EngineError } from '../runtime/engine.js';
 import { noGrad, scope } from '../tensor.js';
 import { manualSeed, tensor } from '../ops/creation.js';
 import { gt, mul } from '../ops/elementwise.js';
+import { mean } from '../ops/reduce.js';
 import { resizeFlow, warp } from '../ops/flow.js';
 import { concat, slice } from '../ops/shape.js';
-import { PWCLite } from '../models/pwclite.js';
+import { PWCLite, type PWCLiteOptions } from '../models/pwclite.js';
 import { Adam } from '../train/adam.js';
 import { STAGE1, STAGE2, distillLoss, flowLoss, nonOccluded, type FlowLossConfig } from './loss.js';
 import { endPointErrors, estimateFlow, framesTensor } from './estimate.js';
 import { readFrame, readNpyFile, type ClipInfo } from '../data/sky.js';
 import { mulberry32 } from '../data/synth.js';
-import { saveSafetensors, loadSafetensors } from '../node.js';
+import { saveSafetensors } from '../node.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { decodeSafetensors, type HostTensor } from '../io/safetensors.js';
 
@@ -86,13 +90,19 @@ function pasteNoise(img: Float32Array, S: number, rand: () => number): Float32Ar
 
 // ------------------------------------------------------------------------------------------------ training
 
+/** The trainer's forward pass: centred inputs and normalised features before each correlation (see PWCLite). */
+export const DEFAULT_MODEL: Required<PWCLiteOptions> = { inputNorm: 'center', corrNorm: 'moments' };
+
 export interface FlowTrainOptions {
   steps: number;
   batch?: number;
   lr?: number;
-  /** fraction of the steps after which the census / forward-backward stage starts (default 0.5) */
+  /**
+   * fraction of the steps after which the census / forward-backward stage starts (default 1 = never: started on a
+   * model that is not yet forward-backward consistent it masks every pixel, see README; ARFlow: after 50 epochs)
+   */
   stage2At?: number;
-  /** fraction after which self-supervised distillation starts (default 0.8; 1 = never) */
+  /** fraction after which self-supervised distillation starts (default 1 = never) */
   distillAt?: number;
   /** weight of the distillation term (default 1) */
   wDistill?: number;
@@ -108,6 +118,11 @@ export interface FlowTrainOptions {
   /** 'kaiming' (default): the initialisation ARFlow's init_weights intends (see PWCLite.initKaiming); 'pytorch':
    * the layers' default, which is what the released code ends up with */
   init?: 'kaiming' | 'pytorch';
+  /**
+   * forward-pass options of the network (default { inputNorm: 'center', corrNorm: 'moments' }: see PWCLite; ARFlow's
+   * plain pass is { inputNorm: 'none', corrNorm: 'none' }). A resumed run takes them from the checkpoint.
+   */
+  model?: PWCLiteOptions;
   /** checkpoint path (.safetensors); the optimiser state goes next to it as <path>.train.safetensors */
   out: string;
   checkpointEvery?: number;
@@ -134,13 +149,16 @@ function stageAt(step: number, o: Required<Pick<FlowTrainOptions, 'steps' | 'sta
 /** Train PWC-Lite on the frame pairs of `train`, evaluating on `evalClips` (with ground truth) as it goes. */
 export async function trainFlow(train: PairDataset, evalClips: ClipInfo[], opts: FlowTrainOptions): Promise<PWCLite> {
   const o = {
-    batch: 2, lr: 3e-4, stage2At: 0.5, distillAt: 0.8, wDistill: 1, decayAt: 0.8, seed: 0, size: 128, checkpointEvery: 100, evalEvery: 100, resume: false,
+    batch: 2, lr: 3e-4, stage2At: 1, distillAt: 1, wDistill: 1, decayAt: 0.8, seed: 0, size: 128, checkpointEvery: 100, evalEvery: 100, resume: false,
     ...opts,
   };
   if (!Number.isInteger(o.steps) || o.steps < 1) throw new EngineError(`trainFlow: steps must be a positive integer, got ${o.steps}`);
   const S = o.size;
   manualSeed(o.seed);
-  const net = new PWCLite();
+  const statePath = `${o.out}.train.safetensors`;
+  if (o.resume && (!existsSync(o.out) || !existsSync(statePath))) throw new EngineError(`--resume: no checkpoint at ${o.out} (with ${statePath}); start without --resume`);
+  const saved = o.resume ? decodeSafetensors(readFileSync(o.out), { what: o.out }) : null;
+  const net = new PWCLite(saved ? PWCLite.optionsFrom(saved.metadata, o.out) : { ...DEFAULT_MODEL, ...o.model });
   if (!o.resume) {
     if ((o.init ?? 'kaiming') === 'kaiming') net.initKaiming();
     noGrad(() => {
@@ -155,21 +173,19 @@ export async function trainFlow(train: PairDataset, evalClips: ClipInfo[], opts:
   }
   const adam = new Adam(net.namedParameters(), { lr: o.lr, eps: 1e-7, weightDecay: 1e-6 });
   let teacher: PWCLite | null = null;
-  const statePath = `${o.out}.train.safetensors`;
-  if (o.resume) {
-    if (!existsSync(o.out) || !existsSync(statePath)) throw new EngineError(`--resume: no checkpoint at ${o.out} (with ${statePath}); start without --resume`);
-    net.loadStateDict(loadSafetensors(o.out), { what: o.out });
+  if (saved) {
+    net.loadStateDict(saved.tensors, { what: o.out });
     const st = decodeSafetensors(readFileSync(statePath), { what: statePath });
     adam.loadState({ step: Number(st.metadata.step), tensors: st.tensors });
     const tw = new Map([...st.tensors].filter(([k]) => k.startsWith('teacher.')).map(([k, v]) => [k.slice(8), v] as [string, HostTensor]));
     // a checkpoint from before the distillation stage has no teacher: it is snapshot when that stage begins
     if (tw.size) {
-      teacher = new PWCLite().eval();
+      teacher = new PWCLite(net).eval();
       teacher.loadStateDict(tw, { what: `${statePath} (teacher)` });
     }
   }
   const save = async (step: number) => {
-    await saveSafetensors(o.out, net, { metadata: { format: 'pwclite', step: String(step) } });
+    await saveSafetensors(o.out, net, { metadata: { ...net.metadata(), step: String(step) } });
     const st = await adam.state();
     if (teacher) for (const [k, v] of await teacher.stateDictHost()) st.tensors.set(`teacher.${k}`, v);
     await saveSafetensors(statePath, st.tensors, { metadata: { step: String(st.step), options: JSON.stringify({ ...o, onLog: undefined }) } });
@@ -183,7 +199,7 @@ export async function trainFlow(train: PairDataset, evalClips: ClipInfo[], opts:
     const cfg: FlowLossConfig = stage === 1 ? STAGE1 : STAGE2;
     adam.lr = step >= Math.round(o.decayAt * o.steps) ? o.lr / 4 : o.lr;
     if (stage === 3 && !teacher) {
-      teacher = new PWCLite().eval();
+      teacher = new PWCLite(net).eval();
       teacher.loadStateDict(await net.stateDictHost(), { what: 'teacher snapshot' });
     }
     // the batch: pairs drawn from a generator seeded by (seed, step), so a resumed run sees the same data
@@ -207,7 +223,7 @@ export async function trainFlow(train: PairDataset, evalClips: ClipInfo[], opts:
         const out = net.forward(a, b, { backward: true });
         const l = flowLoss(a, b, out.stacked, cfg);
         l.total.backward();
-        return { total: l.total, photometric: l.photometric, smooth: l.smooth, distill: null };
+        return { total: l.total, photometric: l.photometric, smooth: l.smooth, distill: null, visible: mean(l.mask) };
       }
       // distillation: the teacher's flows and masks on the clean pair, the student on a pair with noise patches
       const [tFlow, tMask] = noGrad(() => {
@@ -226,7 +242,7 @@ export async function trainFlow(train: PairDataset, evalClips: ClipInfo[], opts:
       const d = distillLoss(out.stacked[0]!, tFlow, selfMask);
       const total = l.total.add(d.mul(o.wDistill));
       total.backward();
-      return { total, photometric: l.photometric, smooth: l.smooth, distill: d };
+      return { total, photometric: l.photometric, smooth: l.smooth, distill: d, visible: mean(l.mask) };
     });
     adam.update();
     adam.zeroGrad();

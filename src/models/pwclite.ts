@@ -11,7 +11,8 @@
 import { EngineError } from '../runtime/engine.js';
 import type { Tensor } from '../tensor.js';
 import { noGrad, scope } from '../tensor.js';
-import { add, affine, leakyRelu } from '../ops/elementwise.js';
+import { add, affine, leakyRelu, mul, rsqrt, square, sub } from '../ops/elementwise.js';
+import { mean } from '../ops/reduce.js';
 import { randn, zeros } from '../ops/creation.js';
 import { correlation, resizeBilinear, warp } from '../ops/flow.js';
 import { concat, slice } from '../ops/shape.js';
@@ -98,6 +99,12 @@ export interface PWCLiteOutput {
   stacked: Tensor[];
 }
 
+/** Weight-free choices of the forward pass; a checkpoint records them in its metadata (see `metadata`). */
+export interface PWCLiteOptions {
+  corrNorm?: 'none' | 'moments';
+  inputNorm?: 'none' | 'center';
+}
+
 export class PWCLite extends Module {
   readonly feature_pyramid_extractor: FeatureExtractor;
   readonly flow_estimators: FlowEstimatorReduce;
@@ -106,9 +113,24 @@ export class PWCLite extends Module {
   /** pyramid level where the decoder stops: 4 = stride 4 (the last of the 5 processed levels) */
   readonly outputLevel = 4;
   readonly searchRange = 4;
+  /**
+   * 'none' (ARFlow, the default): the cost volume correlates the raw features. 'moments' (UFlow, Jonschkowski et al.
+   * 2020): before each correlation, both feature maps of a pair are centred and scaled by their joint mean and
+   * standard deviation over channels and pixels, so the cost volume holds correlation coefficients that peak at the
+   * matching displacement from the first step instead of a large, displacement-independent mean product. No weights;
+   * the choice is stored in a checkpoint's metadata (`corr_norm`).
+   */
+  readonly corrNorm: 'none' | 'moments';
 
-  constructor() {
+  /** 'none' (ARFlow): frames enter the pyramid as [0, 1]. 'center': each frame's per-channel mean is subtracted first. */
+  readonly inputNorm: 'none' | 'center';
+
+  constructor(opts: PWCLiteOptions = {}) {
     super();
+    this.corrNorm = opts.corrNorm ?? 'none';
+    this.inputNorm = opts.inputNorm ?? 'none';
+    if (this.inputNorm !== 'none' && this.inputNorm !== 'center') throw new EngineError(`PWCLite: inputNorm must be 'none' or 'center', got ${String(this.inputNorm)}`);
+    if (this.corrNorm !== 'none' && this.corrNorm !== 'moments') throw new EngineError(`PWCLite: corrNorm must be 'none' or 'moments', got ${String(this.corrNorm)}`);
     this.feature_pyramid_extractor = this.child('feature_pyramid_extractor', new FeatureExtractor());
     const corrChannels = (2 * this.searchRange + 1) ** 2;
     this.flow_estimators = this.child('flow_estimators', new FlowEstimatorReduce(corrChannels + 32 + 2));
@@ -134,6 +156,21 @@ export class PWCLite extends Module {
     return this;
   }
 
+  /** The options as safetensors metadata ({corr_norm, input_norm}), so a loader rebuilds the same forward pass. */
+  metadata(): Record<string, string> {
+    return { format: 'pwclite', corr_norm: this.corrNorm, input_norm: this.inputNorm };
+  }
+
+  /** Options from a checkpoint's metadata; keys that are absent mean ARFlow's forward pass ('none'). */
+  static optionsFrom(meta: Record<string, string>, what = 'checkpoint'): PWCLiteOptions {
+    const pick = <T extends string>(key: string, allowed: readonly T[]): T => {
+      const v = meta[key] ?? 'none';
+      if (!(allowed as readonly string[]).includes(v)) throw new EngineError(`${what}: metadata ${key} is '${v}', expected one of ${allowed.join(', ')}`);
+      return v as T;
+    };
+    return { corrNorm: pick('corr_norm', ['none', 'moments'] as const), inputNorm: pick('input_norm', ['none', 'center'] as const) };
+  }
+
   /**
    * Flows between frame1 and frame2 ([N, 3, H, W], values in [0, 1], H and W multiples of 64). With `backward`
    * the frame2 -> frame1 flows come from the same pass (the batch is doubled).
@@ -150,7 +187,8 @@ export class PWCLite extends Module {
     const both = opts.backward ?? false;
     const flows = scope(() => {
       // one pyramid pass over both frames
-      const feats = this.feature_pyramid_extractor.forward(concat([frame1, frame2], 0));
+      const x = concat([frame1, frame2], 0);
+      const feats = this.feature_pyramid_extractor.forward(this.inputNorm === 'center' ? sub(x, mean(x, [2, 3], true)) : x);
       const pairs = feats.map((f) => {
         const a = slice(f, 0, 0, N);
         const b = slice(f, 0, N, 2 * N);
@@ -185,7 +223,8 @@ export class PWCLite extends Module {
         flow = resizeBilinear(affine(flow, 2, 0), h, w, { alignCorners: true });
         f2w = warp(x2, flow, 'border');
       }
-      const cost = leakyRelu(correlation(x1, f2w, this.searchRange), 0.1);
+      const [c1, c2] = this.corrNorm === 'moments' ? normalisePair(x1, f2w) : [x1, f2w];
+      const cost = leakyRelu(correlation(c1, c2, this.searchRange), 0.1);
       const g = this.conv_1x1.items[l]!.forward(x1);
       const [feat, delta] = this.flow_estimators.forward(concat([cost, g, flow], 1));
       flow = add(flow, delta);
@@ -194,4 +233,17 @@ export class PWCLite extends Module {
     });
     return out;
   }
+}
+
+/**
+ * Feature normalisation before the correlation: each channel of a sample's two maps is centred by its mean over both
+ * maps' pixels, then both maps are divided by their joint standard deviation over (C, H, W).
+ */
+function normalisePair(a: Tensor, b: Tensor): [Tensor, Tensor] {
+  const m = affine(add(mean(a, [2, 3], true), mean(b, [2, 3], true)), 0.5, 0);
+  const ca = sub(a, m);
+  const cb = sub(b, m);
+  const v = affine(add(mean(square(ca), [1, 2, 3], true), mean(square(cb), [1, 2, 3], true)), 0.5, 1e-12);
+  const r = rsqrt(v);
+  return [mul(ca, r), mul(cb, r)];
 }
