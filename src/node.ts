@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import {
   Engine, EngineError, KERNEL_FILES, initWith, decodeSafetensors, encodeSafetensors, Module, DTVG, manualSeed,
-  PWCLite, type DTVGOptions, type DType, type HostTensor, type KernelSources,
+  PWCLite, type DTVGOptions, type DType, type HostTensor, type KernelSources, type DecodedFile,
 } from './index.js';
 
 export * from './index.js';
@@ -84,22 +84,27 @@ export async function saveSafetensors(path: string, source: Module | Map<string,
 
 /** Read a .safetensors file (F32 or F16 tensors); errors name the file and the tensor. */
 export function loadSafetensors(path: string): Map<string, HostTensor> {
+  return readSafetensorsFile(path).tensors;
+}
+
+/** A .safetensors file's tensors and its metadata; errors name the file and the tensor. */
+export function readSafetensorsFile(path: string): DecodedFile {
   let bytes: Uint8Array;
   try {
     bytes = readFileSync(path);
   } catch (e) {
     throw new EngineError(`cannot read ${path}: ${(e as Error).message}`);
   }
-  return decodeSafetensors(bytes, { what: path }).tensors;
+  return decodeSafetensors(bytes, { what: path });
 }
 
 export { readImage, writeGif, writePngFrames, writeMp4, hasFfmpeg, encodePng, writeFileAtomic, FileError } from './io/files.js';
 
 /** Load a .safetensors file into a fresh model (checked by name and shape) and switch it to eval mode; the model is
  * freed when the file does not fit. */
-function loadWeightsInto<M extends Module>(model: M, path: string): M {
+function loadWeightsInto<M extends Module>(model: M, path: string, tensors = loadSafetensors(path)): M {
   try {
-    model.loadStateDict(loadSafetensors(path), { what: path });
+    model.loadStateDict(tensors, { what: path });
   } catch (e) {
     model.dispose();
     throw e;
@@ -135,19 +140,6 @@ export async function loadFlowModel(path?: string): Promise<{ model: PWCLite; pa
   if (!existsSync(file)) {
     throw new EngineError(path ? `${path}: no such model file` : `the shipped flow estimator ${file} is missing from this installation (reinstall the package, or train one with \`dtvnet train-flow\` and pass --model)`);
   }
-  let bytes: Uint8Array;
-  try {
-    bytes = readFileSync(file);
-  } catch (e) {
-    throw new EngineError(`cannot read ${file}: ${(e as Error).message}`);
-  }
-  const { tensors, metadata } = decodeSafetensors(bytes, { what: file });
-  const model = new PWCLite(PWCLite.optionsFrom(metadata, file));
-  try {
-    model.loadStateDict(tensors, { what: file });
-  } catch (e) {
-    model.dispose();
-    throw e;
-  }
-  return { model: model.eval(), path: file };
+  const { tensors, metadata } = readSafetensorsFile(file);
+  return { model: loadWeightsInto(new PWCLite(PWCLite.optionsFrom(metadata, file)), file, tensors), path: file };
 }

@@ -31,9 +31,9 @@ import { STAGE1, STAGE2, distillLoss, flowLoss, nonOccluded, type FlowLossConfig
 import { endPointErrors, estimateFlow, framesTensor } from './estimate.js';
 import { readFrame, readNpyFile, type ClipInfo } from '../data/sky.js';
 import { mulberry32 } from '../data/synth.js';
-import { saveSafetensors } from '../node.js';
-import { existsSync, readFileSync } from 'node:fs';
-import { decodeSafetensors, type HostTensor } from '../io/safetensors.js';
+import { saveSafetensors, readSafetensorsFile } from '../node.js';
+import { existsSync } from 'node:fs';
+import type { HostTensor } from '../io/safetensors.js';
 
 // ------------------------------------------------------------------------------------------------ data
 
@@ -157,7 +157,7 @@ export async function trainFlow(train: PairDataset, evalClips: ClipInfo[], opts:
   manualSeed(o.seed);
   const statePath = `${o.out}.train.safetensors`;
   if (o.resume && (!existsSync(o.out) || !existsSync(statePath))) throw new EngineError(`--resume: no checkpoint at ${o.out} (with ${statePath}); start without --resume`);
-  const saved = o.resume ? decodeSafetensors(readFileSync(o.out), { what: o.out }) : null;
+  const saved = o.resume ? readSafetensorsFile(o.out) : null;
   const net = new PWCLite(saved ? PWCLite.optionsFrom(saved.metadata, o.out) : { ...DEFAULT_MODEL, ...o.model });
   if (!o.resume) {
     if ((o.init ?? 'kaiming') === 'kaiming') net.initKaiming();
@@ -175,7 +175,7 @@ export async function trainFlow(train: PairDataset, evalClips: ClipInfo[], opts:
   let teacher: PWCLite | null = null;
   if (saved) {
     net.loadStateDict(saved.tensors, { what: o.out });
-    const st = decodeSafetensors(readFileSync(statePath), { what: statePath });
+    const st = readSafetensorsFile(statePath);
     adam.loadState({ step: Number(st.metadata.step), tensors: st.tensors });
     const tw = new Map([...st.tensors].filter(([k]) => k.startsWith('teacher.')).map(([k, v]) => [k.slice(8), v] as [string, HostTensor]));
     // a checkpoint from before the distillation stage has no teacher: it is snapshot when that stage begins

@@ -114,11 +114,12 @@ export class PWCLite extends Module {
   readonly outputLevel = 4;
   readonly searchRange = 4;
   /**
-   * 'none' (ARFlow, the default): the cost volume correlates the raw features. 'moments' (UFlow, Jonschkowski et al.
-   * 2020): before each correlation, both feature maps of a pair are centred and scaled by their joint mean and
-   * standard deviation over channels and pixels, so the cost volume holds correlation coefficients that peak at the
-   * matching displacement from the first step instead of a large, displacement-independent mean product. No weights;
-   * the choice is stored in a checkpoint's metadata (`corr_norm`).
+   * 'none' (ARFlow, the default): the cost volume correlates the raw features. 'moments' (after UFlow, Jonschkowski et
+   * al. 2020, which normalises by moments over all channels; here each channel is centred on its own): before each
+   * correlation, every channel of a pair's two maps is centred by its mean over both maps' pixels and both are divided
+   * by their joint standard deviation, so the cost volume peaks at the matching displacement from the first step
+   * instead of holding a large, displacement-independent product of the features' means. No weights; the choice is
+   * stored in a checkpoint's metadata (`corr_norm`).
    */
   readonly corrNorm: 'none' | 'moments';
 
