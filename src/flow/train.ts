@@ -19,12 +19,12 @@
 // rectangles instead of SLIC superpixels for the hallucinated occlusions.
 
 import { EngineError } from '../runtime/engine.js';
-import { noGrad, scope } from '../tensor.js';
+import { noGrad, scope, type Tensor } from '../tensor.js';
 import { manualSeed, tensor } from '../ops/creation.js';
 import { gt, mul } from '../ops/elementwise.js';
 import { mean } from '../ops/reduce.js';
 import { resizeFlow, warp } from '../ops/flow.js';
-import { concat, slice } from '../ops/shape.js';
+import { concat, reshape, slice } from '../ops/shape.js';
 import { PWCLite, type PWCLiteOptions } from '../models/pwclite.js';
 import { Adam } from '../train/adam.js';
 import { STAGE1, STAGE2, distillLoss, flowLoss, nonOccluded, type FlowLossConfig } from './loss.js';
@@ -249,12 +249,15 @@ export async function trainFlow(train: PairDataset, evalClips: ClipInfo[], opts:
     a.dispose();
     b.dispose();
     const entry: Record<string, number | string> = { step: step + 1, stage, lr: adam.lr };
-    for (const [k, t] of Object.entries(parts)) {
-      if (t) {
-        entry[k] = await t.item();
-        t.dispose();
-      }
-    }
+    // the step's scalars in one readback
+    const logged = Object.entries(parts).filter((kv): kv is [string, Tensor] => kv[1] !== null);
+    const row = scope(() => concat(logged.map(([, t]) => reshape(t, [1])), 0));
+    const values = await row.data();
+    logged.forEach(([k, t], i) => {
+      entry[k] = values[i]!;
+      t.dispose();
+    });
+    row.dispose();
     if (!Number.isFinite(entry.total as number)) throw new EngineError(`trainFlow: the loss became ${entry.total} at step ${step + 1}; lower --lr`);
     entry.ms = Math.round(performance.now() - t0);
     o.onLog?.(entry);
