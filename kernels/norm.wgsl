@@ -8,7 +8,12 @@
 // One 8-lane workgroup per group (grid x = groups, up to 65535 per launch; `g0` offsets later launches). Two sweeps
 // over the group — moments (sums of shifted values and their squares), then the write — with consecutive lanes on
 // consecutive vec4s; a group of DTVNet (≤ 16K floats) stays in the CPU cache between sweeps. The lanes' partial sums
-// meet in workgroup memory. Requires S % 4 == 0 (VEC4) or uses scalar loads.
+// meet in one subgroupAdd where the device has subgroups of at least WG = 8 lanes (template flag SUBGROUPS: the
+// workgroup is one subgroup), else in workgroup memory between two barriers (a coroutine switch each on lavapipe).
+// Requires S % 4 == 0 (VEC4) or uses scalar loads.
+#if SUBGROUPS
+enable subgroups;
+#endif
 //
 // This kernel has no backward of its own: the op's backward rule is written with differentiable ops (it calls this
 // op for x̂), so second derivatives work.
@@ -40,18 +45,25 @@ fn act4(v: vec4<f32>) -> vec4<f32> {
 @group(0) @binding(3) var<storage, read> gamma: array<f32>;
 @group(0) @binding(4) var<storage, read> beta: array<f32>;
 
+#if SUBGROUPS
+#else
 var<workgroup> partial: array<f32, WG>;
+#endif
 
 fn x_at(i: u32) -> f32 { return x4[i >> 2u][i & 3u]; }
 
-// Sum of partial[] over the workgroup, returned to every lane.
+// Sum of v over the workgroup, returned to every lane.
 fn wg_sum(v: f32, lid: u32) -> f32 {
+#if SUBGROUPS
+  return subgroupAdd(v);
+#else
   partial[lid] = v;
   workgroupBarrier();
   var t = 0.0;
   for (var l = 0u; l < WG; l++) { t += partial[l]; }
   workgroupBarrier();
   return t;
+#endif
 }
 
 // Mean and variance of group g in one sweep: sums of (x - s) and (x - s)² with the shift s = the group's first

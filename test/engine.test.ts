@@ -3,8 +3,10 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
   engine, tensor, zeros, ones, full, rand, randn, manualSeed, add, mul, sum, matmul, scope, keep, memory, preprocess,
-  sizeClass, Engine, EngineError, KERNEL_FILES, type KernelSources,
+  sizeClass, Engine, EngineError, KERNEL_FILES, type KernelSources, readKernels, instanceNorm, adain, grad,
 } from '../src/node.js';
+import { create as createGpu } from 'webgpu';
+import { setEngine } from '../src/tensor.js';
 import { setup, throwsMatching } from './helpers.js';
 
 const pool = suite('buffer pool and memory');
@@ -262,6 +264,42 @@ errors('an engine without an adapter explains how to get one', async () => {
   }
 });
 
+const plainPaths = suite('kernels without subgroups');
+plainPaths.before(setup);
+
+plainPaths('the kernels\' paths without subgroups (a device that lacks them) give the same results as with them', async () => {
+  const main = engine();
+  const host = (shape: number[], seed: number) => randn(shape, { seed }).data();
+  const [a, b, x, gy, gam, bet] = await Promise.all([
+    host([37, 52], 1), host([52, 41], 2), host([2, 3, 5, 6, 8], 3), host([2, 3, 5, 6, 8], 4), host([2, 3], 5), host([2, 3], 6),
+  ]);
+  // matmul (subgroup broadcast of A), instance norm and AdaIN forward and backward (subgroupAdd of the moments)
+  const run = async () => {
+    const xt = tensor(x, [2, 3, 5, 6, 8], { requiresGrad: true });
+    const yi = instanceNorm(xt);
+    const ya = adain(xt, tensor(gam, [2, 3]), tensor(bet, [2, 3]));
+    const [gx] = grad(ya, xt, { gradOutputs: [tensor(gy, [2, 3, 5, 6, 8])] });
+    return Promise.all([matmul(tensor(a, [37, 52]), tensor(b, [52, 41])).data(), yi.data(), ya.data(), gx!.data()]);
+  };
+  const withSub = await run();
+  const plain = await Engine.create({ gpu: createGpu([]), kernels: readKernels(), subgroups: false });
+  assert.is(plain.adapter.subgroups, false, 'subgroups off');
+  setEngine(plain);
+  let without: Float32Array[];
+  try {
+    without = await run();
+  } finally {
+    setEngine(main);
+    plain.destroy();
+  }
+  ['matmul', 'instanceNorm', 'adain', 'adain backward'].forEach((name, k) => {
+    const [u, v] = [withSub[k]!, without[k]!];
+    assert.is(u.length, v.length);
+    const worst = u.reduce((m, val, i) => Math.max(m, Math.abs(val - v[i]!) / (1 + Math.abs(val))), 0);
+    assert.ok(worst < 1e-4, `${name}: largest difference ${worst}`);
+  });
+});
+
 const random = suite('random numbers');
 random.before(setup);
 
@@ -312,4 +350,4 @@ template('#if keeps or drops lines and preserves line numbers', () => {
   throwsMatching(() => preprocess('#endif\n', {}), /#endif without #if/, 'stray');
 });
 
-for (const s of [pool, life, batching, errors, random, template]) s.run();
+for (const s of [pool, life, batching, errors, plainPaths, random, template]) s.run();

@@ -29,6 +29,11 @@ export interface EngineOptions {
   poolLimitBytes?: number;
   /** Called once when the device is lost for a reason other than destroy(). Default: print to stderr. */
   onDeviceLost?: (message: string) => void;
+  /**
+   * Use the `subgroups` feature where the adapter has it with at least 8 lanes (default true). false runs every
+   * kernel's plain path, as on a device without subgroups: for comparisons and tests.
+   */
+  subgroups?: boolean;
 }
 
 export interface Dispatch {
@@ -175,7 +180,7 @@ export class Engine {
     }
     const want: GPUFeatureName[] = [];
     const info = adapter.info;
-    const subgroups = adapter.features.has('subgroups') && (info.subgroupMinSize ?? 0) >= 8;
+    const subgroups = opts.subgroups !== false && adapter.features.has('subgroups') && (info.subgroupMinSize ?? 0) >= 8;
     if (subgroups) want.push('subgroups' as GPUFeatureName);
     const timestamps = adapter.features.has('timestamp-query');
     if (timestamps) want.push('timestamp-query');
