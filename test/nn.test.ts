@@ -69,7 +69,7 @@ interface ConvCase {
   w: number[];
   bias: boolean;
   /** the reference's options, plus the GPU op's algorithm choice (ignored by the reference) */
-  opts: ConvTransposeOptions & { algorithm?: 'col2im' | 'subpixel' };
+  opts: ConvTransposeOptions & { algorithm?: 'col2im' | 'subpixel' | 'direct' | 'im2col' };
 }
 
 /** Forward and the gradients of x, w (and b) of one conv/convTranspose case against the reference. */
@@ -83,7 +83,7 @@ async function checkConv(name: string, c: ConvCase, rng: () => number, transpose
   const refOp = transposed ? nnRef.convTranspose : nnRef.conv;
   const refVjp = transposed ? nnVjp.convTranspose : nnVjp.conv;
   await check(`${name} x${fmt(c.x)} w${fmt(c.w)}${c.bias ? ' +b' : ''} ${optText(c.opts)}`, xs, {
-    f: ([tx, tw, tb]) => (gpuOp as typeof convTranspose2d)(tx!, tw!, tb ?? null, c.opts),
+    f: ([tx, tw, tb]) => (gpuOp as (x: Tensor, w: Tensor, b: Tensor | null, o: object) => Tensor)(tx!, tw!, tb ?? null, c.opts),
     fr: ([rx, rw, rb]) => refOp(rx!, rw!, rb ?? null, c.opts),
     fv: (gy, [rx, rw, rb]) => refVjp(gy, rx!, rw!, rb ?? null, c.opts),
     tol: SUM_TOL,
@@ -162,6 +162,31 @@ convs('convTranspose3d: forward and gradients of x, w, b', async () => {
   for (const c of CONVT3D) await checkConv('convTranspose3d', c, rng, true);
 });
 
+// The direct kernels (kernels/conv_direct.wgsl), which 'auto' picks for layers with at most 4 channels, and the
+// im2col / col2im route forced on the same small layers (so both stay covered whatever 'auto' picks).
+const DIRECT: [string, ConvCase, boolean][] = [
+  // the critic's RGB layer shape: k(3,4,4) s(1,2,2), Co = 5 (a partial group of 4), batch 3, odd sizes
+  ['conv3d', { x: [3, 3, 5, 7, 9], w: [5, 3, 3, 4, 4], bias: true, opts: { stride: [1, 2, 2], padding: 1, algorithm: 'direct' } }, false],
+  // dilation, per-dim padding, Co = 8 (two full groups), rows wider than one workgroup's 32 columns
+  ['conv3d', { x: [1, 2, 3, 4, 37], w: [8, 2, 2, 3, 3], bias: false, opts: { dilation: [1, 2, 2], padding: [0, 2, 1], algorithm: 'direct' } }, false],
+  ['conv2d', { x: [2, 3, 7, 5], w: [5, 3, 3, 3], bias: true, opts: { stride: 2, padding: 1, algorithm: 'direct' } }, false],
+  ['conv2d', { x: [1, 1, 6, 9], w: [3, 1, 5, 2], bias: false, opts: { stride: [1, 3], padding: [2, 0], dilation: [1, 2], algorithm: 'direct' } }, false],
+  // the generator's last layer: convT3d 3->3 k(3,4,4) s(1,2,2) p(1,1,1); and odd outputs, stride 3, dilation
+  ['convTranspose3d', { x: [2, 3, 3, 4, 5], w: [3, 3, 3, 4, 4], bias: true, opts: { stride: [1, 2, 2], padding: 1, algorithm: 'direct' } }, true],
+  ['convTranspose3d', { x: [1, 2, 2, 3, 3], w: [2, 5, 2, 3, 3], bias: false, opts: { stride: [2, 2, 3], padding: [0, 1, 2], outputPadding: [1, 0, 2], algorithm: 'direct' } }, true],
+  ['convTranspose3d', { x: [1, 2, 3, 3, 3], w: [2, 2, 2, 2, 2], bias: false, opts: { dilation: 2, outputPadding: [1, 0, 1], algorithm: 'direct' } }, true],
+  ['convTranspose2d', { x: [3, 3, 4, 5], w: [3, 2, 3, 3], bias: true, opts: { stride: 2, padding: 1, outputPadding: 1, algorithm: 'direct' } }, true],
+  ['convTranspose2d', { x: [1, 4, 3, 2], w: [4, 4, 2, 2], bias: false, opts: { stride: 2, dilation: 3, outputPadding: 2, algorithm: 'direct' } }, true],
+];
+
+convs('direct kernels (few channels): forward and gradients of x, w, b, and the im2col route on the same layers', async () => {
+  const rng = mulberry32(2007);
+  for (const [name, c, transposed] of DIRECT) {
+    await checkConv(name, c, rng, transposed);
+    await checkConv(name, { ...c, opts: { ...c.opts, algorithm: transposed ? 'col2im' : 'im2col' } }, rng, transposed);
+  }
+});
+
 // PyTorch allows outputPadding < max(stride, dilation), so with stride 1 an outputPadding of 1 is legal when the
 // dilation is 2; the output then has one more row/column than the stride-1 formula without it.
 // The engine accepts these (its check mirrors PyTorch's) and must then compute them.
@@ -192,7 +217,7 @@ const CHUNK_CASES: ChunkCase[] = [
   //   27648 -> 2 samples per launch (chunks of 2 and 1)
   { name: 'conv2d', f: (x, w, b) => conv2d(x, w, b, { padding: 1 }), c: { x: [3, 5, 9, 8], w: [6, 5, 3, 3], bias: true, opts: { padding: 1 } }, transposed: false, budgets: [4096, 16000, 27648] },
   // kRows = 96, OW = 3: 1152 bytes a row, 15 rows: 2500 -> 2 rows per launch (the last chunk 1 row), per sample
-  { name: 'conv3d', f: (x, w, b) => conv3d(x, w, b, { stride: [1, 2, 2], padding: 1 }), c: { x: [2, 2, 5, 6, 7], w: [3, 2, 3, 4, 4], bias: true, opts: { stride: [1, 2, 2], padding: 1 } }, transposed: false, budgets: [2500] },
+  { name: 'conv3d', f: (x, w, b) => conv3d(x, w, b, { stride: [1, 2, 2], padding: 1, algorithm: 'im2col' }), c: { x: [2, 2, 5, 6, 7], w: [3, 2, 3, 4, 4], bias: true, opts: { stride: [1, 2, 2], padding: 1 } }, transposed: false, budgets: [2500] },
   // 3840 bytes of patches per sample: 4096 -> one sample per launch, 8000 -> chunks of 2 and 1
   { name: 'convTranspose2d', f: (x, w, b) => convTranspose2d(x, w, b, { stride: 2, padding: 1, outputPadding: 1 }), c: { x: [3, 3, 4, 5], w: [3, 5, 3, 3], bias: true, opts: { stride: 2, padding: 1, outputPadding: 1 } }, transposed: true, budgets: [4096, 8000] },
 ];
@@ -552,6 +577,12 @@ const inSecond: SecondCase = { f: ([t]) => instanceNorm(t!), fr: ([r]) => nnRef.
 second('conv3d: second derivatives w.r.t. x and w', async () => {
   const rng = mulberry32(2501);
   await checkSecond('conv3d x[1,2,4,5,5] w[3,2,2,3,3]', [randRT([1, 2, 4, 5, 5], rng), randRT([3, 2, 2, 3, 3], rng, -0.5, 0.5)], conv3dSecond, rng);
+  // 2 input channels take the direct kernel under 'auto'; the im2col route's second derivatives on the same layer,
+  // and the direct route on a layer with more channels than 'auto' would give it
+  const im2col = { ...CONV3D_2ND, algorithm: 'im2col' as const };
+  await checkSecond('conv3d im2col x[1,2,4,5,5] w[3,2,2,3,3]', [randRT([1, 2, 4, 5, 5], rng), randRT([3, 2, 2, 3, 3], rng, -0.5, 0.5)], { ...conv3dSecond, f: ([tx, tw]) => conv3d(tx!, tw!, null, im2col) }, rng);
+  const direct = { ...CONV3D_2ND, algorithm: 'direct' as const };
+  await checkSecond('conv3d direct x[1,6,3,4,5] w[5,6,2,3,3]', [randRT([1, 6, 3, 4, 5], rng), randRT([5, 6, 2, 3, 3], rng, -0.5, 0.5)], { ...conv3dSecond, f: ([tx, tw]) => conv3d(tx!, tw!, null, direct) }, rng);
 });
 
 second('instanceNorm on a 3-D input: second derivatives, without and with affine', async () => {
@@ -774,7 +805,7 @@ wino('a layer that cannot use Winograd says so when it is forced', () => {
   const x = zeros([1, 2, 6, 6]);
   throwsMatching(() => conv2d(x, zeros([2, 2, 3, 3]), null, { stride: 2, algorithm: 'winograd' }), /conv2d: the Winograd algorithm needs a 3x3 kernel, stride 1/, 'stride 2');
   throwsMatching(() => conv2d(x, zeros([2, 2, 5, 5]), null, { algorithm: 'winograd' }), /Winograd algorithm needs a 3x3 kernel/, '5x5');
-  throwsMatching(() => conv2d(x, zeros([2, 2, 3, 3]), null, { algorithm: 'fft' as 'auto' }), /algorithm must be 'auto', 'im2col' or 'winograd'/, 'unknown');
+  throwsMatching(() => conv2d(x, zeros([2, 2, 3, 3]), null, { algorithm: 'fft' as 'auto' }), /algorithm must be 'auto', 'im2col', 'winograd' or 'direct'/, 'unknown');
 });
 
 for (const s of [convs, pads, norms, pools, losses, second, errors, wino]) s.run();

@@ -12,8 +12,9 @@ import { Tensor, empty, engine, isGradEnabled, live } from '../tensor.js';
 import { add } from './elementwise.js';
 import { zeros } from './creation.js';
 import { matmul } from './matmul.js';
-import { concat, permute, reshape, slice } from './shape.js';
+import { concat, permute, reshape, slice, transpose } from './shape.js';
 import { pad } from './nn.js';
+import { sum } from './reduce.js';
 import { fmt, numel } from './shapes.js';
 import { conv2dWinograd, conv2dWinograd4 } from './winograd.js';
 
@@ -23,9 +24,10 @@ export interface ConvOptions {
   dilation?: number | readonly number[];
   /**
    * conv2d only. 'auto' (default): Winograd F(2x2, 3x3) for 3x3 stride-1 undilated layers with at least 8 input and
-   * output channels and equal padding <= 2, else im2col; 'im2col' or 'winograd' force one.
+   * output channels and equal padding <= 2; the direct kernel (kernels/conv_direct.wgsl) for layers with at most 4
+   * input and 4 output channels; else im2col. 'im2col', 'winograd' or 'direct' force one.
    */
-  algorithm?: 'auto' | 'im2col' | 'winograd';
+  algorithm?: 'auto' | 'im2col' | 'winograd' | 'direct';
 }
 export interface ConvTransposeOptions extends Omit<ConvOptions, 'algorithm'> {
   outputPadding?: number | readonly number[];
@@ -33,9 +35,10 @@ export interface ConvTransposeOptions extends Omit<ConvOptions, 'algorithm'> {
    * 'auto' / 'col2im' (default): one matmul to patches, then the col2im scatter-add. 'subpixel' (2-D strided,
    * undilated layers whose output sides are multiples of the stride): one small stride-1 convolution per output
    * phase (stride² of them), interleaved — no scatter, but measured slower on lavapipe (96->96 k3 s2 @64x64: 86.6 ms
-   * vs 51.3 ms forward), so it is never picked automatically.
+   * vs 51.3 ms forward), so it is never picked automatically. 'direct' (kernels/conv_direct.wgsl): a gather over
+   * the taps of each output, picked automatically when both channel counts are at most 4.
    */
-  algorithm?: 'auto' | 'col2im' | 'subpixel';
+  algorithm?: 'auto' | 'col2im' | 'subpixel' | 'direct';
 }
 
 /** The geometry of one convolution, always as 3 spatial dims (2-D: D = KD = 1). */
@@ -197,7 +200,7 @@ function convNd(op: string, nd: number, x: Tensor, w: Tensor, b: Tensor | null |
   const k = w.shape.slice(2);
   const g = convGeometry(op, x.shape.slice(2), C, k, opts);
   const algo = opts.algorithm ?? 'auto';
-  if (algo !== 'auto' && algo !== 'im2col' && algo !== 'winograd') throw new EngineError(`${op}: algorithm must be 'auto', 'im2col' or 'winograd', got '${String(algo)}'`);
+  if (algo !== 'auto' && algo !== 'im2col' && algo !== 'winograd' && algo !== 'direct') throw new EngineError(`${op}: algorithm must be 'auto', 'im2col', 'winograd' or 'direct', got '${String(algo)}'`);
   const winogradOk = nd === 2 && k[0] === 3 && k[1] === 3 && g.stride.every((v) => v === 1) && g.dilation.every((v) => v === 1) &&
     g.padding[1] === g.padding[2] && g.padding[1] <= 2;
   if (algo === 'winograd' && !winogradOk) throw new EngineError(`${op}: the Winograd algorithm needs a 3x3 kernel, stride 1, dilation 1 and equal padding <= 2`);
@@ -206,6 +209,10 @@ function convNd(op: string, nd: number, x: Tensor, w: Tensor, b: Tensor | null |
     const inference = !isGradEnabled() || (!x.requiresGrad && !w.requiresGrad);
     const y = inference && algo === 'auto' ? conv2dWinograd4(x, w, g.padding[1]) : conv2dWinograd(x, w, g.padding[1]);
     return withBias(y, b, Co, nd);
+  }
+  if (algo === 'direct' || (algo === 'auto' && C <= DIRECT_MAX_CHANNELS && Co <= DIRECT_MAX_CHANNELS && directFits(g, N, Co, 1))) {
+    if (!directFits(g, N, Co, 1)) throw new EngineError(`${op}: the direct kernel's grid (${g.outSize[0] * g.outSize[1]} rows, ${N} x ${Math.ceil(Co / 4)} sample-channel groups) exceeds 65535; use algorithm 'im2col'`);
+    return withBias(convDirect(x, w, g), b, Co, nd);
   }
   const K = C * numel(k);
   const kRows = up4(K);
@@ -253,7 +260,7 @@ function convTransposeNd(op: string, nd: number, x: Tensor, w: Tensor, b: Tensor
   const outSp = inSp.map((n, i) => (n - 1) * s[i]! - 2 * p[i]! + d[i]! * (k[i]! - 1) + op_[i]! + 1);
   if (outSp.some((v) => v < 1)) throw new EngineError(`${op}: output size ${fmt(outSp)} is empty for input ${fmt(x.shape)}, kernel ${fmt(k)}, stride ${fmt(s)}, padding ${fmt(p)}`);
   const algo = opts.algorithm ?? 'auto';
-  if (algo !== 'auto' && algo !== 'col2im' && algo !== 'subpixel') throw new EngineError(`${op}: algorithm must be 'auto', 'col2im' or 'subpixel', got '${String(algo)}'`);
+  if (algo !== 'auto' && algo !== 'col2im' && algo !== 'subpixel' && algo !== 'direct') throw new EngineError(`${op}: algorithm must be 'auto', 'col2im', 'subpixel' or 'direct', got '${String(algo)}'`);
   const subpixelOk = nd === 2 && d.every((v) => v === 1) && outSp.every((o, i) => o % s[i]! === 0);
   if (algo === 'subpixel' && !subpixelOk) throw new EngineError(`${op}: the sub-pixel algorithm needs a 2-D layer without dilation whose output sides ${fmt(outSp)} are multiples of the stride ${fmt(s)}`);
   if (algo === 'subpixel') {
@@ -262,6 +269,11 @@ function convTransposeNd(op: string, nd: number, x: Tensor, w: Tensor, b: Tensor
   // The forward convolution that maps the output back onto x's grid. Its natural output can be larger than x when
   // outputPadding >= stride (allowed below the dilation): the extra output rows simply receive no taps.
   const g = { ...convGeometry(op, outSp, Co, k, { stride: s, padding: p, dilation: d }), outSize: to3(inSp, 1) };
+  const gt: ConvGeometry = { ...g, inSize: to3(inSp, 1), outSize: to3(outSp, 1), channels: Ci };
+  if (algo === 'direct' || (algo === 'auto' && Ci <= DIRECT_MAX_CHANNELS && Co <= DIRECT_MAX_CHANNELS && directFits(gt, N, Co, gt.stride[2]))) {
+    if (!directFits(gt, N, Co, gt.stride[2])) throw new EngineError(`${op}: the direct kernel's grid exceeds 65535 for output ${fmt(outSp)} and ${N} samples; use algorithm 'col2im'`);
+    return withBias(convTransposeDirect(x, w, gt, g), b, Co, nd);
+  }
   const K = Co * numel(k);
   const kRows = up4(K);
   const w2 = reshape(w, [Ci, K]);
@@ -352,6 +364,161 @@ function convTranspose2dSubpixel(x: Tensor, w: Tensor, s: number[], p: number[],
   all.dispose();
   wt.dispose();
   return out;
+}
+
+// ------------------------------------------------------------------------------------------------ direct kernels
+
+/**
+ * Channel counts up to which 'auto' picks the direct kernels: both the input's and the output's (measured, README
+ * "Benchmarks": 2.7x faster than im2col/col2im on the generator's convT3d 3->3 and its input gradient, but 1.8x
+ * slower on the critic's conv3d 3->32, where one vec4 of weights per tap feeds too few multiply-adds).
+ */
+const DIRECT_MAX_CHANNELS = 4;
+/** Output rows per workgroup of the direct kernels (ROWS in conv_direct.wgsl). */
+const DIRECT_ROWS = 16;
+
+/** Whether the direct kernel's grid (rows OD·OH, N·G·phases) fits the 65535 workgroups per dimension. */
+function directFits(g: ConvGeometry, N: number, Co: number, phases: number): boolean {
+  return g.outSize[0] * Math.ceil(g.outSize[1] / DIRECT_ROWS) <= 65535 && N * Math.ceil(Co / 4) * phases <= 65535;
+}
+
+/** Weights [Co, Ci, ...k] as vec4s over output channels: [G, Ci·kvol, 4], zero past Co (conv_direct.wgsl's layout). */
+function packDirect(w: Tensor): Tensor {
+  const [Co, Ci] = w.shape as [number, number];
+  const K = Ci * numel(w.shape.slice(2));
+  const G = Math.ceil(Co / 4);
+  const w2 = reshape(w, [Co, K]);
+  const z = G * 4 > Co ? zeros([G * 4 - Co, K]) : null;
+  const wp = z ? concat([w2, z], 0) : w2;
+  const w3 = reshape(wp, [G, 4, K]);
+  const packed = permute(w3, [0, 2, 1]);
+  for (const t of new Set([w2, wp, w3, ...(z ? [z] : [])])) t.dispose();
+  return packed;
+}
+
+function directParams(g: ConvGeometry, xShape: readonly number[], Co: number): ArrayBuffer {
+  const b = new ArrayBuffer(64);
+  const u = new Uint32Array(b);
+  const i = new Int32Array(b);
+  const sp = to3(xShape.slice(2), 1);
+  u.set([...sp, xShape[1]!], 0);
+  u.set([...g.outSize, Math.ceil(Co / 4)], 4);
+  u.set([...g.kernel, Co], 8);
+  i.set([...g.padding, 0], 12);
+  return b;
+}
+
+/**
+ * Σ_n a[n, A, P] · patches(src[n])ᵀ, the patches of `src` under geometry g (im2col) cut to their K rows: [A, K].
+ * The weight gradient of both convolutions: conv's with a = dy and src = x; the transposed conv's with a = x and src =
+ * dy. Composed of im2col, matmul and sum, so it is differentiable again.
+ */
+function patchProduct(a: Tensor, src: Tensor, g: ConvGeometry): Tensor {
+  const N = a.shape[0]!;
+  const K = g.channels * numel(g.kernel);
+  const P = numel(g.outSize);
+  const kRows = up4(K);
+  if (kRows * P * 4 > colsBudget()) throw new EngineError(`conv weight gradient: the patches of one sample (${kRows * P * 4} bytes) exceed the adapter's binding size`);
+  const nc = Math.max(1, Math.floor(colsBudget() / (kRows * P * 4)));
+  const parts: Tensor[] = [];
+  for (let n0 = 0; n0 < N; n0 += nc) {
+    const n1 = Math.min(N, n0 + nc);
+    const ac = n0 === 0 && n1 === N ? a : slice(a, 0, n0, n1);
+    const sc = n0 === 0 && n1 === N ? src : slice(src, 0, n0, n1);
+    const a3 = reshape(ac, [n1 - n0, a.shape[1]!, P]);
+    const cols = im2col(sc, g, kRows);
+    // (cols · aᵀ), so the operand laid out transposed is a (A rows), not the columns (kRows rows)
+    const prod = matmul(cols, a3, { transB: true }); // [nc, kRows, A]
+    parts.push(sum(prod, 0));
+    for (const t of new Set([a3, cols, prod, ...(ac !== a ? [ac] : []), ...(sc !== src ? [sc] : [])])) t.dispose();
+  }
+  let total = parts[0]!;
+  for (const t of parts.slice(1)) {
+    const next = add(total, t);
+    total.dispose();
+    t.dispose();
+    total = next;
+  }
+  const cut = kRows === K ? total : slice(total, 0, 0, K);
+  const out = transpose(cut);
+  for (const t of new Set([total, cut])) t.dispose();
+  return out;
+}
+
+function launchDirect(entry: 'conv_direct' | 'convt_direct', x: Tensor, packed: Tensor, g: ConvGeometry, Co: number, outShape: number[]): Tensor {
+  const N = x.shape[0]!;
+  const y = empty(outShape, entry);
+  const [SD, SH, SW] = g.stride;
+  const [DD, DH, DW] = g.dilation;
+  const OW = g.outSize[2];
+  const cols = entry === 'conv_direct' ? OW : Math.ceil(OW / SW);
+  engine().dispatch({
+    kernel: 'conv_direct', entry, constants: { WG: 8, ROWS: DIRECT_ROWS, SD, SH, SW, DD, DH, DW, KD: g.kernel[0], KH: g.kernel[1], KW: g.kernel[2] }, params: directParams(g, x.shape, Co),
+    buffers: [x.buffer, packed.buffer, y.buffer],
+    grid: [Math.ceil(cols / 32), g.outSize[0] * Math.ceil(g.outSize[1] / DIRECT_ROWS), N * Math.ceil(Co / 4) * (entry === 'conv_direct' ? 1 : SW)],
+    label: `${entry} ${fmt(x.shape)} to ${fmt(outShape)} k${fmt(g.kernel)} s${fmt(g.stride)} p${fmt(g.padding)} d${fmt(g.dilation)}`,
+  });
+  return y;
+}
+
+/** conv(x, w) by the direct kernel; gradients: the transposed conv (to x) and patchProduct (to w). */
+function convDirect(x: Tensor, w: Tensor, g: ConvGeometry): Tensor {
+  const [N, Co] = [x.shape[0]!, w.shape[0]!];
+  const packed = packDirect(w);
+  const y = launchDirect('conv_direct', x, packed, g, Co, [N, Co, ...g.outSize.slice(3 - g.nd)]);
+  packed.dispose();
+  return record(y, 'convDirect', [x, w], (gy, [xx, ww], needs) => {
+    const s = g.stride.slice(3 - g.nd);
+    const inSp = xx!.shape.slice(2);
+    const k = ww!.shape.slice(2);
+    const p = g.padding.slice(3 - g.nd);
+    const d = g.dilation.slice(3 - g.nd);
+    // the transposed conv's natural output can be short of x by up to stride - 1 rows: outputPadding restores them
+    const outputPadding = inSp.map((n, i) => n - ((gy.shape[2 + i]! - 1) * s[i]! - 2 * p[i]! + d[i]! * (k[i]! - 1) + 1));
+    const gx = needs[0] ? convTransposeNd(g.nd === 2 ? 'convTranspose2d' : 'convTranspose3d', g.nd, gy, ww!, null, { stride: s, padding: p, dilation: d, outputPadding }) : null;
+    let gw: Tensor | null = null;
+    if (needs[1]) {
+      const flat = patchProduct(gy, xx!, g);
+      gw = reshape(flat, ww!.shape);
+      flat.dispose();
+    }
+    return [gx, gw];
+  });
+}
+
+/** convTranspose(x, w) (w [Ci, Co, ...k]) by the direct kernel; g is the forward conv from the output onto x's grid. */
+function convTransposeDirect(x: Tensor, w: Tensor, gt: ConvGeometry, g: ConvGeometry): Tensor {
+  const N = x.shape[0]!;
+  const Co = w.shape[1]!;
+  const wT = permute(w, [1, 0, ...w.shape.slice(2).map((_, i) => 2 + i)]);
+  const packed = packDirect(wT);
+  wT.dispose();
+  const y = launchDirect('convt_direct', x, packed, gt, Co, [N, Co, ...gt.outSize.slice(3 - gt.nd)]);
+  packed.dispose();
+  return record(y, 'convTransposeDirect', [x, w], (gy, [xx, ww], needs) => {
+    const nd = gt.nd;
+    const opts = { stride: gt.stride.slice(3 - nd), padding: gt.padding.slice(3 - nd), dilation: gt.dilation.slice(3 - nd) };
+    // to x: the forward conv with the same geometry (w read as [Cout = Ci, Cin = Co, k])
+    // (its natural output exceeds x where outputPadding >= stride, allowed below the dilation: those rows are cut)
+    let gx: Tensor | null = null;
+    if (needs[0]) {
+      gx = convNd(nd === 2 ? 'conv2d' : 'conv3d', nd, gy, ww!, null, opts);
+      for (let i = 0; i < nd; i++) {
+        if (gx.shape[2 + i]! > xx!.shape[2 + i]!) {
+          const cut: Tensor = slice(gx, 2 + i, 0, xx!.shape[2 + i]!);
+          gx.dispose();
+          gx = cut;
+        }
+      }
+    }
+    let gw: Tensor | null = null;
+    if (needs[1]) {
+      const flat = patchProduct(xx!, gy, g); // [Ci, Co·kvol]
+      gw = reshape(flat, ww!.shape);
+      flat.dispose();
+    }
+    return [gx, gw];
+  });
 }
 
 /** 2-D convolution (PyTorch Conv2d): x [N, Cin, H, W], w [Cout, Cin, kH, kW], optional bias [Cout]. */

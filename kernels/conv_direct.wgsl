@@ -1,0 +1,174 @@
+// Direct convolutions for layers with few channels (1-3 spatial dims; 2-D runs as D = 1), no im2col columns:
+//
+//   conv_direct:  y[n, co, o] = Σ_{ci, k}  x[n, ci, o·S − P + k·Dil] · w[co, ci, k]          (taps outside x: 0)
+//   convt_direct: y[n, co, o] = Σ_{ci, k : o + P − k·Dil = i·S}  x[n, ci, i] · w[ci, co, k]   (the transposed conv)
+//
+// with o, k, i, S, P, Dil triples over (D, H, W). For an RGB layer (conv3d 3->32 k(3,4,4) s(1,2,2), or the
+// generator's convT3d 3->3) the im2col route writes and re-reads a column buffer 48x the input and runs a matmul with
+// an inner dimension of 3; here every input value is read straight from x (from cache: neighbouring lanes and taps
+// share it) and the only arithmetic is the convolution's own multiply-adds.
+//
+// The weights come packed by the host as vec4s over output channels: wv[(g·Ci + ci)·KVOL + k] = w[4g..4g+3, ci, k]
+// (zero past Co; for the transposed conv w is first read as [Co, Ci, k]). One workgroup computes 4 output channels
+// (group g) of ITEMS·WG outputs of one output row (od, oh): lane l, item j owns column ow = (x·ITEMS + j)·WG + l, so
+// the lanes' loads of x and stores of y are consecutive, and every weight vec4 feeds 4·ITEMS multiply-adds from
+// 4·ITEMS accumulators in registers.
+//
+// convt_direct splits the output by its phase along W (ow ≡ pw mod SW, a grid dimension): within a workgroup the taps
+// that reach an output are the same for every lane (kw ≡ pw + PW mod SW along W; along D and H the row is fixed), so
+// control flow stays uniform and no lane computes a tap that does not exist — the sub-pixel form of a strided
+// transposed convolution without splitting the weights.
+//
+// Each workgroup walks ROWS output rows (oh) of one plane od one after the other, so its fixed cost (a coroutine
+// switch on lavapipe) is paid once for ROWS rows: with one row per workgroup that cost dominated (measured 2x).
+// Grids: conv_direct  x = ceil(OW / (WG·ITEMS)),          y = OD·ceil(OH / ROWS), z = N·G
+//        convt_direct x = ceil(ceil(OW / SW) / (WG·ITEMS)), y = OD·ceil(OH / ROWS), z = N·G·SW
+// Strides and dilations are pipeline constants, so divisions by them are shifts.
+
+override WG: u32 = 8u;
+override SD: i32 = 1;
+override SH: i32 = 1;
+override SW: i32 = 1;
+override DD: i32 = 1;
+override DH: i32 = 1;
+override DW: i32 = 1;
+override ROWS: u32 = 16u;
+override KD: u32 = 1u;      // kernel size: constants, so the tap loops unroll
+override KH: u32 = 1u;
+override KW: u32 = 1u;   // output rows (oh) one workgroup computes, one after the other
+const ITEMS: u32 = 4u;
+
+struct Params {
+  in_size: vec4<u32>,    // D, H, W, Ci (of x)
+  out_size: vec4<u32>,   // OD, OH, OW, G = ceil(Co / 4)
+  ksize: vec4<u32>,      // KD, KH, KW, Co
+  pad: vec4<i32>,        // PD, PH, PW, unused
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> wv: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> y: array<f32>;
+
+// x[base + ix] inside the row, 0 outside it (the zero padding).
+fn ld(base: u32, ix: i32, W: i32) -> f32 {
+  return select(0.0, x[base + u32(clamp(ix, 0, W - 1))], ix >= 0 && ix < W);
+}
+
+// The accumulators of one lane: items j = 0..3, each 4 output channels. Named fields, not an indexed array, which
+// would live in memory on lavapipe.
+struct Acc { a0: vec4<f32>, a1: vec4<f32>, a2: vec4<f32>, a3: vec4<f32> }
+
+// One tap: item j reads x at column ix + j·step of the row at xrow, times the tap's 4 weights wk.
+fn tap(acc: Acc, xrow: u32, ix: i32, step: i32, W: i32, wk: vec4<f32>) -> Acc {
+  return Acc(
+    fma(vec4<f32>(ld(xrow, ix, W)), wk, acc.a0),
+    fma(vec4<f32>(ld(xrow, ix + step, W)), wk, acc.a1),
+    fma(vec4<f32>(ld(xrow, ix + 2 * step, W)), wk, acc.a2),
+    fma(vec4<f32>(ld(xrow, ix + 3 * step, W)), wk, acc.a3),
+  );
+}
+
+// y[n, 4g + c, row, ow] = v[c] for the channels below Co, when ow is inside the row.
+fn store1(v: vec4<f32>, n: u32, g: u32, row: u32, ow: u32) {
+  let OW = p.out_size.z;
+  if (ow >= OW) { return; }
+  let plane = p.out_size.x * p.out_size.y * OW;
+  let Co = p.ksize.w;
+  let base = (n * Co + 4u * g) * plane + row * OW + ow;
+  for (var c = 0u; c < 4u; c++) {
+    if (4u * g + c < Co) { y[base + c * plane] = v[c]; }
+  }
+}
+
+// Item j goes to column ow0 + j·ostep of output row (od, oh).
+fn store(acc: Acc, n: u32, g: u32, od: i32, oh: i32, ow0: u32, ostep: u32) {
+  let row = u32(od) * p.out_size.y + u32(oh);
+  store1(acc.a0, n, g, row, ow0);
+  store1(acc.a1, n, g, row, ow0 + ostep);
+  store1(acc.a2, n, g, row, ow0 + 2u * ostep);
+  store1(acc.a3, n, g, row, ow0 + 3u * ostep);
+}
+
+// What a workgroup works on: plane od, first row oh0, sample n, channel group g (and the rest of wid.z).
+struct Place { od: i32, oh0: u32, n: u32, g: u32, rest: u32 }
+
+fn place(wid: vec3<u32>, phases: u32) -> Place {
+  let blocks = (p.out_size.y + ROWS - 1u) / ROWS;
+  let ng = wid.z / phases;
+  return Place(i32(wid.y / blocks), (wid.y % blocks) * ROWS, ng / p.out_size.w, ng % p.out_size.w, wid.z % phases);
+}
+
+@compute @workgroup_size(WG)
+fn conv_direct(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let D = i32(p.in_size.x);
+  let H = i32(p.in_size.y);
+  let W = i32(p.in_size.z);
+  let Ci = p.in_size.w;
+  let at = place(wid, 1u);
+  let ow0 = wid.x * ITEMS * WG + lid;
+  // the input column of item j at tap kw: (ow0 + j·WG)·SW − PW + kw·DW
+  let ix0 = i32(ow0) * SW - p.pad.z;
+  for (var r = 0u; r < ROWS; r++) {
+    let oh = i32(at.oh0 + r);
+    if (oh >= i32(p.out_size.y)) { break; }
+    var acc = Acc(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
+    for (var ci = 0u; ci < Ci; ci++) {
+      let xc = (at.n * Ci + ci) * u32(D * H * W);
+      for (var kd = 0u; kd < KD; kd++) {
+        let iz = at.od * SD - p.pad.x + i32(kd) * DD;
+        if (iz < 0 || iz >= D) { continue; }
+        for (var kh = 0u; kh < KH; kh++) {
+          let iy = oh * SH - p.pad.y + i32(kh) * DH;
+          if (iy < 0 || iy >= H) { continue; }
+          let xrow = xc + u32(iz * H + iy) * u32(W);
+          let wrow = ((at.g * Ci + ci) * KD + kd) * KH * KW + kh * KW;
+          for (var kw = 0u; kw < KW; kw++) {
+            acc = tap(acc, xrow, ix0 + i32(kw) * DW, i32(WG) * SW, W, wv[wrow + kw]);
+          }
+        }
+      }
+    }
+    store(acc, at.n, at.g, at.od, oh, ow0, WG);
+  }
+}
+
+@compute @workgroup_size(WG)
+fn convt_direct(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let D = i32(p.in_size.x);
+  let H = i32(p.in_size.y);
+  let W = i32(p.in_size.z);
+  let Ci = p.in_size.w;
+  let at = place(wid, u32(SW));
+  let pw = at.rest;
+  // outputs ow = pw + SW·m, m = (x·ITEMS + j)·WG + lane
+  let m0 = wid.x * ITEMS * WG + lid;
+  for (var r = 0u; r < ROWS; r++) {
+    let oh = i32(at.oh0 + r);
+    if (oh >= i32(p.out_size.y)) { break; }
+    var acc = Acc(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
+    for (var ci = 0u; ci < Ci; ci++) {
+      let xc = (at.n * Ci + ci) * u32(D * H * W);
+      for (var kd = 0u; kd < KD; kd++) {
+        let tz = at.od + p.pad.x - i32(kd) * DD;   // = iz·SD
+        let iz = tz / SD;
+        if (tz < 0 || iz * SD != tz || iz >= D) { continue; }
+        for (var kh = 0u; kh < KH; kh++) {
+          let ty = oh + p.pad.y - i32(kh) * DH;
+          let iy = ty / SH;
+          if (ty < 0 || iy * SH != ty || iy >= H) { continue; }
+          let xrow = xc + u32(iz * H + iy) * u32(W);
+          let wrow = ((at.g * Ci + ci) * KD + kd) * KH * KW + kh * KW;
+          for (var kw = 0u; kw < KW; kw++) {
+            // ix = (ow + PW − kw·DW) / SW = m + c with c = (pw + PW − kw·DW) / SW when the division is exact
+            let t = i32(pw) + p.pad.z - i32(kw) * DW;
+            let c = (t - (((t % SW) + SW) % SW)) / SW;   // floor(t / SW)
+            if (c * SW != t) { continue; }
+            acc = tap(acc, xrow, i32(m0) + c, i32(WG), W, wv[wrow + kw]);
+          }
+        }
+      }
+    }
+    store(acc, at.n, at.g, at.od, oh, pw + u32(SW) * m0, u32(SW) * WG);
+  }
+}
