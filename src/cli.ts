@@ -63,6 +63,10 @@ train-flow options:
   --eval-every <n>        steps between end-point-error evaluations (default 100)
   --max-gap <k>           train on frame pairs up to k frames apart (default 3; 1 = consecutive pairs only, as
                           ARFlow): larger motions that the coarse levels can see
+  --photometric l1-ssim|census   stage 1's photometric term: 0.15 L1 + 0.85 SSIM (default, ARFlow's sky
+                          recipe) or the 7x7 census distance, both with the range-map occlusion
+  --augment flip-x|dihedral   random horizontal flips and frame swaps (default flip-x, ARFlow); dihedral adds
+                          vertical flips and x/y transposition
   --out <file>            checkpoint (default pwclite.safetensors; optimiser state in <file>.train.safetensors)
   --resume                continue from --out          --seed <S>    (default 0)
   --log <file.jsonl>      append every step's losses and every evaluation as JSON lines
@@ -238,7 +242,7 @@ async function cmdSynth(a: Args): Promise<void> {
 }
 
 async function cmdTrainFlow(a: Args): Promise<void> {
-  known(a, ['data', 'eval-data', 'steps', 'batch', 'lr', 'out', 'resume', 'seed', 'log', 'ship', 'size', 'stage2-at', 'distill-at', 'eval-every', 'max-gap', 'input-norm', 'corr-norm']);
+  known(a, ['data', 'eval-data', 'steps', 'batch', 'lr', 'out', 'resume', 'seed', 'log', 'ship', 'size', 'stage2-at', 'distill-at', 'eval-every', 'max-gap', 'input-norm', 'corr-norm', 'augment', 'photometric']);
   const say = reporter(a);
   const data = resolve(strOpt(a, 'data'));
   const evalRoot = resolve(strOpt(a, 'eval-data', data));
@@ -267,6 +271,8 @@ async function cmdTrainFlow(a: Args): Promise<void> {
   if (!evalClips) say(`note: ${join(evalRoot, 'sky_test')} does not exist, so no end-point error is tracked (make one with dtvnet synth --split test)`);
   const e = await init();
   const maxGap = intOpt(a.opts, 'max-gap', 3, 1);
+  const augment = choice(a.opts, 'augment', ['flip-x', 'dihedral'] as const, 'flip-x');
+  const photometric = choice(a.opts, 'photometric', ['l1-ssim', 'census'] as const, 'l1-ssim');
   const model = { inputNorm: choice(a.opts, 'input-norm', ['center', 'none'] as const, DEFAULT_MODEL.inputNorm), corrNorm: choice(a.opts, 'corr-norm', ['moments', 'none'] as const, DEFAULT_MODEL.corrNorm) };
   const ds = new PairDataset(train.clips, size, (d, t) => say(`loading frames: ${d}/${t}`, true), maxGap);
   say(`training PWC-Lite on ${ds.pairs.length} frame pairs from ${train.clips.length} clips, ${steps} steps of ${batch}, on ${e.adapter.description || e.adapter.device}`);
@@ -274,7 +280,7 @@ async function cmdTrainFlow(a: Args): Promise<void> {
   const t0 = performance.now();
   let warnedMask = false;
   const net = await trainFlow(ds, evalClips?.clips.filter((c) => c.gtflow) ?? [], {
-    steps, batch, lr, seed, size, out, resume: a.opts.has('resume'), stage2At, distillAt, evalEvery, model,
+    steps, batch, lr, seed, size, out, resume: a.opts.has('resume'), stage2At, distillAt, evalEvery, model, augment, photometric,
     onLog: (entry) => {
       if (typeof entry.visible === 'number' && entry.visible < 0.05 && !warnedMask) {
         warnedMask = true;

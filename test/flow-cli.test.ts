@@ -11,7 +11,7 @@ import {
 } from '../src/node.js';
 import { drawSynthParams, renderSynthClip } from '../src/data/synth.js';
 import { listClips, writeSynthDataset, readNpyFile } from '../src/data/sky.js';
-import { PairDataset, trainFlow, evaluateFlow } from '../src/flow/train.js';
+import { PairDataset, trainFlow, evaluateFlow, flipX, flipY, transposeXY } from '../src/flow/train.js';
 import { decodeFlo } from '../src/io/flo.js';
 import { setup, throwsMatching } from './helpers.js';
 
@@ -84,6 +84,50 @@ lib('the shipped model halves the zero-flow error on fresh synthetic clips (READ
   console.log(`    shipped model on 4 fresh clips: EPE ${(epe / (4 * S * S)).toFixed(3)} px, zero flow ${(zero / (4 * S * S)).toFixed(3)} px`);
   assert.ok(epe < 0.6 * zero, `EPE ${epe / (4 * S * S)} vs zero flow ${zero / (4 * S * S)}`);
   model.dispose();
+});
+
+lib('the augmentations move the flow as they move the frames: flips negate u or v, transposition swaps them', () => {
+  const S = 48;
+  const [u, v] = [1.1, 0.45];
+  const clip = translationClip(S, u, v);
+  const [a, b] = clip.frames.map((f) => planar(f, S)) as [Float32Array, Float32Array];
+  // mean |b(p + (fu, fv)) - a(p)| over interior pixels, b sampled bilinearly (an independent CPU warp)
+  const residual = (a: Float32Array, b: Float32Array, fu: number, fv: number) => {
+    let e = 0;
+    let n = 0;
+    for (let c = 0; c < 3; c++) {
+      for (let y = 4; y < S - 4; y++) {
+        for (let x = 4; x < S - 4; x++) {
+          const sx = x + fu;
+          const sy = y + fv;
+          const x0 = Math.floor(sx);
+          const y0 = Math.floor(sy);
+          const wx = sx - x0;
+          const wy = sy - y0;
+          const at = (yy: number, xx: number) => b[c * S * S + yy * S + xx]!;
+          const s = (1 - wy) * ((1 - wx) * at(y0, x0) + wx * at(y0, x0 + 1)) + wy * ((1 - wx) * at(y0 + 1, x0) + wx * at(y0 + 1, x0 + 1));
+          e += Math.abs(s - a[c * S * S + y * S + x]!);
+          n++;
+        }
+      }
+    }
+    return e / n;
+  };
+  const base = residual(a, b, u, v);
+  assert.ok(base < 0.25 * residual(a, b, 0, 0), `the clip's own flow explains it: ${base} vs ${residual(a, b, 0, 0)}`);
+  const cases: [string, (f: Float32Array) => Float32Array, [number, number]][] = [
+    ['flip x', (f) => flipX(f, S), [-u, v]],
+    ['flip y', (f) => flipY(f, S), [u, -v]],
+    ['transpose', (f) => transposeXY(f, S), [v, u]],
+  ];
+  for (const [name, t, [fu, fv]] of cases) {
+    const [ta, tb] = [t(a), t(b)];
+    const right = residual(ta, tb, fu, fv);
+    const wrong = residual(ta, tb, u, v);
+    assert.ok(Math.abs(right - base) < 0.25 * base + 1e-4, `${name}: residual ${right} with the moved flow vs ${base} before`);
+    assert.ok(wrong > 2 * right, `${name}: the unmoved flow fits worse (${wrong} vs ${right})`);
+    assert.equal(Array.from(t(ta)), Array.from(a), `${name} is an involution`);
+  }
 });
 
 lib('train-flow checkpoints resume exactly; evaluation reports EPE against the ground truth', async () => {

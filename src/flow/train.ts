@@ -8,7 +8,8 @@
 //      teacher; the student sees frame 2 with random noise patches pasted in (hiding pixels the teacher could
 //      see) and is regressed to the teacher's flow there with ψ(x) = (|x| + 0.01)^0.4, next to the stage-2 loss.
 // Always: second-order edge-aware smoothness (weight 75, α 10). Adam (ε 1e-7, L2 decay 1e-6 on weights only) as
-// ARFlow; augmentation: random horizontal flip and random swap of the two frames.
+// ARFlow; augmentation: random horizontal flip and random swap of the two frames (ARFlow), optionally also random
+// vertical flips and transposition (`augment: 'dihedral'`), so vertical motion is trained exactly as horizontal.
 // Departures from the sky recipe, for a one-hour budget on a 2-core CPU adapter (all options): 128x128 input
 // instead of 384x640; batch 2 instead of 4 (twice the updates per hour); a learning rate of 3e-4 (ARFlow: 1e-4 over
 // ~10^6 steps) divided by 4 for the last 20 % of steps; He initialisation, which ARFlow's init_weights means to apply
@@ -63,9 +64,29 @@ export class PairDataset {
   }
 }
 
-function flipX(img: Float32Array, S: number): Float32Array {
+/** Mirror a planar [C, S, S] frame left-right (the scene's flow becomes (−u, v)). */
+export function flipX(img: Float32Array, S: number): Float32Array {
   const out = new Float32Array(img.length);
   for (let r = 0; r < img.length / S; r++) for (let x = 0; x < S; x++) out[r * S + x] = img[r * S + S - 1 - x]!;
+  return out;
+}
+
+/** Mirror a planar [C, S, S] frame top-bottom (the scene's flow becomes (u, −v)). */
+export function flipY(img: Float32Array, S: number): Float32Array {
+  const out = new Float32Array(img.length);
+  for (let c = 0; c < img.length / (S * S); c++) {
+    for (let y = 0; y < S; y++) out.set(img.subarray(c * S * S + (S - 1 - y) * S, c * S * S + (S - y) * S), c * S * S + y * S);
+  }
+  return out;
+}
+
+/** Swap the x and y axes of a planar [C, S, S] frame (a transposed scene's flow is (v, u)). */
+export function transposeXY(img: Float32Array, S: number): Float32Array {
+  const out = new Float32Array(img.length);
+  for (let c = 0; c < img.length / (S * S); c++) {
+    const o = c * S * S;
+    for (let y = 0; y < S; y++) for (let x = 0; x < S; x++) out[o + x * S + y] = img[o + y * S + x]!;
+  }
   return out;
 }
 
@@ -127,6 +148,16 @@ export interface FlowTrainOptions {
   out: string;
   checkpointEvery?: number;
   evalEvery?: number;
+  /**
+   * 'flip-x' (default, ARFlow): random horizontal flip and frame-order swap; 'dihedral': also random vertical flip
+   * and x/y transposition, so the network cannot lean on the data's mostly horizontal wind
+   */
+  augment?: 'flip-x' | 'dihedral';
+  /**
+   * photometric term of stage 1: 'l1-ssim' (default, ARFlow's sky recipe: 0.15·L1 + 0.85·SSIM) or 'census' (the
+   * 7x7 soft census distance ARFlow uses in stage 2), both with the range-map occlusion of stage 1
+   */
+  photometric?: 'l1-ssim' | 'census';
   /** continue from the checkpoint at `out` */
   resume?: boolean;
   /** stop (with a checkpoint) once this many of the `steps` are done, as an interrupted run would; resume later */
@@ -152,6 +183,9 @@ export async function trainFlow(train: PairDataset, evalClips: ClipInfo[], opts:
     batch: 2, lr: 3e-4, stage2At: 1, distillAt: 1, wDistill: 1, decayAt: 0.8, seed: 0, size: 128, checkpointEvery: 100, evalEvery: 100, resume: false,
     ...opts,
   };
+  if (o.photometric !== undefined && o.photometric !== 'l1-ssim' && o.photometric !== 'census') throw new EngineError(`trainFlow: photometric must be 'l1-ssim' or 'census', got '${String(o.photometric)}'`);
+  const stage1: FlowLossConfig = o.photometric === 'census' ? { ...STAGE1, wL1: 0, wSsim: 0, wCensus: 1 } : STAGE1;
+  if (o.augment !== undefined && o.augment !== 'flip-x' && o.augment !== 'dihedral') throw new EngineError(`trainFlow: augment must be 'flip-x' or 'dihedral', got '${String(o.augment)}'`);
   if (!Number.isInteger(o.steps) || o.steps < 1) throw new EngineError(`trainFlow: steps must be a positive integer, got ${o.steps}`);
   const S = o.size;
   manualSeed(o.seed);
@@ -196,7 +230,7 @@ export async function trainFlow(train: PairDataset, evalClips: ClipInfo[], opts:
     const step = adam.step;
     const t0 = performance.now();
     const stage = stageAt(step, o);
-    const cfg: FlowLossConfig = stage === 1 ? STAGE1 : STAGE2;
+    const cfg: FlowLossConfig = stage === 1 ? stage1 : STAGE2;
     adam.lr = step >= Math.round(o.decayAt * o.steps) ? o.lr / 4 : o.lr;
     if (stage === 3 && !teacher) {
       teacher = new PWCLite(net).eval();
@@ -213,6 +247,10 @@ export async function trainFlow(train: PairDataset, evalClips: ClipInfo[], opts:
       let b = train.frame(ib);
       if (rand() < 0.5) [a, b] = [flipX(a, S), flipX(b, S)];
       if (rand() < 0.5) [a, b] = [b, a];
+      if (o.augment === 'dihedral') {
+        if (rand() < 0.5) [a, b] = [flipY(a, S), flipY(b, S)];
+        if (rand() < 0.5) [a, b] = [transposeXY(a, S), transposeXY(b, S)];
+      }
       A.push(a);
       B.push(b);
     }
