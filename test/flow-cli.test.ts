@@ -130,6 +130,29 @@ lib('the augmentations move the flow as they move the frames: flips negate u or 
   }
 });
 
+lib('stage 1 trains with the census term when asked (--photometric census); bad options are named', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'dtvnet-flowcensus-'));
+  await writeSynthDataset(dir, { clips: 1, frames: 2, seed: 5, size: 64 });
+  const train = new PairDataset(listClips(dir).clips, 64);
+  const first = async (photometric?: 'census' | 'l1-ssim') => {
+    const logs: Record<string, number | string>[] = [];
+    const net = await trainFlow(train, [], { steps: 1, batch: 1, size: 64, seed: 1, out: join(dir, `${photometric}.safetensors`), photometric, onLog: (e) => logs.push(e) });
+    net.dispose();
+    return Number(logs[0]!.photometric);
+  };
+  const [plain, cen] = [await first(), await first('census')];
+  // the same first batch and weights: the census distance of a nearly static pair is far above 0.15 L1 + 0.85 SSIM
+  assert.ok(cen > 3 * plain && plain > 0, `census ${cen} vs L1/SSIM ${plain}`);
+  await trainFlow(train, [], { steps: 1, out: join(dir, 'x.safetensors'), photometric: 'ncc' as 'census' }).then(
+    () => assert.unreachable('unknown photometric'),
+    (e: Error) => assert.match(e.message, /photometric must be 'l1-ssim' or 'census', got 'ncc'/),
+  );
+  await trainFlow(train, [], { steps: 1, out: join(dir, 'x.safetensors'), augment: 'rot90' as 'dihedral' }).then(
+    () => assert.unreachable('unknown augment'),
+    (e: Error) => assert.match(e.message, /augment must be 'flip-x' or 'dihedral', got 'rot90'/),
+  );
+});
+
 lib('train-flow checkpoints resume exactly; evaluation reports EPE against the ground truth', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'dtvnet-flowtrain-'));
   await writeSynthDataset(dir, { clips: 1, frames: 3, seed: 3, size: 64 });
