@@ -64,7 +64,6 @@ export const convCases: BenchCase[] = [
   layer('conv3d 32->64 k4 s2 @32x64x64', [1, 32, 32, 64, 64], [64, 32, 4, 4, 4], (x, w) => conv3d(x, w, null, { stride: 2, padding: 1 }), [16, 32, 32]),
   layer('conv3d 64->128 k4 s2 @16x32x32', [1, 64, 16, 32, 32], [128, 64, 4, 4, 4], (x, w) => conv3d(x, w, null, { stride: 2, padding: 1 }), [8, 16, 16]),
   layer('conv_transpose3d 3->3 k(3,4,4) s(1,2,2) @32x64x64', [1, 3, 32, 64, 64], [3, 3, 3, 4, 4], (x, w) => convTranspose3d(x, w, null, { stride: [1, 2, 2], padding: 1 }), [32, 128, 128], true),
-  // the RGB layers again through the matmul route that 'auto' no longer picks for them, for comparison in one run
-  layer('conv3d 3->32 k(3,4,4) s(1,2,2) @32x128x128 [im2col]', [1, 3, 32, 128, 128], [32, 3, 3, 4, 4], (x, w) => conv3d(x, w, null, { stride: [1, 2, 2], padding: 1, algorithm: 'im2col' }), [32, 64, 64]),
+  // the generator's RGB layer again through the col2im route that 'auto' no longer picks for it, to compare in one run
   layer('conv_transpose3d 3->3 k(3,4,4) s(1,2,2) @32x64x64 [col2im]', [1, 3, 32, 64, 64], [3, 3, 3, 4, 4], (x, w) => convTranspose3d(x, w, null, { stride: [1, 2, 2], padding: 1, algorithm: 'col2im' }), [32, 128, 128], true),
 ].flatMap(cases);
