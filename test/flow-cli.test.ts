@@ -130,7 +130,7 @@ lib('the augmentations move the flow as they move the frames: flips negate u or 
   }
 });
 
-lib('stage 1 trains with the census term when asked (--photometric census); bad options are named', async () => {
+lib('stage 1 trains with the census term by default, with 0.15 L1 + 0.85 SSIM when asked; bad options are named', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'dtvnet-flowcensus-'));
   await writeSynthDataset(dir, { clips: 1, frames: 2, seed: 5, size: 64 });
   const train = new PairDataset(listClips(dir).clips, 64);
@@ -140,7 +140,8 @@ lib('stage 1 trains with the census term when asked (--photometric census); bad 
     net.dispose();
     return Number(logs[0]!.photometric);
   };
-  const [plain, cen] = [await first(), await first('census')];
+  const [plain, cen, dflt] = [await first('l1-ssim'), await first('census'), await first()];
+  assert.ok(Math.abs(dflt - cen) <= 1e-4 * cen, `census is the default: ${dflt} vs ${cen}`);
   // the same first batch and weights: the census distance of a nearly static pair is far above 0.15 L1 + 0.85 SSIM
   assert.ok(cen > 3 * plain && plain > 0, `census ${cen} vs L1/SSIM ${plain}`);
   await trainFlow(train, [], { steps: 1, out: join(dir, 'x.safetensors'), photometric: 'ncc' as 'census' }).then(
