@@ -370,7 +370,7 @@ function convTranspose2dSubpixel(x: Tensor, w: Tensor, s: number[], p: number[],
 
 /**
  * Channel counts up to which 'auto' picks the direct kernels: both the input's and the output's (measured, README
- * "Benchmarks": 2.7x faster than im2col/col2im on the generator's convT3d 3->3 and its input gradient, but 1.8x
+ * "Benchmarks": 2.4-2.8x faster than im2col/col2im on the generator's convT3d 3->3 and its input gradient, but 1.8x
  * slower on the critic's conv3d 3->32, where one vec4 of weights per tap feeds too few multiply-adds).
  */
 const DIRECT_MAX_CHANNELS = 4;
