@@ -247,6 +247,12 @@ cli('synth, train-flow (log, f16 export), eval-flow --json, flow, flows (with it
   assert.equal(lines.map((l) => l.step), [1, 2, 2]);
   assert.ok(lines[2].epe > 0 && lines[0].total > 0, JSON.stringify(lines));
   assert.ok(existsSync(model) && statSync(model).size < statSync(join(dir, 'tiny.safetensors')).size * 0.6, 'f16 export is half the size');
+  // resuming with another photometric term than the run used says so
+  const re = dtvnet(['train-flow', '--data', dir, '--steps', '3', '--batch', '1', '--size', '64', '--eval-every', '3',
+    '--out', join(dir, 'tiny.safetensors'), '--resume', '--photometric', 'l1-ssim']);
+  assert.is(re.status, 0, re.stderr);
+  assert.match(re.stderr, /note: the run being resumed used --photometric census; it continues with l1-ssim/);
+  assert.not.match(re.stderr, /--augment/, 'augment unchanged, no note');
 
   const ev = dtvnet(['eval-flow', '--data', dir, '--json', '--quiet', '--model', model]);
   assert.is(ev.status, 0, ev.stderr);
