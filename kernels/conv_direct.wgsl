@@ -173,3 +173,68 @@ fn convt_direct(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
     store(acc, at.n, at.g, at.od, oh, pw + u32(SW) * m0, u32(SW) * WG);
   }
 }
+
+// ------------------------------------------------------------------------------------------------ weight gradient
+// patch_product: the weight gradient of both direct convolutions, for an A side of at most 4 channels:
+//   out[a, b, kd, kh, kw] = Σ_n Σ_o  A[n, a, o] · src[n, b, o·S − P + k·Dil]          (src = 0 outside)
+// (conv: A = dy, src = x; transposed conv: A = x, src = dy). One workgroup takes a chunk of ROWS output rows
+// (n, od, oh) for one (b, kd, kh); each lane sweeps the row's columns ow = lane, lane + WG, ... and keeps one vec4
+// accumulator (over a) per kw, so every A value it loads feeds KW taps. The lanes' sums meet in workgroup memory
+// once, at the end; the chunks' partial sums are added by the host (a sum over the chunk axis).
+// Grid: x = ceil(N·OD·OH / ROWS), y = B·KD·KH. Params: in_size = src's (D, H, W, B), out_size = A's grid
+// (OD, OH, OW, A channels), ksize.w = N. Requires KW <= 8.
+
+@group(0) @binding(4) var<storage, read> pa: array<f32>;
+@group(0) @binding(5) var<storage, read> ps: array<f32>;
+@group(0) @binding(6) var<storage, read_write> pout: array<vec4<f32>>;
+
+var<workgroup> lanes: array<vec4<f32>, 64>;   // WG (8) lanes x KW (<= 8) taps
+
+@compute @workgroup_size(WG)
+fn patch_product(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let D = i32(p.in_size.x);
+  let H = i32(p.in_size.y);
+  let W = i32(p.in_size.z);
+  let B = p.in_size.w;
+  let OD = p.out_size.x;
+  let OH = p.out_size.y;
+  let OW = p.out_size.z;
+  let Ac = p.out_size.w;
+  let rows = p.ksize.w * OD * OH;
+  let kh = wid.y % KH;
+  let kd = (wid.y / KH) % KD;
+  let b = wid.y / (KH * KD);
+  var acc: array<vec4<f32>, 8>;
+  for (var k = 0u; k < KW; k++) { acc[k] = vec4<f32>(0.0); }
+  let plane = OD * OH * OW;
+  for (var r = 0u; r < ROWS; r++) {
+    let row = wid.x * ROWS + r;
+    if (row >= rows) { break; }
+    let n = row / (OD * OH);
+    let od = i32((row / OH) % OD);
+    let oh = i32(row % OH);
+    let iz = od * SD - p.pad.x + i32(kd) * DD;
+    let iy = oh * SH - p.pad.y + i32(kh) * DH;
+    if (iz < 0 || iz >= D || iy < 0 || iy >= H) { continue; }
+    let srow = ((n * B + b) * u32(D) + u32(iz)) * u32(H * W) + u32(iy) * u32(W);
+    let abase = n * Ac * plane + (u32(od) * OH + u32(oh)) * OW;
+    for (var ow = lid; ow < OW; ow += WG) {
+      var av = vec4<f32>(0.0);
+      for (var a = 0u; a < Ac; a++) { av[a] = pa[abase + a * plane + ow]; }
+      let ix0 = i32(ow) * SW - p.pad.z;
+      for (var kw = 0u; kw < KW; kw++) {
+        let ix = ix0 + i32(kw) * DW;
+        let s = select(0.0, ps[srow + u32(clamp(ix, 0, W - 1))], ix >= 0 && ix < W);
+        acc[kw] = fma(av, vec4<f32>(s), acc[kw]);
+      }
+    }
+  }
+  for (var k = 0u; k < KW; k++) { lanes[lid * 8u + k] = acc[k]; }
+  workgroupBarrier();
+  if (lid < KW) {
+    var t = vec4<f32>(0.0);
+    for (var l = 0u; l < WG; l++) { t += lanes[l * 8u + lid]; }
+    // [chunk, b, kd, kh, kw] of vec4s over a
+    pout[((wid.x * B + b) * KD + kd) * KH * KW + kh * KW + lid] = t;
+  }
+}

@@ -4,7 +4,9 @@
 //   convTranspose(x, w) = col2im(w[Ci, Co·k]ᵀ · x[n, Ci, P])       (+ bias)
 // im2col and col2im are each other's adjoint, so their backward rules are each other, and everything else is
 // matmul, reshape and add: the gradients (and gradients of gradients, which the WGAN-GP critic needs) of both
-// convolutions come from the same few rules with no hand-written backward kernel.
+// convolutions come from the same few rules with no hand-written backward kernel. Layers with few channels take
+// the direct kernels instead (kernels/conv_direct.wgsl: conv, transposed conv, and the weight gradient's patch
+// product), whose backward rules are again these ops.
 
 import { record } from '../autograd.js';
 import { EngineError, rowItems as items } from '../runtime/engine.js';
@@ -414,6 +416,7 @@ function directParams(g: ConvGeometry, xShape: readonly number[], Co: number): A
  * dy. Composed of im2col, matmul and sum, so it is differentiable again.
  */
 function patchProduct(a: Tensor, src: Tensor, g: ConvGeometry): Tensor {
+  if (a.shape[1]! <= 4 && g.kernel[2] <= 8 && g.channels * g.kernel[0] * g.kernel[1] <= 65535) return patchProductDirect(a, src, g);
   const N = a.shape[0]!;
   const K = g.channels * numel(g.kernel);
   const P = numel(g.outSize);
@@ -445,6 +448,79 @@ function patchProduct(a: Tensor, src: Tensor, g: ConvGeometry): Tensor {
   return out;
 }
 
+type SpatialOpts = { stride: number[]; padding: number[]; dilation: number[] };
+
+/**
+ * conv(x, w) cut to the spatial size of `like`: the adjoint of a transposed conv whose outputPadding reached past
+ * the stride (allowed below the dilation) has extra rows that no input feeds.
+ */
+function convCut(nd: number, x: Tensor, w: Tensor, o: SpatialOpts, like: Tensor): Tensor {
+  let y = convNd(nd === 2 ? 'conv2d' : 'conv3d', nd, x, w, null, o);
+  for (let i = 0; i < nd; i++) {
+    if (y.shape[2 + i]! > like.shape[2 + i]!) {
+      const cut: Tensor = slice(y, 2 + i, 0, like.shape[2 + i]!);
+      y.dispose();
+      y = cut;
+    }
+  }
+  return y;
+}
+
+/** convTranspose(x, w) with the outputPadding that gives the spatial size of `like` (a conv input's adjoint). */
+function convTFit(nd: number, x: Tensor, w: Tensor, o: SpatialOpts, like: Tensor): Tensor {
+  const k = w.shape.slice(2);
+  const outputPadding = like.shape.slice(2).map((n, i) => n - ((x.shape[2 + i]! - 1) * o.stride[i]! - 2 * o.padding[i]! + o.dilation[i]! * (k[i]! - 1) + 1));
+  return convTransposeNd(nd === 2 ? 'convTranspose2d' : 'convTranspose3d', nd, x, w, null, { ...o, outputPadding });
+}
+
+/** The spatial stride, padding and dilation of g (its last nd entries). */
+const spatialOpts = (g: ConvGeometry): SpatialOpts => ({ stride: g.stride.slice(3 - g.nd), padding: g.padding.slice(3 - g.nd), dilation: g.dilation.slice(3 - g.nd) });
+
+/** Output rows per workgroup of patch_product (a chunk; the chunks' partial sums are added by a sum). */
+const PATCH_ROWS = 64;
+
+/**
+ * patchProduct by kernels/conv_direct.wgsl's patch_product, for an A side of at most 4 channels: [A, B·kvol].
+ * Differentiable: w.r.t. a it is the convolution of src with the incoming gradient as weights, w.r.t. src the
+ * transposed convolution of a with them.
+ */
+function patchProductDirect(a: Tensor, src: Tensor, g: ConvGeometry): Tensor {
+  const [N, A] = a.shape as [number, number];
+  const B = g.channels;
+  const kvol = numel(g.kernel);
+  const rows = N * g.outSize[0] * g.outSize[1];
+  const chunks = Math.ceil(rows / PATCH_ROWS);
+  if (chunks > 65535) throw new EngineError(`conv weight gradient: ${rows} output rows need more than 65535 chunks`);
+  const partial = empty([chunks, B * kvol, 4], 'patchProduct');
+  const b = new ArrayBuffer(64);
+  const u = new Uint32Array(b);
+  u.set([...g.inSize, B], 0);
+  u.set([...g.outSize, A], 4);
+  u.set([...g.kernel, N], 8);
+  new Int32Array(b).set([...g.padding, 0], 12);
+  const [SD, SH, SW] = g.stride;
+  const [DD, DH, DW] = g.dilation;
+  engine().dispatch({
+    kernel: 'conv_direct', entry: 'patch_product', params: b, buffers: [a.buffer, src.buffer, partial.buffer], bindings: [4, 5, 6],
+    constants: { WG: 8, ROWS: PATCH_ROWS, SD, SH, SW, DD, DH, DW, KD: g.kernel[0], KH: g.kernel[1], KW: g.kernel[2] },
+    grid: [chunks, B * g.kernel[0] * g.kernel[1], 1],
+    label: `patchProduct ${fmt(a.shape)} x ${fmt(src.shape)} k${fmt(g.kernel)} s${fmt(g.stride)}`,
+  });
+  const total = sum(partial, 0); // [B·kvol, 4]
+  partial.dispose();
+  const t = transpose(total);
+  total.dispose();
+  const out = A === 4 ? t : slice(t, 0, 0, A);
+  if (out !== t) t.dispose();
+  return record(out, 'patchProduct', [a, src], (gy, [aa, ss], needs) => {
+    const o = spatialOpts(g);
+    const wG = reshape(gy, [A, B, ...g.kernel.slice(3 - g.nd)]);
+    // w.r.t. a: Σ_{b,k} gy[a, b, k] · src[n, b, o·S − P + k·Dil], the convolution of src with gy as weights;
+    // w.r.t. src: the transposed convolution of a with them
+    return [needs[0] ? convCut(g.nd, ss!, wG, o, aa!) : null, needs[1] ? convTFit(g.nd, aa!, wG, o, ss!) : null];
+  });
+}
+
 function launchDirect(entry: 'conv_direct' | 'convt_direct', x: Tensor, packed: Tensor, g: ConvGeometry, Co: number, outShape: number[]): Tensor {
   const N = x.shape[0]!;
   const y = empty(outShape, entry);
@@ -468,21 +544,13 @@ function convDirect(x: Tensor, w: Tensor, g: ConvGeometry): Tensor {
   const y = launchDirect('conv_direct', x, packed, g, Co, [N, Co, ...g.outSize.slice(3 - g.nd)]);
   packed.dispose();
   return record(y, 'convDirect', [x, w], (gy, [xx, ww], needs) => {
-    const s = g.stride.slice(3 - g.nd);
-    const inSp = xx!.shape.slice(2);
-    const k = ww!.shape.slice(2);
-    const p = g.padding.slice(3 - g.nd);
-    const d = g.dilation.slice(3 - g.nd);
-    // the transposed conv's natural output can be short of x by up to stride - 1 rows: outputPadding restores them
-    const outputPadding = inSp.map((n, i) => n - ((gy.shape[2 + i]! - 1) * s[i]! - 2 * p[i]! + d[i]! * (k[i]! - 1) + 1));
-    const gx = needs[0] ? convTransposeNd(g.nd === 2 ? 'convTranspose2d' : 'convTranspose3d', g.nd, gy, ww!, null, { stride: s, padding: p, dilation: d, outputPadding }) : null;
     let gw: Tensor | null = null;
     if (needs[1]) {
       const flat = patchProduct(gy, xx!, g);
       gw = reshape(flat, ww!.shape);
       flat.dispose();
     }
-    return [gx, gw];
+    return [needs[0] ? convTFit(g.nd, gy, ww!, spatialOpts(g), xx!) : null, gw];
   });
 }
 
@@ -496,28 +564,14 @@ function convTransposeDirect(x: Tensor, w: Tensor, gt: ConvGeometry, g: ConvGeom
   const y = launchDirect('convt_direct', x, packed, gt, Co, [N, Co, ...gt.outSize.slice(3 - gt.nd)]);
   packed.dispose();
   return record(y, 'convTransposeDirect', [x, w], (gy, [xx, ww], needs) => {
-    const nd = gt.nd;
-    const opts = { stride: gt.stride.slice(3 - nd), padding: gt.padding.slice(3 - nd), dilation: gt.dilation.slice(3 - nd) };
-    // to x: the forward conv with the same geometry (w read as [Cout = Ci, Cin = Co, k])
-    // (its natural output exceeds x where outputPadding >= stride, allowed below the dilation: those rows are cut)
-    let gx: Tensor | null = null;
-    if (needs[0]) {
-      gx = convNd(nd === 2 ? 'conv2d' : 'conv3d', nd, gy, ww!, null, opts);
-      for (let i = 0; i < nd; i++) {
-        if (gx.shape[2 + i]! > xx!.shape[2 + i]!) {
-          const cut: Tensor = slice(gx, 2 + i, 0, xx!.shape[2 + i]!);
-          gx.dispose();
-          gx = cut;
-        }
-      }
-    }
     let gw: Tensor | null = null;
     if (needs[1]) {
       const flat = patchProduct(xx!, gy, g); // [Ci, Co·kvol]
       gw = reshape(flat, ww!.shape);
       flat.dispose();
     }
-    return [gx, gw];
+    // to x: the forward conv with the same geometry (w read as [Cout = Ci, Cin = Co, k])
+    return [needs[0] ? convCut(gt.nd, gy, ww!, spatialOpts(gt), xx!) : null, gw];
   });
 }
 
