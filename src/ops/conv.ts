@@ -413,7 +413,8 @@ function directParams(g: ConvGeometry, xShape: readonly number[], Co: number): A
 /**
  * Σ_n a[n, A, P] · patches(src[n])ᵀ, the patches of `src` under geometry g (im2col) cut to their K rows: [A, K].
  * The weight gradient of both convolutions: conv's with a = dy and src = x; the transposed conv's with a = x and src =
- * dy. Composed of im2col, matmul and sum, so it is differentiable again.
+ * dy. With at most 4 channels on the a side it is the patch_product kernel (patchProductDirect), else im2col, matmul
+ * and sum; both are differentiable again.
  */
 function patchProduct(a: Tensor, src: Tensor, g: ConvGeometry): Tensor {
   if (a.shape[1]! <= 4 && g.kernel[2] <= 8 && g.channels * g.kernel[0] * g.kernel[1] <= 65535) return patchProductDirect(a, src, g);
