@@ -6,7 +6,7 @@
 //
 // --gap k scores frame 0 against frame k (the ground truth summed over the k steps: the fields are smooth and slow,
 // so this is close to the composed flow). The README's table ("Flow estimator", training status) is --gap 1.
-import { init, close, loadFlowModel, estimateFlow, framesTensor, tensor, drawSynthParams, renderSynthClip } from '../src/node.js';
+import { init, close, loadFlowModel, estimateFlow, framesTensor, tensor, drawSynthParams, renderSynthClip, toPlanarRGB } from '../src/node.js';
 import { concat } from '../src/ops/shape.js';
 import { neg } from '../src/ops/elementwise.js';
 import { resizeFlow } from '../src/ops/flow.js';
@@ -26,11 +26,7 @@ await init();
 const { model, path } = await loadFlowModel(args.includes('--model') ? opt('model', '') : undefined);
 const S = 128;
 const CLIPS = 8;
-const planar = (rgb: Uint8Array) => {
-  const o = new Float32Array(3 * S * S);
-  for (let i = 0; i < S * S; i++) for (let c = 0; c < 3; c++) o[c * S * S + i] = rgb[3 * i + c]! / 255;
-  return o;
-};
+const planar = (rgb: Uint8Array) => toPlanarRGB({ width: S, height: S, channels: 3, data: rgb });
 const fields: [string, (u: number, v: number, pu: number, pv: number) => [number, number]][] = [
   ['ground truth', (u, v) => [u, v]],
   ['ground truth with v = 0', (u) => [u, 0]],
