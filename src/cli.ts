@@ -4,7 +4,7 @@ import { basename, extname, join, relative, resolve, sep } from 'node:path';
 import { appendFileSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import {
   init, close, loadGenerator, generate, readImage, writeGif, writePngFrames, writeMp4, hasFfmpeg, loadFlowModel, encodePng,
-  writeFileAtomic, saveSafetensors, readSafetensorsFile, estimateFlow, framesTensor, resizeFlow, scope,
+  writeFileAtomic, saveSafetensors, estimateFlow, framesTensor, resizeFlow, scope,
 } from './node.js';
 import { writeSynthDataset, listClips, readFrame, writeNpyFile } from './data/sky.js';
 import { PairDataset, trainFlow, evaluateFlow, DEFAULT_MODEL } from './flow/train.js';
@@ -274,19 +274,6 @@ async function cmdTrainFlow(a: Args): Promise<void> {
   const maxGap = intOpt(a.opts, 'max-gap', 3, 1);
   const augment = choice(a.opts, 'augment', ['flip-x', 'dihedral'] as const, 'flip-x');
   const photometric = choice(a.opts, 'photometric', ['census', 'l1-ssim'] as const, 'census');
-  if (a.opts.has('resume') && existsSync(`${out}.train.safetensors`)) {
-    // the options of the run being resumed (checkpoints from before an option existed ran its old default)
-    let saved: { photometric?: string; augment?: string } = {};
-    try {
-      saved = JSON.parse(readSafetensorsFile(`${out}.train.safetensors`).metadata.options ?? '{}');
-    } catch {
-      saved = {};
-    }
-    const was = { photometric: saved.photometric ?? 'l1-ssim', augment: saved.augment ?? 'flip-x' };
-    for (const [name, now] of [['photometric', photometric], ['augment', augment]] as const) {
-      if (was[name] !== now) say(`note: the run being resumed used --${name} ${was[name]}; it continues with ${now} (pass --${name} ${was[name]} to keep it)`);
-    }
-  }
   const model = { inputNorm: choice(a.opts, 'input-norm', ['center', 'none'] as const, DEFAULT_MODEL.inputNorm), corrNorm: choice(a.opts, 'corr-norm', ['moments', 'none'] as const, DEFAULT_MODEL.corrNorm) };
   const ds = new PairDataset(train.clips, size, (d, t) => say(`loading frames: ${d}/${t}`, true), maxGap);
   say(`training PWC-Lite on ${ds.pairs.length} frame pairs from ${train.clips.length} clips, ${steps} steps of ${batch}, on ${e.adapter.description || e.adapter.device}`);
@@ -295,6 +282,7 @@ async function cmdTrainFlow(a: Args): Promise<void> {
   let warnedMask = false;
   const net = await trainFlow(ds, evalClips?.clips.filter((c) => c.gtflow) ?? [], {
     steps, batch, lr, seed, size, out, resume: a.opts.has('resume'), stage2At, distillAt, evalEvery, model, augment, photometric,
+    onOptionChange: (name, was, now) => say(`note: the run being resumed used --${name} ${was}; it continues with ${now} (pass --${name} ${was} to keep it)`),
     onLog: (entry) => {
       if (typeof entry.visible === 'number' && entry.visible < 0.05 && !warnedMask) {
         warnedMask = true;

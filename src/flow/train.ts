@@ -166,6 +166,8 @@ export interface FlowTrainOptions {
   /** stop (with a checkpoint) once this many of the `steps` are done, as an interrupted run would; resume later */
   stopAt?: number;
   onLog?: (entry: Record<string, number | string>) => void;
+  /** on resume: called for each training option (photometric, augment) that differs from the resumed run's */
+  onOptionChange?: (name: 'photometric' | 'augment', was: string, now: string) => void;
 }
 
 export interface EvalResult {
@@ -185,10 +187,13 @@ export async function trainFlow(train: PairDataset, evalClips: ClipInfo[], opts:
   const o = {
     batch: 2, lr: 3e-4, stage2At: 1, distillAt: 1, wDistill: 1, decayAt: 0.8, seed: 0, size: 128, checkpointEvery: 100, evalEvery: 100, resume: false,
     ...opts,
+    // the effective values, so that the checkpoint's options record them
+    photometric: opts.photometric ?? 'census',
+    augment: opts.augment ?? 'flip-x',
   };
-  if (o.photometric !== undefined && o.photometric !== 'l1-ssim' && o.photometric !== 'census') throw new EngineError(`trainFlow: photometric must be 'l1-ssim' or 'census', got '${String(o.photometric)}'`);
+  if (o.photometric !== 'l1-ssim' && o.photometric !== 'census') throw new EngineError(`trainFlow: photometric must be 'l1-ssim' or 'census', got '${String(o.photometric)}'`);
   const stage1: FlowLossConfig = o.photometric === 'l1-ssim' ? STAGE1 : { ...STAGE1, wL1: 0, wSsim: 0, wCensus: 1 };
-  if (o.augment !== undefined && o.augment !== 'flip-x' && o.augment !== 'dihedral') throw new EngineError(`trainFlow: augment must be 'flip-x' or 'dihedral', got '${String(o.augment)}'`);
+  if (o.augment !== 'flip-x' && o.augment !== 'dihedral') throw new EngineError(`trainFlow: augment must be 'flip-x' or 'dihedral', got '${String(o.augment)}'`);
   if (!Number.isInteger(o.steps) || o.steps < 1) throw new EngineError(`trainFlow: steps must be a positive integer, got ${o.steps}`);
   const S = o.size;
   manualSeed(o.seed);
@@ -214,6 +219,17 @@ export async function trainFlow(train: PairDataset, evalClips: ClipInfo[], opts:
     net.loadStateDict(saved.tensors, { what: o.out });
     const st = readSafetensorsFile(statePath);
     adam.loadState({ step: Number(st.metadata.step), tensors: st.tensors });
+    // what the resumed run trained with (checkpoints from before an option existed ran its first default)
+    let ran: { photometric?: string; augment?: string } = {};
+    try {
+      ran = JSON.parse(st.metadata.options ?? '{}');
+    } catch {
+      ran = {};
+    }
+    const was = { photometric: ran.photometric ?? 'l1-ssim', augment: ran.augment ?? 'flip-x' };
+    for (const name of ['photometric', 'augment'] as const) {
+      if (was[name] !== o[name]) o.onOptionChange?.(name, was[name], o[name]);
+    }
     const tw = new Map([...st.tensors].filter(([k]) => k.startsWith('teacher.')).map(([k, v]) => [k.slice(8), v] as [string, HostTensor]));
     // a checkpoint from before the distillation stage has no teacher: it is snapshot when that stage begins
     if (tw.size) {
