@@ -212,8 +212,9 @@ function convNd(op: string, nd: number, x: Tensor, w: Tensor, b: Tensor | null |
     const y = inference && algo === 'auto' ? conv2dWinograd4(x, w, g.padding[1]) : conv2dWinograd(x, w, g.padding[1]);
     return withBias(y, b, Co, nd);
   }
-  if (algo === 'direct' || (algo === 'auto' && C <= DIRECT_MAX_CHANNELS && Co <= DIRECT_MAX_CHANNELS && directFits(g, N, Co, 1))) {
-    if (!directFits(g, N, Co, 1)) throw new EngineError(`${op}: the direct kernel's grid (${g.outSize[0] * g.outSize[1]} rows, ${N} x ${Math.ceil(Co / 4)} sample-channel groups) exceeds 65535; use algorithm 'im2col'`);
+  const directOk = directFits(g, N, Co, 1);
+  if (algo === 'direct' || (algo === 'auto' && C <= DIRECT_MAX_CHANNELS && Co <= DIRECT_MAX_CHANNELS && directOk)) {
+    if (!directOk) throw new EngineError(`${op}: the direct kernel's grid (${g.outSize[0] * g.outSize[1]} rows, ${N} x ${Math.ceil(Co / 4)} sample-channel groups) exceeds 65535; use algorithm 'im2col'`);
     return withBias(convDirect(x, w, g), b, Co, nd);
   }
   const K = C * numel(k);
@@ -272,8 +273,9 @@ function convTransposeNd(op: string, nd: number, x: Tensor, w: Tensor, b: Tensor
   // outputPadding >= stride (allowed below the dilation): the extra output rows simply receive no taps.
   const g = { ...convGeometry(op, outSp, Co, k, { stride: s, padding: p, dilation: d }), outSize: to3(inSp, 1) };
   const gt: ConvGeometry = { ...g, inSize: to3(inSp, 1), outSize: to3(outSp, 1), channels: Ci };
-  if (algo === 'direct' || (algo === 'auto' && Ci <= DIRECT_MAX_CHANNELS && Co <= DIRECT_MAX_CHANNELS && directFits(gt, N, Co, gt.stride[2]))) {
-    if (!directFits(gt, N, Co, gt.stride[2])) throw new EngineError(`${op}: the direct kernel's grid exceeds 65535 for output ${fmt(outSp)} and ${N} samples; use algorithm 'col2im'`);
+  const directOk = directFits(gt, N, Co, gt.stride[2]);
+  if (algo === 'direct' || (algo === 'auto' && Ci <= DIRECT_MAX_CHANNELS && Co <= DIRECT_MAX_CHANNELS && directOk)) {
+    if (!directOk) throw new EngineError(`${op}: the direct kernel's grid exceeds 65535 for output ${fmt(outSp)} and ${N} samples; use algorithm 'col2im'`);
     return withBias(convTransposeDirect(x, w, gt, g), b, Co, nd);
   }
   const K = Co * numel(k);
