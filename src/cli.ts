@@ -68,6 +68,9 @@ train-flow options:
                           range-map occlusion
   --augment flip-x|dihedral   random horizontal flips and frame swaps (default flip-x, ARFlow); dihedral adds
                           vertical flips and x/y transposition
+  --dihedral-at <f>       fraction of the steps after which dihedral's extra flips start (default 0)
+  --crop <n>              train on random n x n windows of each pair (a multiple of 64; default --size, the
+                          whole frame): 64 costs about a quarter per pair; evaluation uses whole frames
   --out <file>            checkpoint (default pwclite.safetensors; optimiser state in <file>.train.safetensors)
   --resume                continue from --out          --seed <S>    (default 0)
   --log <file.jsonl>      append every step's losses and every evaluation as JSON lines
@@ -243,7 +246,7 @@ async function cmdSynth(a: Args): Promise<void> {
 }
 
 async function cmdTrainFlow(a: Args): Promise<void> {
-  known(a, ['data', 'eval-data', 'steps', 'batch', 'lr', 'out', 'resume', 'seed', 'log', 'ship', 'size', 'stage2-at', 'distill-at', 'eval-every', 'max-gap', 'input-norm', 'corr-norm', 'augment', 'photometric']);
+  known(a, ['data', 'eval-data', 'steps', 'batch', 'lr', 'out', 'resume', 'seed', 'log', 'ship', 'size', 'stage2-at', 'distill-at', 'eval-every', 'max-gap', 'input-norm', 'corr-norm', 'augment', 'photometric', 'crop', 'dihedral-at']);
   const say = reporter(a);
   const data = resolve(strOpt(a, 'data'));
   const evalRoot = resolve(strOpt(a, 'eval-data', data));
@@ -251,6 +254,8 @@ async function cmdTrainFlow(a: Args): Promise<void> {
   const batch = intOpt(a.opts, 'batch', 2, 1);
   const size = intOpt(a.opts, 'size', 128, 64);
   if (size % 64) throw new UsageError(`--size must be a multiple of 64, got ${size}`);
+  const crop = intOpt(a.opts, 'crop', size, 64);
+  if (crop % 64 || crop > size) throw new UsageError(`--crop must be a multiple of 64 no larger than --size ${size}, got ${crop}`);
   const lr = numOpt(a, 'lr', 3e-4);
   const frac = (name: string, dflt: number) => {
     const v = a.opts.has(name) ? Number(a.opts.get(name)) : dflt;
@@ -259,6 +264,7 @@ async function cmdTrainFlow(a: Args): Promise<void> {
   };
   const stage2At = frac('stage2-at', 1);
   const distillAt = frac('distill-at', 1);
+  const dihedralAt = frac('dihedral-at', 0);
   const evalEvery = intOpt(a.opts, 'eval-every', 100, 1);
   const seed = intOpt(a.opts, 'seed', 0, 0);
   const out = resolve(strOpt(a, 'out', 'pwclite.safetensors'));
@@ -273,6 +279,7 @@ async function cmdTrainFlow(a: Args): Promise<void> {
   const e = await init();
   const maxGap = intOpt(a.opts, 'max-gap', 3, 1);
   const augment = choice(a.opts, 'augment', ['flip-x', 'dihedral'] as const, 'flip-x');
+  if (a.opts.has('dihedral-at') && augment !== 'dihedral') throw new UsageError('--dihedral-at needs --augment dihedral (it says when dihedral\'s extra flips start)');
   const photometric = choice(a.opts, 'photometric', ['census', 'l1-ssim'] as const, 'census');
   const model = { inputNorm: choice(a.opts, 'input-norm', ['center', 'none'] as const, DEFAULT_MODEL.inputNorm), corrNorm: choice(a.opts, 'corr-norm', ['moments', 'none'] as const, DEFAULT_MODEL.corrNorm) };
   const ds = new PairDataset(train.clips, size, (d, t) => say(`loading frames: ${d}/${t}`, true), maxGap);
@@ -281,7 +288,7 @@ async function cmdTrainFlow(a: Args): Promise<void> {
   const t0 = performance.now();
   let warnedMask = false;
   const net = await trainFlow(ds, evalClips?.clips.filter((c) => c.gtflow) ?? [], {
-    steps, batch, lr, seed, size, out, resume: a.opts.has('resume'), stage2At, distillAt, evalEvery, model, augment, photometric,
+    steps, batch, lr, seed, size, out, resume: a.opts.has('resume'), stage2At, distillAt, evalEvery, model, augment, photometric, crop, dihedralAt,
     onOptionChange: (name, was, now) => say(`note: the run being resumed used --${name} ${was}; it continues with ${now} (pass --${name} ${was} to keep it)`),
     onLog: (entry) => {
       if (typeof entry.visible === 'number' && entry.visible < 0.05 && !warnedMask) {

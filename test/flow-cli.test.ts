@@ -11,7 +11,7 @@ import {
 } from '../src/node.js';
 import { drawSynthParams, renderSynthClip } from '../src/data/synth.js';
 import { listClips, writeSynthDataset, readNpyFile } from '../src/data/sky.js';
-import { PairDataset, trainFlow, evaluateFlow, flipX, flipY, transposeXY } from '../src/flow/train.js';
+import { PairDataset, trainFlow, evaluateFlow, flipX, flipY, transposeXY, cropSquare } from '../src/flow/train.js';
 import { decodeFlo } from '../src/io/flo.js';
 import { setup, throwsMatching } from './helpers.js';
 
@@ -92,21 +92,21 @@ lib('the augmentations move the flow as they move the frames: flips negate u or 
   const clip = translationClip(S, u, v);
   const [a, b] = clip.frames.map((f) => planar(f, S)) as [Float32Array, Float32Array];
   // mean |b(p + (fu, fv)) - a(p)| over interior pixels, b sampled bilinearly (an independent CPU warp)
-  const residual = (a: Float32Array, b: Float32Array, fu: number, fv: number) => {
+  const residual = (a: Float32Array, b: Float32Array, fu: number, fv: number, Z = S) => {
     let e = 0;
     let n = 0;
     for (let c = 0; c < 3; c++) {
-      for (let y = 4; y < S - 4; y++) {
-        for (let x = 4; x < S - 4; x++) {
+      for (let y = 4; y < Z - 4; y++) {
+        for (let x = 4; x < Z - 4; x++) {
           const sx = x + fu;
           const sy = y + fv;
           const x0 = Math.floor(sx);
           const y0 = Math.floor(sy);
           const wx = sx - x0;
           const wy = sy - y0;
-          const at = (yy: number, xx: number) => b[c * S * S + yy * S + xx]!;
+          const at = (yy: number, xx: number) => b[c * Z * Z + yy * Z + xx]!;
           const s = (1 - wy) * ((1 - wx) * at(y0, x0) + wx * at(y0, x0 + 1)) + wy * ((1 - wx) * at(y0 + 1, x0) + wx * at(y0 + 1, x0 + 1));
-          e += Math.abs(s - a[c * S * S + y * S + x]!);
+          e += Math.abs(s - a[c * Z * Z + y * Z + x]!);
           n++;
         }
       }
@@ -127,6 +127,28 @@ lib('the augmentations move the flow as they move the frames: flips negate u or 
     assert.ok(Math.abs(right - base) < 0.25 * base + 1e-4, `${name}: residual ${right} with the moved flow vs ${base} before`);
     assert.ok(wrong > 2 * right, `${name}: the unmoved flow fits worse (${wrong} vs ${right})`);
     assert.equal(Array.from(t(ta)), Array.from(a), `${name} is an involution`);
+  }
+  // a window cut from both frames keeps the pair's flow, and is the window
+  const C = 32;
+  const [ca, cb] = [cropSquare(a, S, C, 5, 11), cropSquare(b, S, C, 5, 11)];
+  const cropRes = residual(ca, cb, u, v, C);
+  assert.ok(cropRes < 0.25 * residual(ca, cb, 0, 0, C), `crop: residual ${cropRes} with the pair's flow vs ${residual(ca, cb, 0, 0, C)} with none`);
+  assert.equal([ca[0], ca[C * C + 3 * C + 7], ca[3 * C * C - 1]], [a[11 * S + 5], a[S * S + 14 * S + 12], a[2 * S * S + 42 * S + 36]]);
+});
+
+lib('train-flow on random 64x64 windows of 128x128 pairs (--crop); bad crop and dihedral-at values are named', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'dtvnet-flowcrop-'));
+  await writeSynthDataset(dir, { clips: 1, frames: 2, seed: 6, size: 128 });
+  const train = new PairDataset(listClips(dir).clips, 128);
+  const logs: Record<string, number | string>[] = [];
+  const net = await trainFlow(train, [], { steps: 1, batch: 2, size: 128, crop: 64, augment: 'dihedral', dihedralAt: 0.5, out: join(dir, 'c.safetensors'), onLog: (e) => logs.push(e) });
+  net.dispose();
+  assert.ok(Number(logs[0]!.photometric) > 0 && Number.isFinite(Number(logs[0]!.total)), JSON.stringify(logs[0]));
+  for (const [crop, dihedralAt, msg] of [[96, 0, /crop must be a multiple of 64 between 64 and the frame size 128, got 96/], [256, 0, /got 256/], [64, 1.5, /dihedralAt must be a fraction of the steps in \[0, 1\], got 1.5/]] as const) {
+    await trainFlow(train, [], { steps: 1, size: 128, crop, dihedralAt, out: join(dir, 'x.safetensors') }).then(
+      () => assert.unreachable(`crop ${crop}, dihedralAt ${dihedralAt}`),
+      (e: Error) => assert.match(e.message, msg),
+    );
   }
 });
 
@@ -291,6 +313,12 @@ cli('synth, train-flow (log, f16 export), eval-flow --json, flow, flows (with it
   const e4 = dtvnet(['synth', '--out', dir]);
   assert.is(e4.status, 2);
   assert.match(e4.stderr, /--clips/);
+  const e6 = dtvnet(['train-flow', '--data', dir, '--crop', '96']);
+  assert.is(e6.status, 2);
+  assert.match(e6.stderr, /--crop must be a multiple of 64 no larger than --size 128, got 96/);
+  const e7 = dtvnet(['train-flow', '--data', dir, '--dihedral-at', '0.5']);
+  assert.is(e7.status, 2);
+  assert.match(e7.stderr, /--dihedral-at needs --augment dihedral/);
   // without --model: the shipped estimator
   const shipped = dtvnet(['flow', clip.frames[0]!, clip.frames[1]!, '--out', join(dir, 'shipped.png')]);
   assert.is(shipped.status, 0, shipped.stderr);

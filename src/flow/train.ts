@@ -91,6 +91,15 @@ export function transposeXY(img: Float32Array, S: number): Float32Array {
   return out;
 }
 
+/** The C x C window at (x0, y0) of a planar [3, S, S] frame. */
+export function cropSquare(img: Float32Array, S: number, C: number, x0: number, y0: number): Float32Array {
+  const out = new Float32Array(3 * C * C);
+  for (let c = 0; c < 3; c++) {
+    for (let y = 0; y < C; y++) out.set(img.subarray(c * S * S + (y0 + y) * S + x0, c * S * S + (y0 + y) * S + x0 + C), c * C * C + y * C);
+  }
+  return out;
+}
+
 /** Noise rectangles pasted into a planar frame (in place); returns the [S, S] mask of pasted pixels. */
 function pasteNoise(img: Float32Array, S: number, rand: () => number): Float32Array {
   const mask = new Float32Array(S * S);
@@ -155,12 +164,24 @@ export interface FlowTrainOptions {
    */
   augment?: 'flip-x' | 'dihedral';
   /**
+   * fraction of the steps after which 'dihedral' adds its flips and transposition (default 0: from the first step).
+   * Measured (README, runs 8, 10, 12): from scratch, dihedral runs sat at the zero-flow error for 300-600 steps; after
+   * a plain warm-up the switch set the error back and it oscillated.
+   */
+  dihedralAt?: number;
+  /**
    * photometric term of stage 1: 'census' (default: the 7x7 soft census distance ARFlow uses in stage 2) or 'l1-ssim'
    * (ARFlow's sky recipe, 0.15·L1 + 0.85·SSIM), both with the range-map occlusion of stage 1. Measured on SynthSky
    * (README): SSIM scores the ground-truth flow worse than v = 0 and worse than the model's own prediction, census
    * and L1 score it best; the census run ends at EPE 0.355 where the L1/SSIM run ends at 0.376.
    */
   photometric?: 'l1-ssim' | 'census';
+  /**
+   * side of the random square window cut from each training pair (both frames alike, so its flow is the pair's
+   * flow): a multiple of 64 up to `size` (default `size`, the whole frame). 64 costs about a quarter of 128 per
+   * pair, so an hour's training sees about four times as many pairs; evaluation always uses the whole frame.
+   */
+  crop?: number;
   /** continue from the checkpoint at `out` */
   resume?: boolean;
   /** stop (with a checkpoint) once this many of the `steps` are done, as an interrupted run would; resume later */
@@ -194,8 +215,11 @@ export async function trainFlow(train: PairDataset, evalClips: ClipInfo[], opts:
   if (o.photometric !== 'l1-ssim' && o.photometric !== 'census') throw new EngineError(`trainFlow: photometric must be 'l1-ssim' or 'census', got '${String(o.photometric)}'`);
   const stage1: FlowLossConfig = o.photometric === 'l1-ssim' ? STAGE1 : { ...STAGE1, wL1: 0, wSsim: 0, wCensus: 1 };
   if (o.augment !== 'flip-x' && o.augment !== 'dihedral') throw new EngineError(`trainFlow: augment must be 'flip-x' or 'dihedral', got '${String(o.augment)}'`);
+  if (!(o.dihedralAt === undefined || (o.dihedralAt >= 0 && o.dihedralAt <= 1))) throw new EngineError(`trainFlow: dihedralAt must be a fraction of the steps in [0, 1], got ${o.dihedralAt}`);
   if (!Number.isInteger(o.steps) || o.steps < 1) throw new EngineError(`trainFlow: steps must be a positive integer, got ${o.steps}`);
   const S = o.size;
+  const C = o.crop ?? S;
+  if (!Number.isInteger(C) || C < 64 || C > S || C % 64 !== 0) throw new EngineError(`trainFlow: crop must be a multiple of 64 between 64 and the frame size ${S}, got ${C}`);
   manualSeed(o.seed);
   const statePath = `${o.out}.train.safetensors`;
   if (o.resume && (!existsSync(o.out) || !existsSync(statePath))) throw new EngineError(`--resume: no checkpoint at ${o.out} (with ${statePath}); start without --resume`);
@@ -266,15 +290,20 @@ export async function trainFlow(train: PairDataset, evalClips: ClipInfo[], opts:
       let b = train.frame(ib);
       if (rand() < 0.5) [a, b] = [flipX(a, S), flipX(b, S)];
       if (rand() < 0.5) [a, b] = [b, a];
-      if (o.augment === 'dihedral') {
+      if (o.augment === 'dihedral' && step >= Math.round((o.dihedralAt ?? 0) * o.steps)) {
         if (rand() < 0.5) [a, b] = [flipY(a, S), flipY(b, S)];
         if (rand() < 0.5) [a, b] = [transposeXY(a, S), transposeXY(b, S)];
+      }
+      if (C < S) {
+        const x0 = Math.floor(rand() * (S - C + 1));
+        const y0 = Math.floor(rand() * (S - C + 1));
+        [a, b] = [cropSquare(a, S, C, x0, y0), cropSquare(b, S, C, x0, y0)];
       }
       A.push(a);
       B.push(b);
     }
-    const a = framesTensor(A, S, S);
-    const b = framesTensor(B, S, S);
+    const a = framesTensor(A, C, C);
+    const b = framesTensor(B, C, C);
     const parts = scope(() => {
       if (stage < 3) {
         const out = net.forward(a, b, { backward: true });
@@ -288,9 +317,9 @@ export async function trainFlow(train: PairDataset, evalClips: ClipInfo[], opts:
         return [to.stacked[0]!, nonOccluded(to.stacked[0]!, 'fb')];
       });
       const B2 = B.map((f) => f.slice());
-      for (const f of B2) P.push(pasteNoise(f, S, rand));
-      const b2 = framesTensor(B2, S, S);
-      const patch = tensor(concatArrays(P), [o.batch, 1, S, S]);
+      for (const f of B2) P.push(pasteNoise(f, C, rand));
+      const b2 = framesTensor(B2, C, C);
+      const patch = tensor(concatArrays(P), [o.batch, 1, C, C]);
       // hidden for the student: frame-1 pixels whose match lands in a patch; frame-2 pixels inside a patch
       const hidden = noGrad(() => concat([gt(warp(patch, slice(tFlow, 0, 0, o.batch), 'border'), 0.5), patch], 0));
       const selfMask = mul(hidden, tMask);
