@@ -33,6 +33,7 @@ const fields: [string, (u: number, v: number, pu: number, pv: number) => [number
   ['ground truth with u = 0', (_u, v) => [0, v]],
   ['0.8 x ground truth', (u, v) => [0.8 * u, 0.8 * v]],
   ['the model\'s prediction', (_u, _v, pu, pv) => [pu, pv]],
+  ['the model\'s u with the true v', (_u, v, pu) => [pu, v]],
   ['zero', () => [0, 0]],
 ];
 const terms = { l1: { ...STAGE1, wL1: 1, wSsim: 0 }, ssim: { ...STAGE1, wL1: 0, wSsim: 1 }, census: { ...STAGE1, wL1: 0, wSsim: 0, wCensus: 1 } };
