@@ -137,4 +137,17 @@ export const coreCases: BenchCase[] = [
     },
     teardown: (s) => (s as Tensor).dispose(),
   },
+  {
+    // What every dispatch costs on the device however little it does: 200 ReLUs of 4 floats recorded into one
+    // batch (one submission, no readback between them). On lavapipe this floor exceeds the whole ideal time of
+    // small memory-bound rows (warp 3x128x128 moves 524 KB: 47 µs at 11 GB/s).
+    name: 'dispatch floor: 200 tiny dispatches, one submit',
+    kind: 'latency',
+    extra: (ms) => ({ us_per_dispatch: +((1000 * ms) / 200).toFixed(1) }),
+    setup: () => tensor([1, -2, 3, -4], [4]),
+    run: (s) => {
+      for (let i = 0; i < 200; i++) relu(s as Tensor).dispose();
+    },
+    teardown: (s) => (s as Tensor).dispose(),
+  },
 ];

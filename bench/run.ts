@@ -89,6 +89,7 @@ if (json) {
     'GB/s': r.gbps ?? '',
     '% roofline': r.roofline_pct ?? '',
     fps: r.fps ?? '',
+    ...(r.us_per_dispatch !== undefined ? { 'µs/dispatch': r.us_per_dispatch } : {}),
     'cold ms': r.cold_ms,
     runs: r.samples,
   })));
