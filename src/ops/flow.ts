@@ -42,11 +42,11 @@ function checkFlowFor(op: string, imgName: string, img: Tensor, flow: Tensor): v
   if (img.shape[0]! > MAX_GROUPS || img.shape[2]! > MAX_GROUPS) throw new EngineError(`${op}: N and H must be at most ${MAX_GROUPS}, got ${desc}`);
 }
 
-// Pixels per lane: enough work per invocation (up to 64: a workgroup's fixed cost on lavapipe is paid once for
-// 512 pixels; measured against 8: warp 3x128x128 0.28 -> 0.25 ms, its backward 1.30 -> 1.04 ms), but at least ~32
-// workgroups when the image allows it.
-function itemsFor(width: number, rows: number): number {
-  let it = 64;
+// Pixels per lane: enough work per invocation (up to `most`), but at least ~32 workgroups when the image allows it.
+// Warp takes up to 64 (a workgroup's fixed cost on lavapipe paid once for 512 pixels; measured against 8 with
+// `bench/run.ts warp`: 0.30 -> 0.27 ms forward, 1.24 -> 1.08 ms backward at 3x128x128); resize keeps 8.
+function itemsFor(width: number, rows: number, most = 8): number {
+  let it = most;
   while (it > 1 && Math.ceil(width / (8 * it)) * rows < 32) it >>= 1;
   return it;
 }
@@ -64,7 +64,7 @@ function grid2d(groups: number, N: number): [number, number, number] {
 /** One launch of kernels/warp.wgsl: runs of `items` consecutive pixels (flattened over H·W) per lane, z = sample. */
 function warpDispatch(entry: string, constants: Record<string, number | boolean>, shape: readonly number[], buffers: GPUBuffer[], bindings: number[], label: string): void {
   const [N, C, H, W] = shape as [number, number, number, number];
-  const items = itemsFor(H * W, N);
+  const items = itemsFor(H * W, N, 64);
   engine().dispatch({
     kernel: 'warp', entry, constants: { WG: 8, ITEMS: items, ...constants },
     params: warpParams(N, C, H, W), buffers, bindings, grid: grid2d(Math.ceil((H * W) / (8 * items)), N), label,
@@ -88,7 +88,7 @@ function adjointGather(g: Tensor, flow: Tensor, padding: WarpPadding, label: str
   }
   const out = empty(g.shape, 'warpAdjoint');
   // warp_gather: lanes own runs of `items` targets within a row
-  const items = itemsFor(W, H * N);
+  const items = itemsFor(W, H * N, 64);
   engine().dispatch({
     kernel: 'warp', entry: 'warp_gather', constants: { WG: 8, ITEMS: items }, params: warpParams(N, g.shape[1]!, H, W),
     buffers: [g.buffer, out.buffer, head.buffer, links.buffer], bindings: [1, 3, 6, 7], grid: grid2d(Math.ceil((H * Math.ceil(W / items)) / 8), N),
