@@ -43,45 +43,81 @@ struct Params {
 @group(0) @binding(1) var<storage, read> src: array<f32>;
 @group(0) @binding(2) var<storage, read_write> dst: array<f32>;
 
+// The column-matrix row k of sample n: its tap (kd, kh, kw), the first input row of its (n, ci) plane, and whether
+// k is a real row (rows K..Kp are zero).
+struct ColRow { kd: i32, kh: i32, kw: i32, plane: u32, live: bool }
+
+fn col_row(k: u32, n: u32) -> ColRow {
+  let KW = p.ksize.z;
+  let KH = p.ksize.y;
+  let KD = p.ksize.x;
+  let ci = k / (KW * KH * KD);
+  return ColRow(i32((k / (KW * KH)) % KD), i32((k / KW) % KH), i32(k % KW), (n * p.in_size.w + ci) * p.in_size.x, k < p.ksize.w);
+}
+
+// Where output row r (= od·OH + oh) of column-matrix row c reads x: the input row's first element, and whether that
+// row lies inside x (else every tap of the row is 0).
+struct SrcRow { base: u32, ok: bool }
+
+fn src_row(c: ColRow, r: u32) -> SrcRow {
+  let D = i32(p.in_size.x);
+  let H = i32(p.in_size.y);
+  let od = i32(r / p.out_size.y);
+  let oh = i32(r % p.out_size.y);
+  let id = od * SD - p.pad.x + c.kd * DD;
+  let ih = oh * SH - p.pad.y + c.kh * DH;
+  let ok = c.live && id >= 0 && id < D && ih >= 0 && ih < H;
+  return SrcRow(((c.plane + u32(max(id, 0))) * u32(H) + u32(max(ih, 0))) * p.in_size.z, ok);
+}
+
 @compute @workgroup_size(WG)
 fn im2col(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let k = wid.y;
   let n_local = wid.z;
-  let n = p.chunk.z + n_local;
-  let OH = p.out_size.y;
+  let c = col_row(k, p.chunk.z + n_local);
   let OW = p.out_size.z;
-  let KW = p.ksize.z;
-  let KH = p.ksize.y;
-  let KD = p.ksize.x;
-  let kw = i32(k % KW);
-  let kh = i32((k / KW) % KH);
-  let kd = i32((k / (KW * KH)) % KD);
-  let ci = k / (KW * KH * KD);
-  let D = i32(p.in_size.x);
-  let H = i32(p.in_size.y);
   let W = i32(p.in_size.z);
-  let live_k = k < p.ksize.w;
-  let P = p.chunk.y * OW;
-  let plane = (n * p.in_size.w + ci) * u32(D);             // first (d) row index of this (n, ci)
-  let out0 = (n_local * p.rows.x + k) * P;
+  let out0 = (n_local * p.rows.x + k) * p.chunk.y * OW;
   let col0 = wid.x * WG * ITEMS + lid;
-  // lanes' columns and their input columns do not depend on the row: compute once
   for (var rr = 0u; rr < p.chunk.y; rr++) {
-    let r = p.chunk.x + rr;
-    let od = i32(r / OH);
-    let oh = i32(r % OH);
-    let id = od * SD - p.pad.x + kd * DD;
-    let ih = oh * SH - p.pad.y + kh * DH;
-    let row_ok = live_k && id >= 0 && id < D && ih >= 0 && ih < H;
-    let src_row = ((plane + u32(max(id, 0))) * u32(H) + u32(max(ih, 0))) * u32(W);
+    let sr = src_row(c, p.chunk.x + rr);
     let dst_row = out0 + rr * OW;
     for (var t = 0u; t < ITEMS; t++) {
       let ow = col0 + t * WG;
       if (ow >= OW) { break; }
-      let iw = i32(ow) * SW - p.pad.z + kw * DW;
+      let iw = i32(ow) * SW - p.pad.z + c.kw * DW;
       var v = 0.0;
-      if (row_ok && iw >= 0 && iw < W) { v = src[src_row + u32(iw)]; }
+      if (sr.ok && iw >= 0 && iw < W) { v = src[sr.base + u32(iw)]; }
       dst[dst_row + ow] = v;
+    }
+  }
+}
+
+// im2col for rows of OW % 4 == 0 columns: a lane's unit is a quad of 4 consecutive output columns, stored as one vec4
+// (lavapipe charges a per-lane scalar store about what it charges a vec4 one). Grid x = ceil(OW / (4·WG·ITEMS)).
+@group(0) @binding(2) var<storage, read_write> dst4: array<vec4<f32>>;
+
+@compute @workgroup_size(WG)
+fn im2col4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let k = wid.y;
+  let n_local = wid.z;
+  let c = col_row(k, p.chunk.z + n_local);
+  let OW = p.out_size.z;
+  let W = i32(p.in_size.z);
+  let out0 = (n_local * p.rows.x + k) * p.chunk.y * OW;
+  let q0 = wid.x * WG * ITEMS + lid;
+  for (var rr = 0u; rr < p.chunk.y; rr++) {
+    let sr = src_row(c, p.chunk.x + rr);
+    let dst_row = out0 + rr * OW;
+    for (var t = 0u; t < ITEMS; t++) {
+      let ow = 4u * (q0 + t * WG);
+      if (ow >= OW) { break; }
+      let iw = vec4<i32>(i32(ow) * SW - p.pad.z + c.kw * DW) + vec4<i32>(0, 1, 2, 3) * SW;
+      let ok = vec4<bool>(sr.ok) & (iw >= vec4<i32>(0)) & (iw < vec4<i32>(W));
+      // taps outside x are read at a safe address (the buffer's first row when the row is outside) and masked
+      let at = vec4<u32>(clamp(iw, vec4<i32>(0), vec4<i32>(W - 1))) + vec4<u32>(select(0u, sr.base, sr.ok));
+      let v = vec4<f32>(src[at.x], src[at.y], src[at.z], src[at.w]);
+      dst4[(dst_row + ow) / 4u] = select(vec4<f32>(0.0), v, ok);
     }
   }
 }

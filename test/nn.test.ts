@@ -110,6 +110,8 @@ const CONV2D: ConvCase[] = [
   { x: [1, 3, 6, 5], w: [129, 3, 3, 3], bias: true, opts: { padding: 1 } },
   // 1x1 kernel, no options
   { x: [1, 3, 5, 4], w: [4, 3, 1, 1], bias: true, opts: {} },
+  // output rows of 64 columns (im2col's vec4 path), k4 s2 p1 along W: taps before and after the row
+  { x: [1, 3, 3, 128], w: [5, 3, 3, 4], bias: true, opts: { stride: [1, 2], padding: 1 } },
 ];
 
 convs('conv2d: forward and gradients of x, w, b', async () => {
@@ -121,6 +123,8 @@ const CONV3D: ConvCase[] = [
   { x: [1, 2, 5, 6, 7], w: [3, 2, 3, 4, 4], bias: true, opts: { stride: [1, 2, 2], padding: 1 } },
   { x: [3, 2, 5, 5, 4], w: [4, 2, 3, 3, 3], bias: false, opts: { stride: 2, padding: 1 } },
   { x: [2, 3, 4, 5, 6], w: [5, 3, 2, 3, 3], bias: true, opts: { dilation: [1, 2, 2], padding: [0, 2, 1] } },
+  // output rows of 64 columns (im2col's vec4 path) with padded planes outside the input, batch 2
+  { x: [2, 2, 3, 3, 66], w: [5, 2, 2, 2, 3], bias: false, opts: { padding: [1, 0, 0] } },
 ];
 
 convs('conv3d: forward and gradients of x, w, b', async () => {
