@@ -12,6 +12,7 @@
 // p = y·W + x, runs may continue on the next row — looping over the channels, so the taps and weights of a pixel are
 // computed once and reused C times):
 //   warp_fwd        dst[n,c,p] = Σ_j w_j · src[n,c,tap_j]                         src = img, dst = out
+//   warp_fwd4       the same for rows of a multiple of 4 pixels, a lane's unit being a quad of 4 pixels (below)
 //   warp_flow_grad  dst[n,0,p] = Σ_c gout[n,c,p] · Σ_j ∂w_j/∂px · src[n,c,tap_j]    src = img, dst = flow-shaped
 //                   dst[n,1,p] likewise with ∂w_j/∂py. Border padding: 0 in a direction whose coordinate was
 //                   clamped (px < 0 or px > W-1).
@@ -36,6 +37,7 @@
 // Grids (WG-lane workgroups; workgroup g = wid.y · nx + wid.x over a 2-D grid within the 65535 limit; z = sample n):
 //   pixel runs (all but warp_gather): lane l of workgroup g owns pixels (g·WG + l)·ITEMS + r, r < ITEMS;
 //                                      ceil(H·W / (WG·ITEMS)) workgroups
+//   warp_fwd4: lane l of workgroup g owns quads (g·ITEMS + r)·WG + l (pixels 4q..4q+3); ceil(H·W/4 / (WG·ITEMS))
 //   warp_gather: lane l of workgroup g owns run g·WG + l of the H·ceil(W / ITEMS) row runs; ceil(that / WG) workgroups
 
 override WG: u32 = 8u;
@@ -55,6 +57,8 @@ struct Params {
 @group(0) @binding(7) var<storage, read_write> links: array<vec4<u32>>;     // warp_link: [N, H, W] (next, ax, ay, -)
 @group(0) @binding(6) var<storage, read> heads: array<u32>;                 // warp_gather: the same two, read
 @group(0) @binding(7) var<storage, read> chains: array<vec4<u32>>;
+@group(0) @binding(2) var<storage, read> flow4: array<vec4<f32>>;           // warp_fwd4: flow and out as vec4s
+@group(0) @binding(3) var<storage, read_write> dst4: array<vec4<f32>>;
 
 struct Taps {
   idx: vec4<u32>,   // y*W + x of the four taps (clamped into the image, so always a safe address)
@@ -163,6 +167,34 @@ fn warp_fwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
       b += HW;
     }
     a = next_pixel(a);
+  }
+}
+
+// warp_fwd for W % 4 == 0: lane l owns the quads (4 pixels of one row) k = (g·ITEMS + r)·WG + l, so its flow and
+// output move as one vec4 each (a per-lane scalar access costs lavapipe about as much as a vec4).
+@compute @workgroup_size(WG)
+fn warp_fwd4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let C = p.dims.y;
+  let W = p.dims.w;
+  let HW4 = p.dims.z * W / 4u;
+  let n = wid.z;
+  var k = (wid.y * nwg.x + wid.x) * WG * ITEMS + lid;
+  for (var r = 0u; r < ITEMS; r++) {
+    if (k >= HW4) { break; }
+    let y = (4u * k) / W;
+    let x = 4u * k - y * W;
+    let u = flow4[n * 2u * HW4 + k];
+    let v = flow4[n * 2u * HW4 + HW4 + k];
+    let t0 = taps(x, y, u.x, v.x);
+    let t1 = taps(x + 1u, y, u.y, v.y);
+    let t2 = taps(x + 2u, y, u.z, v.z);
+    let t3 = taps(x + 3u, y, u.w, v.w);
+    var b = n * C * HW4 * 4u;
+    for (var c = 0u; c < C; c++) {
+      dst4[b / 4u + k] = vec4<f32>(dot(t0.w, gather(b, t0)), dot(t1.w, gather(b, t1)), dot(t2.w, gather(b, t2)), dot(t3.w, gather(b, t3)));
+      b += 4u * HW4;
+    }
+    k += WG;
   }
 }
 

@@ -61,13 +61,17 @@ function grid2d(groups: number, N: number): [number, number, number] {
   return [nx, Math.ceil(groups / nx), N];
 }
 
-/** One launch of kernels/warp.wgsl: runs of `items` consecutive pixels (flattened over H·W) per lane, z = sample. */
-function warpDispatch(entry: string, constants: Record<string, number | boolean>, shape: readonly number[], buffers: GPUBuffer[], bindings: number[], label: string): void {
+/**
+ * One launch of kernels/warp.wgsl: `items` units per lane (pixels flattened over H·W, or quads of `quad` = 4
+ * pixels for warp_fwd4), z = sample.
+ */
+function warpDispatch(entry: string, constants: Record<string, number | boolean>, shape: readonly number[], buffers: GPUBuffer[], bindings: number[], label: string, quad = 1): void {
   const [N, C, H, W] = shape as [number, number, number, number];
-  const items = itemsFor(H * W, N, 64);
+  const units = (H * W) / quad;
+  const items = itemsFor(units, N, 64);
   engine().dispatch({
     kernel: 'warp', entry, constants: { WG: 8, ITEMS: items, ...constants },
-    params: warpParams(N, C, H, W), buffers, bindings, grid: grid2d(Math.ceil((H * W) / (8 * items)), N), label,
+    params: warpParams(N, C, H, W), buffers, bindings, grid: grid2d(Math.ceil(units / (8 * items)), N), label,
   });
 }
 
@@ -109,7 +113,9 @@ export function warp(img: Tensor, flow: Tensor, padding: WarpPadding = 'border')
   checkPadding('warp', padding);
   checkFlowFor('warp', 'img', img, flow);
   const y = empty(img.shape, 'warp');
-  warpDispatch('warp_fwd', { ZEROS: padding === 'zeros' }, img.shape, [img.buffer, flow.buffer, y.buffer], [1, 2, 3], `warp ${fmt(img.shape)} ${padding}`);
+  // rows of a multiple of 4 pixels: quads per lane step (flow and output as vec4s)
+  const quad = img.shape[3]! % 4 === 0;
+  warpDispatch(quad ? 'warp_fwd4' : 'warp_fwd', { ZEROS: padding === 'zeros' }, img.shape, [img.buffer, flow.buffer, y.buffer], [1, 2, 3], `warp ${fmt(img.shape)} ${padding}`, quad ? 4 : 1);
   return record(y, 'warp', [img, flow], (g, [im, fl], needs) => {
     // both: the flow gradient comes out of the image adjoint's linking pass (each recorded as warpAdjoint /
     // warpFlowGrad record theirs)
