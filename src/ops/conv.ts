@@ -125,8 +125,8 @@ export function im2col(x: Tensor, g: ConvGeometry, kRows: number, rows: RowRange
   if (kRows > 65535 || N > 65535) throw new EngineError(`im2col: grid of ${kRows} rows x ${N} samples exceeds 65535`);
   const y = empty([N, kRows, rows[1] * OW], 'im2col');
   // rows of a multiple of 4 columns and at least 64 (so the 8 lanes are full): quads per lane step, stored as
-  // vec4s (im2col4; measured: conv3d 3->32 forward 103-107 -> 90-93 ms; on the 16- and 32-column rows of the
-  // critic's deeper layers it left lanes idle and was slower)
+  // vec4s (im2col4; measured on conv3d 3->32 forward: 98-107 ms before, 90-101 after, a small gain inside the
+  // ±10 % run-to-run spread; on the 16- and 32-column rows of the critic's deeper layers it left lanes idle)
   const quad = OW % 4 === 0 && OW >= 64 ? 4 : 1;
   const it = items(OW / quad);
   engine().dispatch({
