@@ -404,16 +404,25 @@ function packDirect(w: Tensor): Tensor {
   return packed;
 }
 
-function directParams(g: ConvGeometry, xShape: readonly number[], Co: number): ArrayBuffer {
+/**
+ * conv_direct.wgsl's uniform block: in_size (D, H, W, ·), out_size (OD, OH, OW, ·), ksize (KD, KH, KW, ·), pad; each
+ * entry point gives the three fourth fields its own meaning (`last`).
+ */
+function directParams(g: ConvGeometry, inSize: readonly number[], last: [number, number, number]): ArrayBuffer {
   const b = new ArrayBuffer(64);
   const u = new Uint32Array(b);
-  const i = new Int32Array(b);
-  const sp = to3(xShape.slice(2), 1);
-  u.set([...sp, xShape[1]!], 0);
-  u.set([...g.outSize, Math.ceil(Co / 4)], 4);
-  u.set([...g.kernel, Co], 8);
-  i.set([...g.padding, 0], 12);
+  u.set([...inSize, last[0]], 0);
+  u.set([...g.outSize, last[1]], 4);
+  u.set([...g.kernel, last[2]], 8);
+  new Int32Array(b).set([...g.padding, 0], 12);
   return b;
+}
+
+/** conv_direct.wgsl's pipeline constants: strides, dilations and kernel size (so the tap loops unroll), rows per workgroup. */
+function directConstants(g: ConvGeometry, rows: number): Record<string, number> {
+  const [SD, SH, SW] = g.stride;
+  const [DD, DH, DW] = g.dilation;
+  return { WG: 8, ROWS: rows, SD, SH, SW, DD, DH, DW, KD: g.kernel[0], KH: g.kernel[1], KW: g.kernel[2] };
 }
 
 /**
@@ -423,7 +432,9 @@ function directParams(g: ConvGeometry, xShape: readonly number[], Co: number): A
  * and sum; both are differentiable again.
  */
 function patchProduct(a: Tensor, src: Tensor, g: ConvGeometry): Tensor {
-  if (a.shape[1]! <= 4 && g.kernel[2] <= 8 && g.channels * g.kernel[0] * g.kernel[1] <= 65535) return patchProductDirect(a, src, g);
+  // the kernel's limits: one vec4 over a's channels, at most 8 kw taps per lane, and its grid
+  const chunks = Math.ceil((a.shape[0]! * g.outSize[0] * g.outSize[1]) / PATCH_ROWS);
+  if (a.shape[1]! <= 4 && g.kernel[2] <= 8 && g.channels * g.kernel[0] * g.kernel[1] <= 65535 && chunks <= 65535) return patchProductDirect(a, src, g);
   const N = a.shape[0]!;
   const K = g.channels * numel(g.kernel);
   const P = numel(g.outSize);
@@ -495,21 +506,11 @@ function patchProductDirect(a: Tensor, src: Tensor, g: ConvGeometry): Tensor {
   const [N, A] = a.shape as [number, number];
   const B = g.channels;
   const kvol = numel(g.kernel);
-  const rows = N * g.outSize[0] * g.outSize[1];
-  const chunks = Math.ceil(rows / PATCH_ROWS);
-  if (chunks > 65535) throw new EngineError(`conv weight gradient: ${rows} output rows need more than 65535 chunks`);
+  const chunks = Math.ceil((N * g.outSize[0] * g.outSize[1]) / PATCH_ROWS);
   const partial = empty([chunks, B * kvol, 4], 'patchProduct');
-  const b = new ArrayBuffer(64);
-  const u = new Uint32Array(b);
-  u.set([...g.inSize, B], 0);
-  u.set([...g.outSize, A], 4);
-  u.set([...g.kernel, N], 8);
-  new Int32Array(b).set([...g.padding, 0], 12);
-  const [SD, SH, SW] = g.stride;
-  const [DD, DH, DW] = g.dilation;
   engine().dispatch({
-    kernel: 'conv_direct', entry: 'patch_product', params: b, buffers: [a.buffer, src.buffer, partial.buffer], bindings: [4, 5, 6],
-    constants: { WG: 8, ROWS: PATCH_ROWS, SD, SH, SW, DD, DH, DW, KD: g.kernel[0], KH: g.kernel[1], KW: g.kernel[2] },
+    kernel: 'conv_direct', entry: 'patch_product', params: directParams(g, g.inSize, [B, A, N]),
+    buffers: [a.buffer, src.buffer, partial.buffer], bindings: [4, 5, 6], constants: directConstants(g, PATCH_ROWS),
     grid: [chunks, B * g.kernel[0] * g.kernel[1], 1],
     label: `patchProduct ${fmt(a.shape)} x ${fmt(src.shape)} k${fmt(g.kernel)} s${fmt(g.stride)}`,
   });
@@ -531,12 +532,12 @@ function patchProductDirect(a: Tensor, src: Tensor, g: ConvGeometry): Tensor {
 function launchDirect(entry: 'conv_direct' | 'convt_direct', x: Tensor, packed: Tensor, g: ConvGeometry, Co: number, outShape: number[]): Tensor {
   const N = x.shape[0]!;
   const y = empty(outShape, entry);
-  const [SD, SH, SW] = g.stride;
-  const [DD, DH, DW] = g.dilation;
+  const SW = g.stride[2];
   const OW = g.outSize[2];
   const cols = entry === 'conv_direct' ? OW : Math.ceil(OW / SW);
   engine().dispatch({
-    kernel: 'conv_direct', entry, constants: { WG: 8, ROWS: DIRECT_ROWS, SD, SH, SW, DD, DH, DW, KD: g.kernel[0], KH: g.kernel[1], KW: g.kernel[2] }, params: directParams(g, x.shape, Co),
+    kernel: 'conv_direct', entry, constants: directConstants(g, DIRECT_ROWS),
+    params: directParams(g, to3(x.shape.slice(2), 1), [x.shape[1]!, Math.ceil(Co / 4), Co]),
     buffers: [x.buffer, packed.buffer, y.buffer],
     grid: [Math.ceil(cols / 32), g.outSize[0] * Math.ceil(g.outSize[1] / DIRECT_ROWS), N * Math.ceil(Co / 4) * (entry === 'conv_direct' ? 1 : SW)],
     label: `${entry} ${fmt(x.shape)} to ${fmt(outShape)} k${fmt(g.kernel)} s${fmt(g.stride)} p${fmt(g.padding)} d${fmt(g.dilation)}`,
