@@ -134,6 +134,14 @@ fn conv_direct(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
   }
 }
 
+// The transposed conv's input index i that output o reaches through tap k (o + pad − k·dil = i·s), or -1 where there
+// is none (not a multiple of the stride, or outside 0..n-1).
+fn tap_src(o: i32, pad: i32, k: u32, dil: i32, s: i32, n: i32) -> i32 {
+  let t = o + pad - i32(k) * dil;
+  let i = t / s;
+  return select(-1, i, t >= 0 && i * s == t && i < n);
+}
+
 @compute @workgroup_size(WG)
 fn convt_direct(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let D = i32(p.in_size.x);
@@ -151,13 +159,11 @@ fn convt_direct(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
     for (var ci = 0u; ci < Ci; ci++) {
       let xc = (at.n * Ci + ci) * u32(D * H * W);
       for (var kd = 0u; kd < KD; kd++) {
-        let tz = at.od + p.pad.x - i32(kd) * DD;   // = iz·SD
-        let iz = tz / SD;
-        if (tz < 0 || iz * SD != tz || iz >= D) { continue; }
+        let iz = tap_src(at.od, p.pad.x, kd, DD, SD, D);
+        if (iz < 0) { continue; }
         for (var kh = 0u; kh < KH; kh++) {
-          let ty = oh + p.pad.y - i32(kh) * DH;
-          let iy = ty / SH;
-          if (ty < 0 || iy * SH != ty || iy >= H) { continue; }
+          let iy = tap_src(oh, p.pad.y, kh, DH, SH, H);
+          if (iy < 0) { continue; }
           let xrow = xc + u32(iz * H + iy) * u32(W);
           let wrow = ((at.g * Ci + ci) * KD + kd) * KH * KW + kh * KW;
           for (var kw = 0u; kw < KW; kw++) {
@@ -171,6 +177,75 @@ fn convt_direct(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
       }
     }
     store(acc, at.n, at.g, at.od, oh, pw + u32(SW) * m0, u32(SW) * WG);
+  }
+}
+
+// convt_direct2: convt_direct for the common stride-2 case along W (SW = 2, DW = 1, rows of a multiple of 4 inputs,
+// OW = 2·W, every tap's offset c below within ±1 — the host checks), with vectors instead of one scalar load per tap:
+// lane q owns input columns 4q..4q+3 and all 8 outputs ow = 8q..8q+7 of the row, both phases. Output ow = 2m + pw
+// receives x[m + c]·w[kw] for the taps with pw + PW − kw = 2c, so per (ci, kd, kh) the lane loads one vec4 of x
+// (and one value on each side), and tap kw feeds the 4 items of phase pw = (PW − kw) mod 2 with that vec4 shifted by
+// c = (pw + PW − kw) / 2. PW2 (= PW) is a constant, so each unrolled tap's phase and shift are known at compile
+// time. The 8 outputs leave as two vec4s per channel (phases interleaved). Grid: x = ceil(W / (4·WG)), y and z as
+// conv_direct.
+override PW2: i32 = 0;
+
+@group(0) @binding(1) var<storage, read> x4: array<vec4<f32>>;          // convt_direct2: x and y as vec4s
+@group(0) @binding(3) var<storage, read_write> y4: array<vec4<f32>>;
+
+// Acc with item j += xv[j] · wk
+fn tap4(acc: Acc, xv: vec4<f32>, wk: vec4<f32>) -> Acc {
+  return Acc(fma(vec4<f32>(xv.x), wk, acc.a0), fma(vec4<f32>(xv.y), wk, acc.a1), fma(vec4<f32>(xv.z), wk, acc.a2), fma(vec4<f32>(xv.w), wk, acc.a3));
+}
+
+@compute @workgroup_size(WG)
+fn convt_direct2(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let D = i32(p.in_size.x);
+  let H = i32(p.in_size.y);
+  let W = p.in_size.z;
+  let Ci = p.in_size.w;
+  let at = place(wid, 1u);
+  let Q = W / 4u;
+  let q = wid.x * WG + lid;
+  if (q >= Q) { return; }
+  let OW = p.out_size.z;
+  let plane = p.out_size.x * p.out_size.y * OW;
+  let Co = p.ksize.w;
+  for (var r = 0u; r < ROWS; r++) {
+    let oh = i32(at.oh0 + r);
+    if (oh >= i32(p.out_size.y)) { break; }
+    var e = Acc(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));   // phase 0: ow = 8q + 2j
+    var o = e;                                                                         // phase 1: ow = 8q + 2j + 1
+    for (var ci = 0u; ci < Ci; ci++) {
+      let xc = (at.n * Ci + ci) * u32(D * H) * W;
+      for (var kd = 0u; kd < KD; kd++) {
+        let iz = tap_src(at.od, p.pad.x, kd, DD, SD, D);
+        if (iz < 0) { continue; }
+        for (var kh = 0u; kh < KH; kh++) {
+          let iy = tap_src(oh, p.pad.y, kh, DH, SH, H);
+          if (iy < 0) { continue; }
+          let row4 = (xc + u32(iz * H + iy) * W) / 4u;
+          let v = x4[row4 + q];
+          let left = select(0.0, x4[row4 + max(q, 1u) - 1u].w, q > 0u);
+          let right = select(0.0, x4[row4 + min(q + 1u, Q - 1u)].x, q + 1u < Q);
+          let wrow = ((at.g * Ci + ci) * KD + kd) * KH * KW + kh * KW;
+          for (var kw = 0u; kw < KW; kw++) {
+            let t = PW2 - i32(kw);
+            let pw = ((t % 2) + 2) % 2;
+            let c = (pw + t) / 2;
+            let xv = select(select(vec4<f32>(v.yzw, right), v, c == 0), vec4<f32>(left, v.xyz), c < 0);
+            if (pw == 0) { e = tap4(e, xv, wv[wrow + kw]); } else { o = tap4(o, xv, wv[wrow + kw]); }
+          }
+        }
+      }
+    }
+    let out4 = ((at.n * Co + 4u * at.g) * plane + (u32(at.od) * p.out_size.y + u32(oh)) * OW) / 4u + 2u * q;
+    for (var ch = 0u; ch < 4u; ch++) {
+      if (4u * at.g + ch < Co) {
+        y4[out4 + ch * plane / 4u] = vec4<f32>(e.a0[ch], o.a0[ch], e.a1[ch], o.a1[ch]);
+        y4[out4 + ch * plane / 4u + 1u] = vec4<f32>(e.a2[ch], o.a2[ch], e.a3[ch], o.a3[ch]);
+      }
+    }
   }
 }
 

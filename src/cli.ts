@@ -71,6 +71,8 @@ train-flow options:
   --dihedral-at <f>       fraction of the steps after which dihedral's extra flips start (default 0)
   --crop <n>              train on random n x n windows of each pair (a multiple of 64; default --size, the
                           whole frame): 64 costs about a quarter per pair; evaluation uses whole frames
+  --crop-until <f>        fraction of the steps after which training uses whole frames again (default 1)
+  --crop-batch <n>        pairs per update while training on windows (default --batch)
   --out <file>            checkpoint (default pwclite.safetensors; optimiser state in <file>.train.safetensors)
   --resume                continue from --out          --seed <S>    (default 0)
   --log <file.jsonl>      append every step's losses and every evaluation as JSON lines
@@ -246,7 +248,7 @@ async function cmdSynth(a: Args): Promise<void> {
 }
 
 async function cmdTrainFlow(a: Args): Promise<void> {
-  known(a, ['data', 'eval-data', 'steps', 'batch', 'lr', 'out', 'resume', 'seed', 'log', 'ship', 'size', 'stage2-at', 'distill-at', 'eval-every', 'max-gap', 'input-norm', 'corr-norm', 'augment', 'photometric', 'crop', 'dihedral-at']);
+  known(a, ['data', 'eval-data', 'steps', 'batch', 'lr', 'out', 'resume', 'seed', 'log', 'ship', 'size', 'stage2-at', 'distill-at', 'eval-every', 'max-gap', 'input-norm', 'corr-norm', 'augment', 'photometric', 'crop', 'crop-until', 'crop-batch', 'dihedral-at']);
   const say = reporter(a);
   const data = resolve(strOpt(a, 'data'));
   const evalRoot = resolve(strOpt(a, 'eval-data', data));
@@ -265,6 +267,9 @@ async function cmdTrainFlow(a: Args): Promise<void> {
   const stage2At = frac('stage2-at', 1);
   const distillAt = frac('distill-at', 1);
   const dihedralAt = frac('dihedral-at', 0);
+  const cropUntil = frac('crop-until', 1);
+  const cropBatch = intOpt(a.opts, 'crop-batch', batch, 1);
+  if ((a.opts.has('crop-until') || a.opts.has('crop-batch')) && crop === size) throw new UsageError(`--crop-until and --crop-batch need --crop smaller than the frame (--size ${size}): they say how long and in batches of how many pairs to train on windows`);
   const evalEvery = intOpt(a.opts, 'eval-every', 100, 1);
   const seed = intOpt(a.opts, 'seed', 0, 0);
   const out = resolve(strOpt(a, 'out', 'pwclite.safetensors'));
@@ -283,12 +288,13 @@ async function cmdTrainFlow(a: Args): Promise<void> {
   const photometric = choice(a.opts, 'photometric', ['census', 'l1-ssim'] as const, 'census');
   const model = { inputNorm: choice(a.opts, 'input-norm', ['center', 'none'] as const, DEFAULT_MODEL.inputNorm), corrNorm: choice(a.opts, 'corr-norm', ['moments', 'none'] as const, DEFAULT_MODEL.corrNorm) };
   const ds = new PairDataset(train.clips, size, (d, t) => say(`loading frames: ${d}/${t}`, true), maxGap);
-  say(`training PWC-Lite on ${ds.pairs.length} frame pairs from ${train.clips.length} clips, ${steps} steps of ${batch}, on ${e.adapter.description || e.adapter.device}`);
+  const plan = crop === size ? `${steps} steps of ${batch}` : cropUntil >= 1 ? `${steps} steps of ${cropBatch} ${crop}x${crop} windows` : `${Math.round(cropUntil * steps)} steps of ${cropBatch} ${crop}x${crop} windows, then ${steps - Math.round(cropUntil * steps)} of ${batch} whole frames`;
+  say(`training PWC-Lite on ${ds.pairs.length} frame pairs from ${train.clips.length} clips, ${plan}, on ${e.adapter.description || e.adapter.device}`);
   if (log && !a.opts.has('resume')) writeFileSync(log, '');
   const t0 = performance.now();
   let warnedMask = false;
   const net = await trainFlow(ds, evalClips?.clips.filter((c) => c.gtflow) ?? [], {
-    steps, batch, lr, seed, size, out, resume: a.opts.has('resume'), stage2At, distillAt, evalEvery, model, augment, photometric, crop, dihedralAt,
+    steps, batch, lr, seed, size, out, resume: a.opts.has('resume'), stage2At, distillAt, evalEvery, model, augment, photometric, crop, cropUntil, cropBatch, dihedralAt,
     onOptionChange: (name, was, now) => say(`note: the run being resumed used --${name} ${was}; it continues with ${now} (pass --${name} ${was} to keep it)`),
     onLog: (entry) => {
       if (typeof entry.visible === 'number' && entry.visible < 0.05 && !warnedMask) {

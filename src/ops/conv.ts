@@ -534,15 +534,35 @@ function launchDirect(entry: 'conv_direct' | 'convt_direct', x: Tensor, packed: 
   const y = empty(outShape, entry);
   const SW = g.stride[2];
   const OW = g.outSize[2];
+  const quads = entry === 'convt_direct' && stride2Quads(g);
   const cols = entry === 'conv_direct' ? OW : Math.ceil(OW / SW);
+  const name = quads ? `${entry}2` : entry;
   engine().dispatch({
-    kernel: 'conv_direct', entry, constants: directConstants(g, DIRECT_ROWS),
+    kernel: 'conv_direct', entry: name, constants: { ...directConstants(g, DIRECT_ROWS), ...(quads ? { PW2: g.padding[2] } : {}) },
     params: directParams(g, to3(x.shape.slice(2), 1), [x.shape[1]!, Math.ceil(Co / 4), Co]),
     buffers: [x.buffer, packed.buffer, y.buffer],
-    grid: [Math.ceil(cols / 32), g.outSize[0] * Math.ceil(g.outSize[1] / DIRECT_ROWS), N * Math.ceil(Co / 4) * (entry === 'conv_direct' ? 1 : SW)],
-    label: `${entry} ${fmt(x.shape)} to ${fmt(outShape)} k${fmt(g.kernel)} s${fmt(g.stride)} p${fmt(g.padding)} d${fmt(g.dilation)}`,
+    // convt_direct2: a quad of input columns per lane
+    grid: [Math.ceil((quads ? g.inSize[2] : cols) / 32), g.outSize[0] * Math.ceil(g.outSize[1] / DIRECT_ROWS), N * Math.ceil(Co / 4) * (entry === 'conv_direct' || quads ? 1 : SW)],
+    label: `${name} ${fmt(x.shape)} to ${fmt(outShape)} k${fmt(g.kernel)} s${fmt(g.stride)} p${fmt(g.padding)} d${fmt(g.dilation)}`,
   });
   return y;
+}
+
+/**
+ * Whether convt_direct2 (vec4 rows, both W phases per lane) applies to the transposed conv with geometry g: stride 2
+ * and no dilation along W, input rows of a multiple of 4, output rows exactly twice as long, and every tap's shift
+ * c = (pw + PW − kw) / 2 within ±1 (k 3 or 4 with padding 1, as in DTVNet).
+ */
+function stride2Quads(g: ConvGeometry): boolean {
+  const W = g.inSize[2];
+  const PW = g.padding[2];
+  if (g.stride[2] !== 2 || g.dilation[2] !== 1 || W % 4 !== 0 || g.outSize[2] !== 2 * W) return false;
+  for (let kw = 0; kw < g.kernel[2]; kw++) {
+    const t = PW - kw;
+    const c = (((t % 2) + 2) % 2 + t) / 2;
+    if (c < -1 || c > 1) return false;
+  }
+  return true;
 }
 
 /** conv(x, w) by the direct kernel; gradients: the transposed conv (to x) and patchProduct (to w). */
