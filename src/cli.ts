@@ -1,13 +1,14 @@
 // The `dtvnet` command line (Node). `dtvnet --help` lists the commands.
 
 import { basename, extname, join, relative, resolve, sep } from 'node:path';
-import { appendFileSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import {
   init, close, loadGenerator, generate, readImage, writeGif, writePngFrames, writeMp4, hasFfmpeg, loadFlowModel, encodePng,
   writeFileAtomic, saveSafetensors, estimateFlow, framesTensor, resizeFlow, scope,
 } from './node.js';
 import { writeSynthDataset, listClips, readFrame, writeNpyFile } from './data/sky.js';
 import { PairDataset, trainFlow, evaluateFlow, DEFAULT_MODEL } from './flow/train.js';
+import { DEFAULT_SYMMETRY, type FlowSymmetry } from './flow/estimate.js';
 import { encodeFlo, flowToRgb, planarToInterleaved } from './io/flo.js';
 
 const HELP = `dtvnet — DTVNet on WebGPU: one still landscape photo in, a 32-frame time-lapse out.
@@ -85,16 +86,21 @@ eval-flow options:
   --data <dir>            root with sky_test clips and gtflow/ (as written by synth --split test)
   --split <name>          split folder (default sky_test)   --model <file>  (as for flow)
   --json                  print one JSON object ({"epe", "zero_epe", "ratio", "pairs", ...})
+  --symmetry <k>          as for flow (default ${DEFAULT_SYMMETRY})
 
 flow / flows options:
   --model <file>          PWC-Lite weights (default: the shipped model, src/assets/pwclite-synth.safetensors)
   --size <n>              side the frames are resized to before estimation (default 128)
+  --symmetry 1|2|4|8      average the flows of k mirrored / transposed views of each pair (default ${DEFAULT_SYMMETRY};
+                          k times the time; 1 = one pass)
   flow:  --out <file.png> colour-wheel picture (default flow.png) and the raw flow as <file>.flo next to it
   flows: --out <dir>      where the .npy files go (default: the official flow/<split>/<vid>/<clip> folder when the
                           clip sits in a Sky Time-lapse tree (flow_estimated/... in a synthetic one, whose flow/ holds the exact flows),
                           else <clip dir>/flow). Frame 0 gets a self-pair flow,
                           frame t >= 1 the flow (t-1 -> t) (FLOW.md §7), each [size, size, 2]; 64x64/ holds the
-                          targets resized with resize_flow. Existing files newer than their frames are kept (cache).
+                          targets resized with resize_flow. Existing files newer than their frames are kept (cache)
+                          unless the model, --size or --symmetry differ from the run that wrote them
+                          (recorded in <out>/flows.json).
 
 Any image size and colour type (gray, RGB, with or without alpha) is accepted; alpha is composited over black.
 Errors print one line and exit with status 1 (2 for bad usage); no partial output file is left behind.`;
@@ -130,6 +136,11 @@ function intOpt(opts: Map<string, string | true>, name: string, dflt: number, mi
   const n = Number(v);
   if (!Number.isInteger(n) || n < min) throw new UsageError(`--${name} must be an integer >= ${min}, got '${String(v)}'`);
   return n;
+}
+
+/** --symmetry: views averaged per pair by estimateFlow. */
+function symmetryOpt(a: Args): FlowSymmetry {
+  return Number(choice(a.opts, 'symmetry', ['1', '2', '4', '8'] as const, String(DEFAULT_SYMMETRY) as '1')) as FlowSymmetry;
 }
 
 function choice<T extends string>(opts: Map<string, string | true>, name: string, values: readonly T[], dflt: T): T {
@@ -316,7 +327,7 @@ async function cmdTrainFlow(a: Args): Promise<void> {
 }
 
 async function cmdEvalFlow(a: Args): Promise<void> {
-  known(a, ['data', 'split', 'model', 'json', 'size']);
+  known(a, ['data', 'split', 'model', 'json', 'size', 'symmetry']);
   const say = reporter(a);
   const data = resolve(strOpt(a, 'data'));
   const split = strOpt(a, 'split', 'sky_test');
@@ -326,15 +337,16 @@ async function cmdEvalFlow(a: Args): Promise<void> {
   problems.forEach((p) => say(`warning: ${p}`));
   const { model: net, path } = await loadFlowModel(model);
   const t0 = performance.now();
-  const r = await evaluateFlow(net, clips, { size, onProgress: (d, t) => say(`evaluating: ${d}/${t} pairs`, true) });
-  const res = { ...r, ratio: r.epe / r.zero_epe, clips: clips.length, model: path, seconds: Math.round((performance.now() - t0) / 100) / 10 };
+  const symmetry = symmetryOpt(a);
+  const r = await evaluateFlow(net, clips, { size, symmetry, onProgress: (d, t) => say(`evaluating: ${d}/${t} pairs`, true) });
+  const res = { ...r, ratio: r.epe / r.zero_epe, clips: clips.length, model: path, symmetry, seconds: Math.round((performance.now() - t0) / 100) / 10 };
   if (a.opts.has('json')) console.log(JSON.stringify(res));
-  else console.log(`EPE ${r.epe.toFixed(4)} px over ${r.pairs} pairs of ${clips.length} clips; zero-flow EPE ${r.zero_epe.toFixed(4)} px; ratio ${res.ratio.toFixed(3)} (model ${path})`);
+  else console.log(`EPE ${r.epe.toFixed(4)} px over ${r.pairs} pairs of ${clips.length} clips; zero-flow EPE ${r.zero_epe.toFixed(4)} px; ratio ${res.ratio.toFixed(3)} (model ${path}, symmetry ${symmetry})`);
   net.dispose();
 }
 
 async function cmdFlow(a: Args): Promise<void> {
-  known(a, ['model', 'out', 'size']);
+  known(a, ['model', 'out', 'size', 'symmetry']);
   const say = reporter(a);
   if (a.positional.length !== 2) throw new UsageError(`flow needs two frames, got ${a.positional.length}`);
   const size = intOpt(a.opts, 'size', 128, 64);
@@ -342,7 +354,8 @@ async function cmdFlow(a: Args): Promise<void> {
   if (!/\.png$/i.test(out)) throw new UsageError(`--out must name a .png file (the .flo goes next to it), got ${out}`);
   const [fa, fb] = a.positional.map((p) => readFrame(p, size));
   const { model: net } = await loadFlowModel(a.opts.has('model') ? strOpt(a, 'model') : undefined);
-  const flow = scope(() => estimateFlow(net, framesTensor([fa!], size, size), framesTensor([fb!], size, size)));
+  const symmetry = symmetryOpt(a);
+  const flow = scope(() => estimateFlow(net, framesTensor([fa!], size, size), framesTensor([fb!], size, size), { symmetry }));
   const planar = await flow.data();
   flow.dispose();
   const inter = planarToInterleaved(planar, size, size);
@@ -366,7 +379,7 @@ function officialFlowDir(clipDir: string): string | null {
 }
 
 async function cmdFlows(a: Args): Promise<void> {
-  known(a, ['model', 'out', 'size']);
+  known(a, ['model', 'out', 'size', 'symmetry']);
   const say = reporter(a);
   if (a.positional.length !== 1) throw new UsageError(`flows needs one clip folder, got ${a.positional.length}`);
   const clip = resolve(a.positional[0]!);
@@ -378,7 +391,16 @@ async function cmdFlows(a: Args): Promise<void> {
   const out = a.opts.has('out') ? resolve(strOpt(a, 'out')) : officialFlowDir(clip) ?? join(clip, 'flow');
   const out64 = join(out, '64x64');
   mkdirSync(out64, { recursive: true });
-  const { model: net } = await loadFlowModel(a.opts.has('model') ? strOpt(a, 'model') : undefined);
+  const symmetry = symmetryOpt(a);
+  const { model: net, path: modelPath } = await loadFlowModel(a.opts.has('model') ? strOpt(a, 'model') : undefined);
+  // the settings the cached files were computed with: files from other settings are recomputed, not kept
+  const settingsFile = join(out, 'flows.json');
+  const settings = JSON.stringify({ model: resolve(modelPath), size, symmetry });
+  let sameSettings = false;
+  if (existsSync(settingsFile)) {
+    sameSettings = readFileSync(settingsFile, 'utf8').trim() === settings;
+    if (!sameSettings) say(`note: ${settingsFile} records other settings (model, --size or --symmetry); every flow is recomputed`);
+  }
   const stem = (f: string) => basename(f).replace(/\.[^.]+$/, '');
   // (frame for the file, pair): frame 0 gets the self pair, frame t the pair (t-1, t); the last frame none (FLOW.md §7)
   const jobs = frames.slice(0, -1).map((f, t) => ({ file: stem(f), a: frames[Math.max(0, t - 1)]!, b: f }));
@@ -394,12 +416,12 @@ async function cmdFlows(a: Args): Promise<void> {
   for (const [i, j] of jobs.entries()) {
     const f128 = join(out, `${j.file}.npy`);
     const f64 = join(out64, `${j.file}.npy`);
-    if (fresh(f128, [j.a, j.b]) && fresh(f64, [j.a, j.b])) {
+    if (sameSettings && fresh(f128, [j.a, j.b]) && fresh(f64, [j.a, j.b])) {
       cached++;
       continue;
     }
     const [fl, fl64] = scope(() => {
-      const f = estimateFlow(net, framesTensor([frame(j.a)], size, size), framesTensor([frame(j.b)], size, size));
+      const f = estimateFlow(net, framesTensor([frame(j.a)], size, size), framesTensor([frame(j.b)], size, size), { symmetry });
       return [f, resizeFlow(f, 64, 64)];
     });
     writeNpyFile(f128, planarToInterleaved(await fl.data(), size, size), [size, size, 2]);
@@ -408,6 +430,7 @@ async function cmdFlows(a: Args): Promise<void> {
     fl64.dispose();
     say(`flows: ${i + 1}/${jobs.length}`, true);
   }
+  if (!sameSettings) writeFileAtomic(settingsFile, new TextEncoder().encode(settings + '\n'));
   const rel = relative(process.cwd(), out) || '.';
   say(`${jobs.length - cached} flows computed, ${cached} cached, in ${((performance.now() - t0) / 1000).toFixed(1)} s: ${rel}/<frame>.npy [${size}, ${size}, 2] and ${rel}/64x64/`);
   net.dispose();

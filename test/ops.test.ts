@@ -9,7 +9,7 @@ import {
   neg, exp, log, sqrt, rsqrt, abs, tanh, sigmoid, relu, sin, cos, reciprocal, square, leakyRelu, affine, powScalar,
   add, sub, mul, div, maximum, minimum, gt, ge, lt, le, eq, ne, where,
   sum, mean, max, min, variance,
-  reshape, permute, transpose, slice, concat, expand,
+  reshape, permute, transpose, flip, slice, concat, expand,
   matmul, linear,
 } from '../src/node.js';
 import { RT, rt, randRT, mulberry32, ref, vjp } from './reference.js';
@@ -422,6 +422,27 @@ shp('permute of 3-D, 4-D and 5-D tensors, and transpose', async () => {
   await check('transpose default (last two)', [x], { f: ([t]) => transpose(t!), fr: ([v]) => ref.transpose(v!, 1, 2), fv: (g, [v]) => vjp.transpose(g, v!, 1, 2) }, rng);
 });
 
+shp('flip along one axis, several (adjacent ones merge into one reversed run), negative axes', async () => {
+  const rng = mulberry32(515);
+  const cases: [number[], number[]][] = [
+    [[3, 4, 5], [2]],
+    [[3, 4, 5], [1]],
+    [[3, 4, 5], [0, 2]],
+    [[2, 3, 4, 8], [2, 3]],
+    [[2, 3, 4, 8], [-2]],
+    [[2, 2, 3, 8], [0, 1, 2, 3]],
+    [[7], [0]],
+  ];
+  for (const [s, axes] of cases) {
+    await check(`flip ${fmt(s)} axes ${fmt(axes)}`, [randRT(s, rng)], { f: ([t]) => flip(t!, axes), fr: ([v]) => ref.flip(v!, axes), fv: (g, [v]) => vjp.flip(g, v!, axes) }, rng);
+  }
+  // flipping twice is the identity, and flip(x, []) a copy of x
+  const x = randRT([2, 3, 5], rng);
+  const t = gpu(x);
+  assert.equal(Array.from(await flip(flip(t, [0, 2]), [2, 0]).data()), Array.from(await t.data()));
+  assert.equal(Array.from(await flip(t, []).data()), Array.from(await t.data()));
+});
+
 shp('slice at the start, middle and end of each axis', async () => {
   const rng = mulberry32(520);
   const x = randRT([3, 7, 5], rng);
@@ -578,6 +599,8 @@ err('reshape to a wrong size, permute with a bad permutation', () => {
     throwsMatching(() => permute(ones([2, 3, 4]), [0, 0, 1]), /^permute: /, 'permute repeat');
     throwsMatching(() => permute(ones([2, 3, 4]), [0, 1]), /^permute: /, 'permute too short');
     throwsMatching(() => permute(ones([2, 3, 4]), [0, 1, 3]), /^permute: /, 'permute out of range');
+    throwsMatching(() => flip(ones([2, 3, 4]), [1, -2]), /^flip: axes \[1, -2\] name a dim of \[2, 3, 4\] twice/, 'flip repeat');
+    throwsMatching(() => flip(ones([2, 3, 4]), 3), /^flip: /, 'flip out of range');
     throwsMatching(() => transpose(ones([2, 3]), 0, 2), /^transpose: /, 'transpose axis');
     throwsMatching(() => expand(ones([3, 2]), [3, 4]), /^expand: /, 'expand');
   });

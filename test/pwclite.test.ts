@@ -4,8 +4,10 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
   PWCLite, Adam, flowLoss, nonOccluded, swapHalves, STAGE1, STAGE2, manualSeed, rand, tensor, zeros, full, concat, scope, noGrad,
-  networkSize, endPointErrors, type Tensor,
+  networkSize, endPointErrors, estimateFlow, framesTensor, loadFlowModel, type FlowSymmetry, type Tensor,
 } from '../src/node.js';
+import { flipX, flipY, transposeXY } from '../src/flow/train.js';
+import { drawSynthParams, renderSynthClip } from '../src/data/synth.js';
 import { mulberry32 } from './reference.js';
 import { setup, throwsMatching } from './helpers.js';
 
@@ -93,6 +95,54 @@ model('bad frames get errors naming the shapes; networkSize rounds to multiples 
   assert.equal(networkSize(360, 640), [384, 640]);
   assert.equal(networkSize(20, 100), [64, 128]);
   for (const t of [a, g]) t.dispose();
+  net.dispose();
+});
+
+// A flow field [2, S, S] (planar) of a pair, mapped to the flow of the same pair mirrored or transposed (FLOW.md's
+// pixel convention): a left-right mirror reverses u, an up-down mirror v, the transposition swaps them.
+function mapFlow(f: Float32Array, S: number, T: 'fx' | 'fy' | 't'): Float32Array {
+  const out = new Float32Array(2 * S * S);
+  for (let c = 0; c < 2; c++) {
+    for (let y = 0; y < S; y++) {
+      for (let x = 0; x < S; x++) {
+        const o = c * S * S + y * S + x;
+        if (T === 'fx') out[o] = (c === 0 ? -1 : 1) * f[c * S * S + y * S + (S - 1 - x)]!;
+        else if (T === 'fy') out[o] = (c === 1 ? -1 : 1) * f[c * S * S + (S - 1 - y) * S + x]!;
+        else out[o] = f[(1 - c) * S * S + x * S + y]!;
+      }
+    }
+  }
+  return out;
+}
+
+model('estimateFlow symmetry: averaging 8 views makes the estimate equivariant to mirrors and transposition, 2 to the left-right mirror, 4 to both mirrors', async () => {
+  const { model: net } = await loadFlowModel();
+  const S = 64;
+  const clip = renderSynthClip(drawSynthParams(77, 0, S), { size: S, frames: 2 });
+  const planar = (rgb: Uint8Array) => {
+    const o = new Float32Array(3 * S * S);
+    for (let i = 0; i < S * S; i++) for (let c = 0; c < 3; c++) o[c * S * S + i] = rgb[3 * i + c]! / 255;
+    return o;
+  };
+  const [a, b] = [planar(clip.frames[0]!), planar(clip.frames[1]!)];
+  const see = { fx: flipX, fy: flipY, t: transposeXY } as const;
+  const est = async (x: Float32Array, y: Float32Array, symmetry: FlowSymmetry) => {
+    const f = estimateFlow(net, framesTensor([x], S, S), framesTensor([y], S, S), { symmetry });
+    const d = await f.data();
+    f.dispose();
+    return d;
+  };
+  const gap = (p: Float32Array, q: Float32Array) => p.reduce((m, v, i) => Math.max(m, Math.abs(v - q[i]!)), 0);
+  for (const [k, views] of [[1, ['fx', 'fy', 't']], [2, ['fx']], [4, ['fx', 'fy']], [8, ['fx', 'fy', 't']]] as const) {
+    const base = await est(a, b, k);
+    for (const T of views) {
+      const d = gap(await est(see[T](a, S), see[T](b, S), k), mapFlow(base, S, T));
+      // one pass: the network alone is not equivariant (shows the check can fail); the group averages are, to rounding
+      if (k === 1) assert.ok(d > 0.02, `symmetry 1, ${T}: ${d}`);
+      else assert.ok(d < 2e-3, `symmetry ${k}, ${T}: max difference ${d} px`);
+    }
+  }
+  throwsMatching(() => estimateFlow(net, framesTensor([a], S, S), framesTensor([b], S, S), { symmetry: 3 as FlowSymmetry }), /symmetry must be 1, 2, 4 or 8 \(views averaged\), got 3/, 'symmetry 3');
   net.dispose();
 });
 

@@ -611,6 +611,27 @@ function permute(x: RT, perm: number[]): RT {
   return new RT(shape, out);
 }
 
+/** x reversed along each of `axes`. */
+function flip(x: RT, axes: number[]): RT {
+  checkRT('flip', 'x', x);
+  const ax = axes.map((a) => normAxis('flip', a, x.shape.length, x.shape));
+  const xs = stridesOf(x.shape);
+  const out = new Float64Array(x.size);
+  for (let o = 0; o < out.length; o++) {
+    // the multi-index of o, reversed along the flipped axes, back to an offset of x
+    let rem = o;
+    let src = 0;
+    for (let d = x.shape.length - 1; d >= 0; d--) {
+      const n = x.shape[d];
+      const i = rem % n;
+      rem = (rem - i) / n;
+      src += (ax.includes(d) ? n - 1 - i : i) * xs[d];
+    }
+    out[o] = x.data[src];
+  }
+  return new RT([...x.shape], out);
+}
+
 function transposePerm(op: string, x: RT, d0: number, d1: number): number[] {
   const rank = x.shape.length;
   const a = normAxis(op, d0, rank, x.shape);
@@ -847,6 +868,7 @@ export const ref = {
   variance,
   reshape,
   permute,
+  flip,
   transpose,
   slice,
   concat,
@@ -1029,6 +1051,11 @@ export const vjp = {
     const inv: number[] = new Array(p.length).fill(0);
     for (let i = 0; i < p.length; i++) inv[p[i]] = i;
     return [permute(gy, inv)];
+  },
+  flip(gy: RT, x: RT, axes: number[]): RT[] {
+    checkRT('vjp.flip', 'x', x);
+    checkGy('flip', gy, x.shape);
+    return [flip(gy, axes)];
   },
   transpose(gy: RT, x: RT, d0: number, d1: number): RT[] {
     checkRT('vjp.transpose', 'x', x);

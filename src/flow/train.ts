@@ -30,7 +30,7 @@ import { concat, reshape, slice } from '../ops/shape.js';
 import { PWCLite, type PWCLiteOptions } from '../models/pwclite.js';
 import { Adam } from '../train/adam.js';
 import { STAGE1, STAGE2, distillLoss, flowLoss, nonOccluded, type FlowLossConfig } from './loss.js';
-import { endPointErrors, estimateFlow, framesTensor } from './estimate.js';
+import { endPointErrors, estimateFlow, framesTensor, type FlowSymmetry } from './estimate.js';
 import { readFrame, readNpyFile, type ClipInfo } from '../data/sky.js';
 import { mulberry32 } from '../data/synth.js';
 import { saveSafetensors, readSafetensorsFile } from '../node.js';
@@ -367,7 +367,8 @@ export async function trainFlow(train: PairDataset, evalClips: ClipInfo[], opts:
     o.onLog?.(entry);
     const done = adam.step === stopAt;
     if (evalClips.length && (adam.step % o.evalEvery === 0 || done)) {
-      o.onLog?.({ step: adam.step, ...(await evaluateFlow(net, evalClips, { size: S, maxPairs: 48 })) });
+      // one view (the network itself), so the curve tracks training, not test-time averaging
+      o.onLog?.({ step: adam.step, ...(await evaluateFlow(net, evalClips, { size: S, maxPairs: 48, symmetry: 1 })) });
     }
     if (adam.step % o.checkpointEvery === 0 || done) await save(adam.step);
   }
@@ -390,9 +391,10 @@ function concatArrays(xs: Float32Array[]): Float32Array {
 
 /**
  * Mean end-point error of the network's forward flows against the clips' ground truth (gtflow), next to the
- * zero-flow baseline, over every consecutive pair (or the first `maxPairs`, spread over the clips).
+ * zero-flow baseline, over every consecutive pair (or the first `maxPairs`, spread over the clips); `symmetry` as
+ * estimateFlow's (default DEFAULT_SYMMETRY views).
  */
-export async function evaluateFlow(net: PWCLite, clips: ClipInfo[], opts: { size?: number; maxPairs?: number; batch?: number; onProgress?: (done: number, total: number) => void } = {}): Promise<EvalResult> {
+export async function evaluateFlow(net: PWCLite, clips: ClipInfo[], opts: { size?: number; maxPairs?: number; batch?: number; symmetry?: FlowSymmetry; onProgress?: (done: number, total: number) => void } = {}): Promise<EvalResult> {
   const size = opts.size ?? 128;
   const jobs: { a: string; b: string; gt: string }[] = [];
   for (const c of clips) {
@@ -417,7 +419,7 @@ export async function evaluateFlow(net: PWCLite, clips: ClipInfo[], opts: { size
     const [H, W] = gts[0]!.shape as [number, number];
     const fa = framesTensor(part.map((j) => readFrame(j.a, size)), size, size);
     const fb = framesTensor(part.map((j) => readFrame(j.b, size)), size, size);
-    const flow = estimateFlow(net, fa, fb);
+    const flow = estimateFlow(net, fa, fb, { symmetry: opts.symmetry });
     // compare at the ground truth's grid (resize_flow when the evaluation size differs)
     const atGt = H === size && W === size ? null : resizeFlow(flow, H, W);
     const host = await (atGt ?? flow).data();

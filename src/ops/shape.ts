@@ -1,4 +1,4 @@
-// Shape ops: reshape (a view), permute/transpose, slice, concat, expand. Data moves through one strided-copy
+// Shape ops: reshape (a view), permute/transpose, flip, slice, concat, expand. Data moves through one strided-copy
 // kernel (kernels/copy.wgsl).
 
 import { record } from '../autograd.js';
@@ -108,6 +108,28 @@ export function permute(x: Tensor, perm: readonly number[]): Tensor {
   const inv = new Array<number>(r);
   perm.forEach((p, i) => (inv[p] = i));
   return record(y, 'permute', [x], (g) => [permute(g, inv)]);
+}
+
+/**
+ * x reversed along each of `axes` (negative axes count from the end): y[..., i, ...] = x[..., n − 1 − i, ...]. One
+ * strided copy reading x with negative strides (the copy kernels' u32 index sums wrap to the right element). Its
+ * gradient is the same flip.
+ */
+export function flip(x: Tensor, axes: number | readonly number[]): Tensor {
+  live('flip', x);
+  const list = (typeof axes === 'number' ? [axes] : [...axes]).map((a) => normAxis('flip', x.rank, a));
+  if (new Set(list).size !== list.length) throw new EngineError(`flip: axes ${fmt(typeof axes === 'number' ? [axes] : axes)} name a dim of ${fmt(x.shape)} twice`);
+  if (list.length === 0) return reshape(x, x.shape);
+  const st = contiguousStrides(x.shape);
+  let off = 0;
+  const srcStrides = st.map((s, d) => {
+    if (!list.includes(d)) return s;
+    off += (x.shape[d]! - 1) * s;
+    return -s;
+  });
+  const y = empty(x.shape, 'flip');
+  stridedCopy(x, y, x.shape, srcStrides, off, st, 0, `flip ${fmt(x.shape)} axes ${fmt(list)}`);
+  return record(y, 'flip', [x], (g) => [flip(g, list)]);
 }
 
 export function transpose(x: Tensor, d0 = -2, d1 = -1): Tensor {
