@@ -5,8 +5,9 @@
 //   * by component: mean |u error|, |v error| next to the true mean |u|, |v|;
 //   * the predicted u and v against the true ones: standard deviations and correlation.
 //
-//   node --import tsx tools/flow-error-bins.ts [--data data/synth] [--model file]
-import { init, close, loadFlowModel, estimateFlow, framesTensor } from '../src/node.js';
+//   node --import tsx tools/flow-error-bins.ts [--data data/synth] [--model file] [--symmetry k]
+// (--symmetry: views averaged by estimateFlow; default 1, the network itself)
+import { init, close, loadFlowModel, estimateFlow, framesTensor, type FlowSymmetry } from '../src/node.js';
 import { listClips, readFrame, readNpyFile } from '../src/data/sky.js';
 
 const args = process.argv.slice(2);
@@ -15,6 +16,7 @@ const opt = (name: string, dflt: string) => {
   return i >= 0 && args[i + 1] ? args[i + 1]! : dflt;
 };
 const data = opt('data', 'data/synth');
+const symmetry = Number(opt('symmetry', '1')) as FlowSymmetry;
 const clips = listClips(data, 'sky_test').clips.filter((c) => c.gtflow);
 if (!clips.length) throw new Error(`${data}/sky_test has no clips with ground truth (make them with: npm start -- synth --out ${data} --split test)`);
 
@@ -32,7 +34,7 @@ let pairs = 0;
 for (const c of clips) {
   for (let t = 0; t + 1 < c.frames.length; t += 2) {
     const a = readFrame(c.frames[t]!, S);
-    const f = estimateFlow(model, framesTensor([a], S, S), framesTensor([readFrame(c.frames[t + 1]!, S)], S, S));
+    const f = estimateFlow(model, framesTensor([a], S, S), framesTensor([readFrame(c.frames[t + 1]!, S)], S, S), { symmetry });
     const pred = await f.data();
     f.dispose();
     const g = readNpyFile(c.gtflow![t]!).data;
@@ -92,7 +94,7 @@ for (const c of clips) {
     pairs++;
   }
 }
-console.log(`${pairs} held-out pairs of ${data}; model ${path}`);
+console.log(`${pairs} held-out pairs of ${data}; model ${path}, ${symmetry} view(s)`);
 console.log('| pixels | share | EPE (px) | zero-flow EPE (px) |\n|---|---|---|---|');
 bins.forEach((b, j) => {
   if (b.n) console.log(`| sky, texture in [${edges[j]}, ${edges[j + 1]}) | ${(b.n / pixels).toFixed(3)} | ${(b.e / b.n).toFixed(3)} | ${(b.zero / b.n).toFixed(3)} |`);

@@ -2,11 +2,12 @@
 // model's prediction with the L1, SSIM and census terms of src/flow/loss.ts (all five scales, no occlusion mask) and
 // the weighted smoothness, averaged over 8 fresh SynthSky clips (seed 4242, never used for training or evaluation).
 //
-//   node --import tsx tools/flow-loss-probe.ts [--model file] [--gap k] [--mode default|pure-advection]
+//   node --import tsx tools/flow-loss-probe.ts [--model file] [--gap k] [--mode default|pure-advection] [--symmetry k]
+// (--symmetry: views the model's prediction averages, as estimateFlow's; default 1, the network itself)
 //
 // --gap k scores frame 0 against frame k (the ground truth summed over the k steps: the fields are smooth and slow,
 // so this is close to the composed flow). The README's table ("Flow estimator", training status) is --gap 1.
-import { init, close, loadFlowModel, estimateFlow, framesTensor, tensor, drawSynthParams, renderSynthClip, toPlanarRGB } from '../src/node.js';
+import { init, close, loadFlowModel, estimateFlow, framesTensor, tensor, drawSynthParams, renderSynthClip, toPlanarRGB, type FlowSymmetry } from '../src/node.js';
 import { concat } from '../src/ops/shape.js';
 import { neg } from '../src/ops/elementwise.js';
 import { resizeFlow } from '../src/ops/flow.js';
@@ -18,6 +19,7 @@ const opt = (name: string, dflt: string) => {
   return i >= 0 && args[i + 1] ? args[i + 1]! : dflt;
 };
 const gap = Number(opt('gap', '1'));
+const symmetry = Number(opt('symmetry', '1')) as FlowSymmetry;
 const mode = opt('mode', 'default');
 if (!(Number.isInteger(gap) && gap >= 1)) throw new Error(`--gap must be a positive integer, got ${opt('gap', '')}`);
 if (mode !== 'default' && mode !== 'pure-advection') throw new Error(`--mode must be default or pure-advection, got ${mode}`);
@@ -44,7 +46,7 @@ for (let k = 0; k < CLIPS; k++) {
   for (let t = 0; t < gap; t++) for (let i = 0; i < 2 * S * S; i++) g[i]! += clip.flows[t]![i]!;
   const a = framesTensor([planar(clip.frames[0]!)], S, S);
   const b = framesTensor([planar(clip.frames[gap]!)], S, S);
-  const pred = await estimateFlow(model, a, b).data();
+  const pred = await estimateFlow(model, a, b, { symmetry }).data();
   for (const [n, [, make]] of fields.entries()) {
     const f = new Float32Array(2 * S * S);
     for (let i = 0; i < S * S; i++) [f[i], f[S * S + i]] = make(g[2 * i]!, g[2 * i + 1]!, pred[i]!, pred[S * S + i]!);
