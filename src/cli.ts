@@ -70,6 +70,7 @@ train-flow options:
   --augment flip-x|dihedral   random horizontal flips and frame swaps (default flip-x, ARFlow); dihedral adds
                           vertical flips and x/y transposition
   --dihedral-at <f>       fraction of the steps after which dihedral's extra flips start (default 0)
+  --dihedral-until <f>    fraction after which they stop again (default 1)
   --crop <n>              train on random n x n windows of each pair (a multiple of 64; default --size, the
                           whole frame): 64 costs about a quarter per pair; evaluation uses whole frames
   --crop-until <f>        fraction of the steps after which training uses whole frames again (default 1)
@@ -259,7 +260,7 @@ async function cmdSynth(a: Args): Promise<void> {
 }
 
 async function cmdTrainFlow(a: Args): Promise<void> {
-  known(a, ['data', 'eval-data', 'steps', 'batch', 'lr', 'out', 'resume', 'seed', 'log', 'ship', 'size', 'stage2-at', 'distill-at', 'eval-every', 'max-gap', 'input-norm', 'corr-norm', 'augment', 'photometric', 'crop', 'crop-until', 'crop-batch', 'dihedral-at']);
+  known(a, ['data', 'eval-data', 'steps', 'batch', 'lr', 'out', 'resume', 'seed', 'log', 'ship', 'size', 'stage2-at', 'distill-at', 'eval-every', 'max-gap', 'input-norm', 'corr-norm', 'augment', 'photometric', 'crop', 'crop-until', 'crop-batch', 'dihedral-at', 'dihedral-until']);
   const say = reporter(a);
   const data = resolve(strOpt(a, 'data'));
   const evalRoot = resolve(strOpt(a, 'eval-data', data));
@@ -278,6 +279,7 @@ async function cmdTrainFlow(a: Args): Promise<void> {
   const stage2At = frac('stage2-at', 1);
   const distillAt = frac('distill-at', 1);
   const dihedralAt = frac('dihedral-at', 0);
+  const dihedralUntil = frac('dihedral-until', 1);
   const cropUntil = frac('crop-until', 1);
   const cropBatch = intOpt(a.opts, 'crop-batch', batch, 1);
   if ((a.opts.has('crop-until') || a.opts.has('crop-batch')) && crop === size) throw new UsageError(`--crop-until and --crop-batch need --crop smaller than the frame (--size ${size}): they say how long and in batches of how many pairs to train on windows`);
@@ -295,7 +297,9 @@ async function cmdTrainFlow(a: Args): Promise<void> {
   const e = await init();
   const maxGap = intOpt(a.opts, 'max-gap', 3, 1);
   const augment = choice(a.opts, 'augment', ['flip-x', 'dihedral'] as const, 'flip-x');
-  if (a.opts.has('dihedral-at') && augment !== 'dihedral') throw new UsageError('--dihedral-at needs --augment dihedral (it says when dihedral\'s extra flips start)');
+  for (const name of ['dihedral-at', 'dihedral-until']) {
+    if (a.opts.has(name) && augment !== 'dihedral') throw new UsageError(`--${name} needs --augment dihedral (it says when dihedral's extra flips ${name.endsWith('at') ? 'start' : 'stop'})`);
+  }
   const photometric = choice(a.opts, 'photometric', ['census', 'l1-ssim'] as const, 'census');
   const model = { inputNorm: choice(a.opts, 'input-norm', ['center', 'none'] as const, DEFAULT_MODEL.inputNorm), corrNorm: choice(a.opts, 'corr-norm', ['moments', 'none'] as const, DEFAULT_MODEL.corrNorm) };
   const ds = new PairDataset(train.clips, size, (d, t) => say(`loading frames: ${d}/${t}`, true), maxGap);
@@ -305,7 +309,7 @@ async function cmdTrainFlow(a: Args): Promise<void> {
   const t0 = performance.now();
   let warnedMask = false;
   const net = await trainFlow(ds, evalClips?.clips.filter((c) => c.gtflow) ?? [], {
-    steps, batch, lr, seed, size, out, resume: a.opts.has('resume'), stage2At, distillAt, evalEvery, model, augment, photometric, crop, cropUntil, cropBatch, dihedralAt,
+    steps, batch, lr, seed, size, out, resume: a.opts.has('resume'), stage2At, distillAt, evalEvery, model, augment, photometric, crop, cropUntil, cropBatch, dihedralAt, dihedralUntil,
     onOptionChange: (name, was, now) => say(`note: the run being resumed used --${name} ${was}; it continues with ${now} (pass --${name} ${was} to keep it)`),
     onLog: (entry) => {
       if (typeof entry.visible === 'number' && entry.visible < 0.05 && !warnedMask) {
