@@ -58,7 +58,7 @@ export function estimateFlow(net: PWCLite, frame1: Tensor, frame2: Tensor, opts:
     const same = h === H && w === W;
     const a = same ? frame1 : resizeBilinear(frame1, h, w, { alignCorners: false });
     const b = same ? frame2 : resizeBilinear(frame2, h, w, { alignCorners: false });
-    let f = net.forward(a, b).forward[0]!;
+    let f = viewFlow(net, a, b, VIEWS[0]!);
     for (const v of VIEWS.slice(1, k)) f = add(f, viewFlow(net, a, b, v));
     if (k > 1) f = mul(f, 1 / k);
     return same ? f : resizeFlow(f, H, W);

@@ -535,14 +535,15 @@ function launchDirect(entry: 'conv_direct' | 'convt_direct', x: Tensor, packed: 
   const SW = g.stride[2];
   const OW = g.outSize[2];
   const quads = entry === 'convt_direct' && stride2Quads(g);
-  const cols = entry === 'conv_direct' ? OW : Math.ceil(OW / SW);
   const name = quads ? `${entry}2` : entry;
+  // what a row's lanes walk (32 per workgroup): outputs (conv_direct), the outputs of one phase along W with a grid
+  // slice per phase (convt_direct), or input columns in quads that serve both phases (convt_direct2)
+  const [cols, phases] = entry === 'conv_direct' ? [OW, 1] : quads ? [g.inSize[2], 1] : [Math.ceil(OW / SW), SW];
   engine().dispatch({
     kernel: 'conv_direct', entry: name, constants: { ...directConstants(g, DIRECT_ROWS), ...(quads ? { PW2: g.padding[2] } : {}) },
     params: directParams(g, to3(x.shape.slice(2), 1), [x.shape[1]!, Math.ceil(Co / 4), Co]),
     buffers: [x.buffer, packed.buffer, y.buffer],
-    // convt_direct2: a quad of input columns per lane
-    grid: [Math.ceil((quads ? g.inSize[2] : cols) / 32), g.outSize[0] * Math.ceil(g.outSize[1] / DIRECT_ROWS), N * Math.ceil(Co / 4) * (entry === 'conv_direct' || quads ? 1 : SW)],
+    grid: [Math.ceil(cols / 32), g.outSize[0] * Math.ceil(g.outSize[1] / DIRECT_ROWS), N * Math.ceil(Co / 4) * phases],
     label: `${name} ${fmt(x.shape)} to ${fmt(outShape)} k${fmt(g.kernel)} s${fmt(g.stride)} p${fmt(g.padding)} d${fmt(g.dilation)}`,
   });
   return y;
@@ -554,15 +555,10 @@ function launchDirect(entry: 'conv_direct' | 'convt_direct', x: Tensor, packed: 
  * c = (pw + PW − kw) / 2 within ±1 (k 3 or 4 with padding 1, as in DTVNet).
  */
 function stride2Quads(g: ConvGeometry): boolean {
-  const W = g.inSize[2];
-  const PW = g.padding[2];
-  if (g.stride[2] !== 2 || g.dilation[2] !== 1 || W % 4 !== 0 || g.outSize[2] !== 2 * W) return false;
-  for (let kw = 0; kw < g.kernel[2]; kw++) {
-    const t = PW - kw;
-    const c = (((t % 2) + 2) % 2 + t) / 2;
-    if (c < -1 || c > 1) return false;
-  }
-  return true;
+  const [W, PW, KW] = [g.inSize[2], g.padding[2], g.kernel[2]];
+  // c = ceil((PW − kw) / 2) falls as kw grows: its largest value is at kw = 0, its smallest at kw = KW − 1
+  return g.stride[2] === 2 && g.dilation[2] === 1 && W % 4 === 0 && g.outSize[2] === 2 * W &&
+    Math.ceil(PW / 2) <= 1 && Math.ceil((PW - KW + 1) / 2) >= -1;
 }
 
 /** conv(x, w) by the direct kernel; gradients: the transposed conv (to x) and patchProduct (to w). */
