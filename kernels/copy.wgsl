@@ -12,6 +12,8 @@
 // copy_rows4 is the row case: the innermost dim is contiguous in src and dst with a length that is a multiple of 4
 // and every offset 16-byte aligned (slices and concats along outer axes, expand of whole rows): rows run on grid y
 // (and z), the index arithmetic of a row is done once per invocation, and the row moves as vec4s.
+// copy_rows is the same with scalar elements and any innermost strides, for rows of at least 64 elements;
+// copy_lane_rows gives each lane whole rows, for shorter ones.
 
 override WG: u32 = 8u;
 override ITEMS: u32 = 64u;
@@ -97,16 +99,13 @@ fn transpose4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
   }
 }
 
-// Rows: wid.y + wid.z * nwg.y; shape[rank-1] / 4 vec4s per row; strides of the outer dims in elements.
-@compute @workgroup_size(WG)
-fn copy_rows4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-              @builtin(local_invocation_index) lid: u32) {
-  let last = p.rank - 1u;
-  let row = wid.y + wid.z * nwg.y;
+// Start of row `row` (the outer dims' index, innermost dim excluded) in src and dst: the only divisions of the row
+// kernels, once per invocation instead of once per element and dim as in strided_copy.
+fn row_start(row: u32) -> vec2<u32> {
   var rem = row;
   var is = p.src_off;
   var id = p.dst_off;
-  for (var d = i32(last) - 1; d >= 0; d--) {
+  for (var d = i32(p.rank) - 2; d >= 0; d--) {
     let s = dim(p.shape, u32(d));
     let q = rem / s;
     let j = rem - q * s;
@@ -114,6 +113,55 @@ fn copy_rows4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
     is += j * dim(p.ss, u32(d));
     id += j * dim(p.ds, u32(d));
   }
+  return vec2<u32>(is, id);
+}
+
+// Rows of any strides (permutes that move the innermost dim, slices and concats at unaligned offsets): rows run on
+// grid y (and z) as in copy_rows4, the lanes walk the row's elements with its src and dst strides.
+@compute @workgroup_size(WG)
+fn copy_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+             @builtin(local_invocation_index) lid: u32) {
+  let last = p.rank - 1u;
+  let start = row_start(wid.y + wid.z * nwg.y);
+  let n = dim(p.shape, last);
+  let ss = dim(p.ss, last);
+  let ds = dim(p.ds, last);
+  let base = wid.x * WG * ITEMS + lid;
+  for (var k = 0u; k < ITEMS; k++) {
+    let c = base + k * WG;
+    if (c >= n) { break; }
+    dst[start.y + c * ds] = src[start.x + c * ss];
+  }
+}
+
+// Short rows (under 64 elements: the space-to-batch permutes of dilated convolutions, narrow slices): one row per
+// lane, ITEMS rows per lane (row = (g·ITEMS + k)·WG + l), each walked with its src and dst strides. p.n = row count.
+@compute @workgroup_size(WG)
+fn copy_lane_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                  @builtin(local_invocation_index) lid: u32) {
+  let last = p.rank - 1u;
+  let n = dim(p.shape, last);
+  let ss = dim(p.ss, last);
+  let ds = dim(p.ds, last);
+  let base = (wid.y * nwg.x + wid.x) * WG * ITEMS + lid;
+  for (var k = 0u; k < ITEMS; k++) {
+    let row = base + k * WG;
+    if (row >= p.n) { break; }
+    let start = row_start(row);
+    for (var c = 0u; c < n; c++) {
+      dst[start.y + c * ds] = src[start.x + c * ss];
+    }
+  }
+}
+
+// Rows: wid.y + wid.z * nwg.y; shape[rank-1] / 4 vec4s per row; strides of the outer dims in elements.
+@compute @workgroup_size(WG)
+fn copy_rows4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+              @builtin(local_invocation_index) lid: u32) {
+  let last = p.rank - 1u;
+  let start = row_start(wid.y + wid.z * nwg.y);
+  let is = start.x;
+  let id = start.y;
   let n4 = dim(p.shape, last) / 4u;
   let base = wid.x * WG * ITEMS + lid;
   for (var k = 0u; k < ITEMS; k++) {

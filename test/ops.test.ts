@@ -411,6 +411,11 @@ shp('permute of 3-D, 4-D and 5-D tensors, and transpose', async () => {
     [[3, 1, 7, 2], [2, 3, 1, 0]],
     [[2, 3, 1, 4, 5], [4, 2, 0, 3, 1]],
     [[2, 3, 2, 3, 5], [1, 0, 3, 4, 2]],
+    // rows of >= 64 strided elements (copy_rows: lanes along a row) and the dilated-conv space-to-batch permutes
+    // (copy_lane_rows: a row per lane, rows of 2-8 strided elements), rank 6
+    [[2, 70, 3], [0, 2, 1]],
+    [[2, 5, 4, 2, 4, 2], [0, 3, 5, 1, 2, 4]],
+    [[2, 2, 2, 5, 4, 4], [0, 3, 4, 1, 5, 2]],
   ];
   for (const [s, p] of cases) {
     await check(`permute ${fmt(s)} by ${fmt(p)}`, [randRT(s, rng)], { f: ([t]) => permute(t!, p), fr: ([v]) => ref.permute(v!, p), fv: (g, [v]) => vjp.permute(g, v!, p) }, rng);
@@ -456,6 +461,9 @@ shp('slice at the start, middle and end of each axis', async () => {
   }
   const v = randRT([129], rng);
   await check('slice [129] [1, 128)', [v], { f: ([t]) => slice(t!, 0, 1, 128), fr: ([r]) => ref.slice(r!, 0, 1, 128), fv: (g, [r]) => vjp.slice(g, r!, 0, 1, 128) }, rng);
+  // rows of 128 at an unaligned offset (copy_rows), more than one row
+  const w = randRT([2, 3, 130], rng);
+  await check('slice [2, 3, 130] axis 2 [1, 129)', [w], { f: ([t]) => slice(t!, 2, 1, 129), fr: ([r]) => ref.slice(r!, 2, 1, 129), fv: (g, [r]) => vjp.slice(g, r!, 2, 1, 129) }, rng);
 });
 
 shp('concat of 3 tensors along a middle axis, the first and the last axis', async () => {

@@ -46,6 +46,21 @@ export function stridedCopy(
     });
     return;
   }
+  if (r > 0 && inner < 64) {
+    u[0] = rows;
+    const g = itemsGrid(rows);
+    e.dispatch({ kernel: 'copy', entry: 'copy_lane_rows', constants: { WG: g.wg, ITEMS: g.items }, params: buf, buffers: [src.buffer, dst.buffer], grid: g.grid, label });
+    return;
+  }
+  if (r > 0 && rows % rz === 0) {
+    let items = 64;
+    while (items > 1 && inner < 8 * items) items >>= 1;
+    e.dispatch({
+      kernel: 'copy', entry: 'copy_rows', constants: { WG: 8, ITEMS: items }, params: buf, buffers: [src.buffer, dst.buffer],
+      grid: [Math.ceil(inner / (8 * items)), rows / rz, rz], label,
+    });
+    return;
+  }
   const g = itemsGrid(n);
   e.dispatch({ kernel: 'copy', entry: 'strided_copy', constants: { WG: g.wg, ITEMS: g.items }, params: buf, buffers: [src.buffer, dst.buffer], grid: g.grid, label });
 }
