@@ -6,7 +6,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
-  scope, grad, sum, mul, add, square, leakyRelu, zeros, noGrad, type Tensor,
+  scope, engine, grad, sum, mul, add, square, leakyRelu, zeros, noGrad, type Tensor,
   conv2d, conv3d, convTranspose2d, convTranspose3d, pad, instanceNorm, adain, batchNorm,
   avgPool, avgPool2x, l1Loss, mseLoss, charbonnierLoss, ssimMap, census,
 } from '../src/node.js';
@@ -778,6 +778,12 @@ const WINO: ConvCase[] = [
   // chosen by 'auto' (>= 8 channels each way); Ci = 9 is not a multiple of 4, Co = 12
   { x: [2, 9, 8, 7], w: [12, 9, 3, 3], bias: true, opts: { padding: 1 } },
   { x: [1, 16, 4, 4], w: [8, 16, 3, 3], bias: false, opts: { padding: 1 } },
+  // dilated layers whose sides divide by the dilation ('auto' folds the residue sub-grids into the batch): padding
+  // d ('same', the context network's), 0 and 2d; sub-grids of 4x4, 4x5, 4x4 and 5x4 pixels
+  { x: [2, 9, 8, 8], w: [10, 9, 3, 3], bias: true, opts: { dilation: 2, padding: 2 } },
+  { x: [1, 8, 12, 15], w: [8, 8, 3, 3], bias: false, opts: { dilation: 3, padding: 0 } },
+  { x: [1, 8, 16, 16], w: [9, 8, 3, 3], bias: true, opts: { dilation: 4, padding: 8 } },
+  { x: [3, 8, 20, 16], w: [8, 8, 3, 3], bias: false, opts: { dilation: 4, padding: 4 } },
 ] as ConvCase[];
 
 wino('forward and gradients of x, w, b against the reference', async () => {
@@ -797,6 +803,29 @@ wino('inference (no gradient) uses F(4x4, 3x3): forward against the reference', 
       await close(y, nnRef.conv(x, w, null, { padding: pad }), `winograd4 x${fmt(xs)} p${pad}`, { atol: 2e-4, rtol: 2e-3 });
     });
   }
+});
+
+wino('dilated layers take the Winograd route when their sides divide by the dilation into sub-grids of at least 4x4, else im2col', async () => {
+  const kernels = async (xs: number[], d: number, pad: number, inference: boolean) => {
+    const x = gpu(randRT(xs, mulberry32(4020)), !inference);
+    const w = gpu(randRT([8, xs[1]!, 3, 3], mulberry32(4021), -0.5, 0.5), !inference);
+    engine().profileStart();
+    const y = inference ? noGrad(() => conv2d(x, w, null, { dilation: d, padding: pad })) : conv2d(x, w, null, { dilation: d, padding: pad });
+    await y.data();
+    const p = await engine().profileStop();
+    // inference: F(4x4, 3x3) over the sub-grids, checked against the reference like the undilated layers
+    if (inference) await close(y, nnRef.conv(randRT(xs, mulberry32(4020)), randRT([8, xs[1]!, 3, 3], mulberry32(4021), -0.5, 0.5), null, { dilation: d, padding: pad }), `winograd4 dilation ${d}`, { atol: 2e-4, rtol: 2e-3 });
+    for (const t of [x, w, y]) t.dispose();
+    return new Set(p.entries.map((e) => e.kernel.split('.')[0]!));
+  };
+  await scope(async () => {
+    assert.ok((await kernels([1, 8, 8, 8], 2, 2, false)).has('winograd'), 'dilation 2 on 8x8: Winograd');
+    assert.ok((await kernels([2, 8, 16, 20], 4, 4, true)).has('winograd'), 'dilation 4 on 16x20, inference: Winograd');
+    const odd = await kernels([1, 8, 9, 8], 2, 2, false);
+    assert.ok(odd.has('conv') && !odd.has('winograd'), '9 rows do not divide by 2: im2col');
+    const small = await kernels([1, 8, 12, 12], 4, 4, false);
+    assert.ok(small.has('conv') && !small.has('winograd'), '3x3 sub-grids: im2col');
+  });
 });
 
 wino('second derivatives agree with the im2col path', async () => {
