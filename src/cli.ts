@@ -56,7 +56,8 @@ train-flow options:
   --data <dir>            synth or Sky Time-lapse root; trains on every consecutive frame pair of <dir>/sky_train
   --eval-data <dir>       root whose sky_test clips (with gtflow/) are evaluated during training (default --data)
   --steps <n>             updates (default 1000)     --batch <n>   pairs per update (default 2)
-  --lr <x>                Adam learning rate (default 3e-4; divided by 4 for the last 20 %)
+  --lr <x>                Adam learning rate (default 3e-4; divided by 4 from --decay-at on)
+  --decay-at <f>          fraction of the steps after which the learning rate is divided by 4 (default 0.8)
   --stage2-at <f>         fraction of the steps after which census + forward-backward occlusion replace
                           L1/SSIM + range-map occlusion (default 1 = never: on a model that is not yet
                           forward-backward consistent every pixel is masked; ARFlow switches after 50 epochs)
@@ -260,7 +261,7 @@ async function cmdSynth(a: Args): Promise<void> {
 }
 
 async function cmdTrainFlow(a: Args): Promise<void> {
-  known(a, ['data', 'eval-data', 'steps', 'batch', 'lr', 'out', 'resume', 'seed', 'log', 'ship', 'size', 'stage2-at', 'distill-at', 'eval-every', 'max-gap', 'input-norm', 'corr-norm', 'augment', 'photometric', 'crop', 'crop-until', 'crop-batch', 'dihedral-at', 'dihedral-until']);
+  known(a, ['data', 'eval-data', 'steps', 'batch', 'lr', 'out', 'resume', 'seed', 'log', 'ship', 'size', 'stage2-at', 'distill-at', 'eval-every', 'max-gap', 'input-norm', 'corr-norm', 'augment', 'photometric', 'crop', 'crop-until', 'crop-batch', 'dihedral-at', 'dihedral-until', 'decay-at']);
   const say = reporter(a);
   const data = resolve(strOpt(a, 'data'));
   const evalRoot = resolve(strOpt(a, 'eval-data', data));
@@ -281,6 +282,7 @@ async function cmdTrainFlow(a: Args): Promise<void> {
   const dihedralAt = frac('dihedral-at', 0);
   const dihedralUntil = frac('dihedral-until', 1);
   const cropUntil = frac('crop-until', 1);
+  const decayAt = frac('decay-at', 0.8);
   const cropBatch = intOpt(a.opts, 'crop-batch', batch, 1);
   if ((a.opts.has('crop-until') || a.opts.has('crop-batch')) && crop === size) throw new UsageError(`--crop-until and --crop-batch need --crop smaller than the frame (--size ${size}): they say how long and in batches of how many pairs to train on windows`);
   const evalEvery = intOpt(a.opts, 'eval-every', 100, 1);
@@ -309,7 +311,7 @@ async function cmdTrainFlow(a: Args): Promise<void> {
   const t0 = performance.now();
   let warnedMask = false;
   const net = await trainFlow(ds, evalClips?.clips.filter((c) => c.gtflow) ?? [], {
-    steps, batch, lr, seed, size, out, resume: a.opts.has('resume'), stage2At, distillAt, evalEvery, model, augment, photometric, crop, cropUntil, cropBatch, dihedralAt, dihedralUntil,
+    steps, batch, lr, seed, size, out, resume: a.opts.has('resume'), stage2At, distillAt, evalEvery, model, augment, photometric, crop, cropUntil, cropBatch, dihedralAt, dihedralUntil, decayAt,
     onOptionChange: (name, was, now) => say(`note: the run being resumed used --${name} ${was}; it continues with ${now} (pass --${name} ${was} to keep it)`),
     onLog: (entry) => {
       if (typeof entry.visible === 'number' && entry.visible < 0.05 && !warnedMask) {

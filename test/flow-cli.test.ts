@@ -136,16 +136,17 @@ lib('the augmentations move the flow as they move the frames: flips negate u or 
   assert.equal([ca[0], ca[C * C + 3 * C + 7], ca[3 * C * C - 1]], [a[11 * S + 5], a[S * S + 14 * S + 12], a[2 * S * S + 42 * S + 36]]);
 });
 
-lib('train-flow on random 64x64 windows of 128x128 pairs (--crop), whole frames after --crop-until, dihedral flips between --dihedral-at and --dihedral-until; bad values are named', async () => {
+lib('train-flow on random 64x64 windows of 128x128 pairs (--crop), whole frames after --crop-until, dihedral flips between --dihedral-at and --dihedral-until, the learning rate drop at --decay-at; bad values are named', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'dtvnet-flowcrop-'));
   await writeSynthDataset(dir, { clips: 1, frames: 2, seed: 6, size: 128 });
   const train = new PairDataset(listClips(dir).clips, 128);
   const logs: Record<string, number | string>[] = [];
   // 3 steps: windows of 64 in batches of 3 for the first two (cropUntil 0.5), whole frames in batches of 2 after;
-  // dihedral flips in the second only (from 1/3 until 2/3 of the steps)
-  const net = await trainFlow(train, [], { steps: 3, batch: 2, size: 128, crop: 64, cropUntil: 0.5, cropBatch: 3, augment: 'dihedral', dihedralAt: 1 / 3, dihedralUntil: 2 / 3, out: join(dir, 'c.safetensors'), onLog: (e) => logs.push(e) });
+  // dihedral flips in the second only (from 1/3 until 2/3 of the steps); the learning rate divided by 4 from the
+  // second on (decayAt 1/3)
+  const net = await trainFlow(train, [], { steps: 3, batch: 2, size: 128, crop: 64, cropUntil: 0.5, cropBatch: 3, augment: 'dihedral', dihedralAt: 1 / 3, dihedralUntil: 2 / 3, decayAt: 1 / 3, lr: 2e-4, out: join(dir, 'c.safetensors'), onLog: (e) => logs.push(e) });
   net.dispose();
-  assert.equal(logs.map((e) => [e.batch, e.window, e.dihedral]), [[3, 64, 0], [3, 64, 1], [2, 128, 0]]);
+  assert.equal(logs.map((e) => [e.batch, e.window, e.dihedral, e.lr]), [[3, 64, 0, 2e-4], [3, 64, 1, 5e-5], [2, 128, 0, 5e-5]]);
   for (const e of logs) assert.ok(Number(e.photometric) > 0 && Number.isFinite(Number(e.total)), JSON.stringify(e));
   const cases = [
     [{ crop: 96 }, /crop must be a multiple of 64 between 64 and the frame size 128, got 96/],
@@ -153,6 +154,7 @@ lib('train-flow on random 64x64 windows of 128x128 pairs (--crop), whole frames 
     [{ crop: 64, dihedralAt: 1.5 }, /dihedralAt must be a fraction of the steps in \[0, 1\], got 1.5/],
     [{ crop: 64, cropUntil: -0.5 }, /cropUntil must be a fraction of the steps in \[0, 1\], got -0.5/],
     [{ crop: 64, dihedralUntil: 2 }, /dihedralUntil must be a fraction of the steps in \[0, 1\], got 2/],
+    [{ decayAt: -1 }, /decayAt must be a fraction of the steps in \[0, 1\], got -1/],
     [{ crop: 64, cropBatch: 0 }, /cropBatch must be a positive integer, got 0/],
     [{ crop: 64, batch: 1.5 }, /batch must be a positive integer, got 1.5/],
   ] as const;
@@ -356,6 +358,9 @@ cli('synth, train-flow (log, f16 export), eval-flow --json, flow, flows (with it
   const e9 = dtvnet(['train-flow', '--data', dir, '--crop', '64', '--crop-until', '2']);
   assert.is(e9.status, 2);
   assert.match(e9.stderr, /--crop-until must be a fraction of the steps in \[0, 1\], got '2'/);
+  const e12 = dtvnet(['train-flow', '--data', dir, '--decay-at', '1.5']);
+  assert.is(e12.status, 2);
+  assert.match(e12.stderr, /--decay-at must be a fraction of the steps in \[0, 1\], got '1.5'/);
   // without --model: the shipped estimator
   const shipped = dtvnet(['flow', clip.frames[0]!, clip.frames[1]!, '--out', join(dir, 'shipped.png')]);
   assert.is(shipped.status, 0, shipped.stderr);

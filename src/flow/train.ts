@@ -230,6 +230,7 @@ export async function trainFlow(train: PairDataset, evalClips: ClipInfo[], opts:
   const stage1: FlowLossConfig = o.photometric === 'l1-ssim' ? STAGE1 : { ...STAGE1, wL1: 0, wSsim: 0, wCensus: 1 };
   if (o.augment !== 'flip-x' && o.augment !== 'dihedral') throw new EngineError(`trainFlow: augment must be 'flip-x' or 'dihedral', got '${String(o.augment)}'`);
   if (!(o.dihedralAt === undefined || (o.dihedralAt >= 0 && o.dihedralAt <= 1))) throw new EngineError(`trainFlow: dihedralAt must be a fraction of the steps in [0, 1], got ${o.dihedralAt}`);
+  if (!(o.decayAt >= 0 && o.decayAt <= 1)) throw new EngineError(`trainFlow: decayAt must be a fraction of the steps in [0, 1], got ${o.decayAt}`);
   if (!(o.dihedralUntil === undefined || (o.dihedralUntil >= 0 && o.dihedralUntil <= 1))) throw new EngineError(`trainFlow: dihedralUntil must be a fraction of the steps in [0, 1], got ${o.dihedralUntil}`);
   if (!Number.isInteger(o.steps) || o.steps < 1) throw new EngineError(`trainFlow: steps must be a positive integer, got ${o.steps}`);
   const S = o.size;
