@@ -69,7 +69,8 @@ for (const c of toRun) {
   if (c.kind === 'memory') row.gbps = +(c.work! / med / 1e6).toFixed(2);
   if (c.extra) Object.assign(row, c.extra(med, peak));
   rows.push(row);
-  if (!json && !selected.includes(c)) continue;
+  // progress on stderr (the whole table takes minutes on lavapipe): a median per case as it completes
+  if (process.stderr.isTTY || process.env.BENCH_PROGRESS) console.error(`[${rows.length}/${toRun.length}] ${c.name}: ${row.median_ms} ms`);
 }
 
 const sgemm = Math.max(...rows.filter((r) => cases.find((c) => c.name === r.name)?.roofline === 'sgemm').map((r) => r.gflops!));
