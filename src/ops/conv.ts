@@ -26,8 +26,9 @@ export interface ConvOptions {
   dilation?: number | readonly number[];
   /**
    * conv2d only. 'auto' (default): Winograd F(2x2, 3x3) for 3x3 stride-1 undilated layers with at least 8 input and
-   * output channels and equal padding <= 2 (dilated ones too when their sides divide by the dilation and the padding
-   * is a multiple of it <= 2d: one undilated layer over the dilation² residue sub-grids); the direct kernel (kernels/conv_direct.wgsl) for layers with at most 4
+   * output channels and equal padding <= 2 (dilated ones too when their sides divide by the dilation into sub-grids of
+   * at least 4x4 and the padding is a multiple of it <= 2d: one undilated layer over the dilation² residue sub-grids);
+   * the direct kernel (kernels/conv_direct.wgsl) for layers with at most 4
    * input and 4 output channels; else im2col. 'im2col', 'winograd' or 'direct' force one.
    */
   algorithm?: 'auto' | 'im2col' | 'winograd' | 'direct';
@@ -209,8 +210,8 @@ function checkArgs(op: string, nd: number, x: Tensor, w: Tensor, b: Tensor | nul
  * (dilations 2–16) is made of such layers; folding the residues into the batch lets them use Winograd.
  */
 // Smallest sub-grid side worth the fold: on sub-grids under 4x4 the Winograd transforms' tiles are mostly padding
-// and the two permutes cost more than the multiplies saved (PWC-Lite training step, batch 2 at 128x128: 2.26 s with
-// every dilated layer on im2col, 2.20 / 1.92 / 2.29 s with a minimum side of 8 / 4 / 2).
+// and the two permutes cost more than the multiplies saved (PWC-Lite training step, batch 2 at 128x128: 2.20 s with
+// every dilated layer on im2col, 2.09 / 1.92 / 2.29 s with a minimum side of 8 / 4 / 2).
 const ATROUS_MIN = 4;
 
 function atrousFits(g: ConvGeometry, k: readonly number[], C: number, Co: number): boolean {
