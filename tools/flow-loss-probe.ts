@@ -11,7 +11,7 @@ import { init, close, loadFlowModel, estimateFlow, framesTensor, tensor, drawSyn
 import { concat } from '../src/ops/shape.js';
 import { neg } from '../src/ops/elementwise.js';
 import { resizeFlow } from '../src/ops/flow.js';
-import { flowLoss, STAGE1 } from '../src/flow/loss.js';
+import { flowLoss, STAGE1, STAGE1_CENSUS } from '../src/flow/loss.js';
 
 const args = process.argv.slice(2);
 const opt = (name: string, dflt: string) => {
@@ -38,7 +38,7 @@ const fields: [string, (u: number, v: number, pu: number, pv: number) => [number
   ['the model\'s u with the true v', (_u, v, pu) => [pu, v]],
   ['zero', () => [0, 0]],
 ];
-const terms = { l1: { ...STAGE1, wL1: 1, wSsim: 0 }, ssim: { ...STAGE1, wL1: 0, wSsim: 1 }, census: { ...STAGE1, wL1: 0, wSsim: 0, wCensus: 1 } };
+const terms = { l1: { ...STAGE1, wL1: 1, wSsim: 0 }, ssim: { ...STAGE1, wL1: 0, wSsim: 1 }, census: STAGE1_CENSUS };
 const totals = fields.map(() => ({ l1: 0, ssim: 0, census: 0, smooth: 0 }));
 for (let k = 0; k < CLIPS; k++) {
   const clip = renderSynthClip({ ...drawSynthParams(4242, k, S), mode }, { size: S, frames: gap + 1 });

@@ -30,7 +30,9 @@ export interface FlowLossConfig {
 }
 
 export const STAGE1: FlowLossConfig = { wL1: 0.15, wSsim: 0.85, wCensus: 0, occlusion: 'range', wScales: [1, 1, 1, 1, 0], wSmooth: 75, edgeAlpha: 10 };
-export const STAGE2: FlowLossConfig = { ...STAGE1, wL1: 0, wSsim: 0, wCensus: 1, occlusion: 'fb' };
+/** Stage 1 as `train-flow` runs it by default: the census term with stage 1's range-map occlusion. */
+export const STAGE1_CENSUS: FlowLossConfig = { ...STAGE1, wL1: 0, wSsim: 0, wCensus: 1 };
+export const STAGE2: FlowLossConfig = { ...STAGE1_CENSUS, occlusion: 'fb' };
 
 /** The other direction's flow for every sample of a stacked batch: [a; b] -> [b; a]. */
 export function swapHalves(x: Tensor): Tensor {

@@ -29,7 +29,7 @@ import { resizeFlow, warp } from '../ops/flow.js';
 import { concat, reshape, slice } from '../ops/shape.js';
 import { PWCLite, type PWCLiteOptions } from '../models/pwclite.js';
 import { Adam } from '../train/adam.js';
-import { STAGE1, STAGE2, distillLoss, flowLoss, nonOccluded, type FlowLossConfig } from './loss.js';
+import { STAGE1, STAGE1_CENSUS, STAGE2, distillLoss, flowLoss, nonOccluded, type FlowLossConfig } from './loss.js';
 import { endPointErrors, estimateFlow, framesTensor, type FlowSymmetry } from './estimate.js';
 import { readFrame, readNpyFile, type ClipInfo } from '../data/sky.js';
 import { mulberry32 } from '../data/synth.js';
@@ -227,7 +227,7 @@ export async function trainFlow(train: PairDataset, evalClips: ClipInfo[], opts:
     augment: opts.augment ?? 'flip-x',
   };
   if (o.photometric !== 'l1-ssim' && o.photometric !== 'census') throw new EngineError(`trainFlow: photometric must be 'l1-ssim' or 'census', got '${String(o.photometric)}'`);
-  const stage1: FlowLossConfig = o.photometric === 'l1-ssim' ? STAGE1 : { ...STAGE1, wL1: 0, wSsim: 0, wCensus: 1 };
+  const stage1: FlowLossConfig = o.photometric === 'l1-ssim' ? STAGE1 : STAGE1_CENSUS;
   if (o.augment !== 'flip-x' && o.augment !== 'dihedral') throw new EngineError(`trainFlow: augment must be 'flip-x' or 'dihedral', got '${String(o.augment)}'`);
   if (!(o.dihedralAt === undefined || (o.dihedralAt >= 0 && o.dihedralAt <= 1))) throw new EngineError(`trainFlow: dihedralAt must be a fraction of the steps in [0, 1], got ${o.dihedralAt}`);
   if (!(o.decayAt >= 0 && o.decayAt <= 1)) throw new EngineError(`trainFlow: decayAt must be a fraction of the steps in [0, 1], got ${o.decayAt}`);
