@@ -70,7 +70,7 @@ for (const c of toRun) {
   if (c.extra) Object.assign(row, c.extra(med, peak));
   rows.push(row);
   // progress on stderr (the whole table takes minutes on lavapipe): a median per case as it completes
-  if (process.stderr.isTTY || process.env.BENCH_PROGRESS) console.error(`[${rows.length}/${toRun.length}] ${c.name}: ${row.median_ms} ms`);
+  if (process.stderr.isTTY || process.env.BENCH_PROGRESS === '1') console.error(`[${rows.length}/${toRun.length}] ${c.name}: ${row.median_ms} ms`);
 }
 
 const sgemm = Math.max(...rows.filter((r) => cases.find((c) => c.name === r.name)?.roofline === 'sgemm').map((r) => r.gflops!));

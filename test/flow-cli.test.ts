@@ -278,11 +278,12 @@ cli('synth, train-flow (log, f16 export), eval-flow --json, flow, flows (with it
   const model = join(dir, 'tiny-f16.safetensors');
   const log = join(dir, 'log.jsonl');
   const tr = dtvnet(['train-flow', '--data', dir, '--steps', '2', '--batch', '1', '--size', '64', '--eval-every', '2',
-    '--out', join(dir, 'tiny.safetensors'), '--log', log, '--ship', model]);
+    '--lr', '4e-4', '--decay-at', '0.5', '--out', join(dir, 'tiny.safetensors'), '--log', log, '--ship', model]);
   assert.is(tr.status, 0, tr.stderr);
   assert.match(tr.stderr, /step 2: EPE [0-9.]+ px \(zero flow [0-9.]+/);
   const lines = readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
   assert.equal(lines.map((l) => l.step), [1, 2, 2]);
+  assert.equal([lines[0].lr, lines[1].lr], [4e-4, 1e-4], '--lr, divided by 4 from --decay-at');
   assert.ok(lines[2].epe > 0 && lines[0].total > 0, JSON.stringify(lines));
   assert.ok(existsSync(model) && statSync(model).size < statSync(join(dir, 'tiny.safetensors')).size * 0.6, 'f16 export is half the size');
   // resuming with another photometric term than the run used says so

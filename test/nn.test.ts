@@ -825,6 +825,8 @@ wino('dilated layers take the Winograd route when their sides divide by the dila
     assert.ok(odd.has('conv') && !odd.has('winograd'), '9 rows do not divide by 2: im2col');
     const small = await kernels([1, 8, 12, 12], 4, 4, false);
     assert.ok(small.has('conv') && !small.has('winograd'), '3x3 sub-grids: im2col');
+    const offGrid = await kernels([1, 8, 8, 8], 2, 1, false);
+    assert.ok(offGrid.has('conv') && !offGrid.has('winograd'), 'padding 1 with dilation 2 (not a multiple): im2col');
   });
 });
 

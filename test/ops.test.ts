@@ -437,6 +437,9 @@ shp('flip along one axis, several (adjacent ones merge into one reversed run), n
     [[2, 3, 4, 8], [-2]],
     [[2, 2, 3, 8], [0, 1, 2, 3]],
     [[7], [0]],
+    // rows of >= 64 read backwards (copy_rows with a wrapped negative innermost stride)
+    [[3, 70], [1]],
+    [[2, 3, 128], [2]],
   ];
   for (const [s, axes] of cases) {
     await check(`flip ${fmt(s)} axes ${fmt(axes)}`, [randRT(s, rng)], { f: ([t]) => flip(t!, axes), fr: ([v]) => ref.flip(v!, axes), fv: (g, [v]) => vjp.flip(g, v!, axes) }, rng);

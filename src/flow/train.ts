@@ -224,6 +224,7 @@ export async function trainFlow(train: PairDataset, evalClips: ClipInfo[], opts:
     ...opts,
     // the effective values, so that the checkpoint's options record them
     photometric: opts.photometric ?? 'census',
+    decayAt: opts.decayAt ?? 0.8,
     augment: opts.augment ?? 'flip-x',
   };
   if (o.photometric !== 'l1-ssim' && o.photometric !== 'census') throw new EngineError(`trainFlow: photometric must be 'l1-ssim' or 'census', got '${String(o.photometric)}'`);

@@ -206,19 +206,21 @@ function checkArgs(op: string, nd: number, x: Tensor, w: Tensor, b: Tensor | nul
 /**
  * A 3x3 stride-1 layer with dilation d on both dims, padding a multiple of d (at most 2d) and sides divisible by d
  * is d² independent undilated convolutions, one per (row, column) residue mod d: output pixel (d·i + r, d·j + s)
- * reads only input pixels of residue (r, s), at offsets −1, 0, 1 on that sub-grid. PWC-Lite's context network
- * (dilations 2–16) is made of such layers; folding the residues into the batch lets them use Winograd.
+ * reads only input pixels of residue (r, s), at offsets −1, 0, 1 on that sub-grid. PWC-Lite's context network is
+ * made of such layers (dilations 2–16; on the 32x32 level of a 128x128 pair the sub-grids of its d = 2, 4 and 8
+ * layers are large enough for the fold, see ATROUS_MIN); folding the residues into the batch lets them use Winograd.
  */
 // Smallest sub-grid side worth the fold: on sub-grids under 4x4 the Winograd transforms' tiles are mostly padding
 // and the two permutes cost more than the multiplies saved (PWC-Lite training step, batch 2 at 128x128: 2.20 s with
 // every dilated layer on im2col, 2.09 / 1.92 / 2.29 s with a minimum side of 8 / 4 / 2).
 const ATROUS_MIN = 4;
 
-function atrousFits(g: ConvGeometry, k: readonly number[], C: number, Co: number): boolean {
+function atrousFits(g: ConvGeometry, k: readonly number[], N: number, C: number, Co: number): boolean {
   const d = g.dilation[1];
   const [, H, W] = g.inSize;
   return k[0] === 3 && k[1] === 3 && g.stride.every((v) => v === 1) && g.dilation[2] === d && g.padding[1] === g.padding[2] &&
-    g.padding[1] % d === 0 && g.padding[1] <= 2 * d && H % d === 0 && W % d === 0 && H / d >= ATROUS_MIN && W / d >= ATROUS_MIN && C >= 8 && Co >= 8;
+    g.padding[1] % d === 0 && g.padding[1] <= 2 * d && H % d === 0 && W % d === 0 && H / d >= ATROUS_MIN && W / d >= ATROUS_MIN && C >= 8 && Co >= 8 &&
+    N * d * d <= 65535; // the Winograd kernels' batch limit
 }
 
 /** The dilation-d layer of atrousFits as one undilated convolution over the d² residue sub-grids (space to batch). */
@@ -248,7 +250,7 @@ function convNd(op: string, nd: number, x: Tensor, w: Tensor, b: Tensor | null |
   const winogradOk = nd === 2 && k[0] === 3 && k[1] === 3 && g.stride.every((v) => v === 1) && g.dilation.every((v) => v === 1) &&
     g.padding[1] === g.padding[2] && g.padding[1] <= 2;
   const dl = g.dilation[1];
-  if (algo === 'auto' && nd === 2 && dl > 1 && atrousFits(g, k, C, Co)) return withBias(atrousConv(x, w, dl, g.padding[1] / dl), b, Co, nd);
+  if (algo === 'auto' && nd === 2 && dl > 1 && atrousFits(g, k, N, C, Co)) return withBias(atrousConv(x, w, dl, g.padding[1] / dl), b, Co, nd);
   if (algo === 'winograd' && !winogradOk) throw new EngineError(`${op}: the Winograd algorithm needs a 3x3 kernel, stride 1, dilation 1 and equal padding <= 2`);
   if (algo === 'winograd' || (algo === 'auto' && winogradOk && C >= 8 && Co >= 8)) {
     // Without a gradient to compute (inference), the larger F(4x4, 3x3) tile does 4x fewer multiplies.

@@ -52,7 +52,7 @@ export function stridedCopy(
     e.dispatch({ kernel: 'copy', entry: 'copy_lane_rows', constants: { WG: g.wg, ITEMS: g.items }, params: buf, buffers: [src.buffer, dst.buffer], grid: g.grid, label });
     return;
   }
-  if (r > 0 && rows % rz === 0) {
+  if (r > 0 && rows % rz === 0 && Math.ceil(inner / 512) <= 65535) {
     let items = 64;
     while (items > 1 && inner < 8 * items) items >>= 1;
     e.dispatch({
