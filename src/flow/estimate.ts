@@ -29,7 +29,7 @@ export type FlowSymmetry = 1 | 2 | 4 | 8;
 
 /**
  * estimateFlow's and the CLI's default number of views: 4 (both mirrors). Measured on the held-out SynthSky pairs
- * with the shipped model (README): end-point error 0.284 px with one view, 0.256 with 2, 0.250 with 4, 0.276 with 8
+ * with the shipped model (README): end-point error 0.283 px with one view, 0.257 with 2, 0.249 with 4, 0.276 with 8
  * (the transposed views are worse: the network's vertical motion is weaker than its horizontal one).
  */
 export const DEFAULT_SYMMETRY: FlowSymmetry = 4;
