@@ -276,6 +276,26 @@ loss('the true translation scores lower than zero flow or the wrong direction, i
   b.dispose();
 });
 
+loss('exclude leaves pixels out of the photometric term (distillation: what the noise patches hide)', async () => {
+  const S = 64;
+  const [a, b] = texturePair(S, 2, -1);
+  const cfg = { ...STAGE1, wScales: [1, 0, 0, 0, 0], wSmooth: 0 };
+  // forward flow right on the left half, zero on the right half; backward flow right everywhere
+  const fw = new Float32Array(2 * S * S);
+  for (let y = 0; y < S; y++) for (let x = 0; x < S / 2; x++) { fw[y * S + x] = 2; fw[S * S + y * S + x] = -1; }
+  const flows = [concat([tensor(fw, [1, 2, S, S]), concat([full([1, 1, S, S], -2), full([1, 1, S, S], 1)], 1)], 0), ...constantFlows(S, 2, -1).slice(1)];
+  const rightHalf = new Float32Array(2 * S * S);
+  for (let y = 0; y < S; y++) for (let x = S / 2; x < S; x++) rightHalf[y * S + x] = 1;
+  const score = async (ex?: Tensor) => scope(() => flowLoss(a, b, flows, cfg, ex).photometric).item();
+  const all = await score();
+  const none = await score(zeros([2, 1, S, S]));
+  const cut = await score(tensor(rightHalf, [2, 1, S, S]));
+  assert.is(none, all, 'excluding nothing changes nothing');
+  assert.ok(cut < 0.6 * all, `leaving out the wrong half: ${cut} vs ${all}`);
+  throwsMatching(() => flowLoss(a, b, flows, cfg, zeros([1, 1, S, S])), /^flowLoss: exclude must be \[2, 1, 64, 64\], got \[1, 1, 64, 64\]/, 'exclude shape');
+  for (const t of [a, b, ...flows]) t.dispose();
+});
+
 loss('smoothness is zero for an affine flow and positive for a kinked one; gradients reach the flows', async () => {
   const S = 64;
   const [a, b] = texturePair(S, 0, 0);

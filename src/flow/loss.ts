@@ -101,9 +101,12 @@ export interface FlowLossParts {
 
 /**
  * The loss for frames [N, 3, H, W] and the network's stacked flows (finest first, [2N, 2, H/2^s, W/2^s]).
+ * `exclude` ([2N, 1, H, W], 1 = leave out) removes pixels from the photometric term on top of the occlusion mask:
+ * the distillation stage leaves out the pixels its noise patches hide (FLOW.md §9: the student is regressed to the
+ * teacher there and "elsewhere keeps the photometric loss").
  * Returns scalars; every tensor except the returned ones is freed.
  */
-export function flowLoss(img1: Tensor, img2: Tensor, flows: Tensor[], cfg: FlowLossConfig): FlowLossParts {
+export function flowLoss(img1: Tensor, img2: Tensor, flows: Tensor[], cfg: FlowLossConfig, exclude?: Tensor): FlowLossParts {
   const [N, C, H, W] = img1.shape as [number, number, number, number];
   if (C !== 3 || img2.shape.join() !== img1.shape.join()) throw new EngineError(`flowLoss: frames must be two [N, 3, H, W] of one shape, got ${fmt(img1.shape)}, ${fmt(img2.shape)}`);
   if (!flows.length || flows[0]!.shape.join() !== [2 * N, 2, H, W].join()) {
@@ -112,7 +115,9 @@ export function flowLoss(img1: Tensor, img2: Tensor, flows: Tensor[], cfg: FlowL
   return scope(() => {
     let im1: Tensor = concat([img1, img2], 0);   // the frame each flow is defined on
     let im2: Tensor = concat([img2, img1], 0);   // the frame it points into
-    const mask0 = nonOccluded(flows[0]!, cfg.occlusion);
+    if (exclude && exclude.shape.join() !== [2 * N, 1, H, W].join()) throw new EngineError(`flowLoss: exclude must be [${2 * N}, 1, ${H}, ${W}], got ${fmt(exclude.shape)}`);
+    const visible = nonOccluded(flows[0]!, cfg.occlusion);
+    const mask0 = exclude ? mul(visible, affine(exclude, -1, 1)) : visible;
     let photometric: Tensor | null = null;
     for (let s = 0; s < flows.length && s < cfg.wScales.length; s++) {
       if (s > 0) {

@@ -351,7 +351,8 @@ export async function trainFlow(train: PairDataset, evalClips: ClipInfo[], opts:
       const hidden = noGrad(() => concat([gt(warp(patch, slice(tFlow, 0, 0, nb), 'border'), 0.5), patch], 0));
       const selfMask = mul(hidden, tMask);
       const out = net.forward(a, b2, { backward: true });
-      const l = flowLoss(a, b2, out.stacked, cfg);
+      // the photometric term leaves out what the patches hide (matching noise is no evidence of motion)
+      const l = flowLoss(a, b2, out.stacked, cfg, hidden);
       const d = distillLoss(out.stacked[0]!, tFlow, selfMask);
       const total = l.total.add(d.mul(o.wDistill));
       total.backward();
