@@ -62,6 +62,7 @@ train-flow options:
                           L1/SSIM + range-map occlusion (default 1 = never: on a model that is not yet
                           forward-backward consistent every pixel is masked; ARFlow switches after 50 epochs)
   --distill-at <f>        fraction after which self-supervised distillation runs (default 1 = never)
+  --distill-weight <x>    weight of the distillation term against the photometric one (default 1)
   --eval-every <n>        steps between end-point-error evaluations (default 100)
   --max-gap <k>           train on frame pairs up to k frames apart (default 3; 1 = consecutive pairs only, as
                           ARFlow): larger motions that the coarse levels can see
@@ -261,7 +262,7 @@ async function cmdSynth(a: Args): Promise<void> {
 }
 
 async function cmdTrainFlow(a: Args): Promise<void> {
-  known(a, ['data', 'eval-data', 'steps', 'batch', 'lr', 'out', 'resume', 'seed', 'log', 'ship', 'size', 'stage2-at', 'distill-at', 'eval-every', 'max-gap', 'input-norm', 'corr-norm', 'augment', 'photometric', 'crop', 'crop-until', 'crop-batch', 'dihedral-at', 'dihedral-until', 'decay-at']);
+  known(a, ['data', 'eval-data', 'steps', 'batch', 'lr', 'out', 'resume', 'seed', 'log', 'ship', 'size', 'stage2-at', 'distill-at', 'eval-every', 'max-gap', 'input-norm', 'corr-norm', 'augment', 'photometric', 'crop', 'crop-until', 'crop-batch', 'dihedral-at', 'dihedral-until', 'decay-at', 'distill-weight']);
   const say = reporter(a);
   const data = resolve(strOpt(a, 'data'));
   const evalRoot = resolve(strOpt(a, 'eval-data', data));
@@ -279,6 +280,7 @@ async function cmdTrainFlow(a: Args): Promise<void> {
   };
   const stage2At = frac('stage2-at', 1);
   const distillAt = frac('distill-at', 1);
+  const wDistill = numOpt(a, 'distill-weight', 1);
   const dihedralAt = frac('dihedral-at', 0);
   const dihedralUntil = frac('dihedral-until', 1);
   const cropUntil = frac('crop-until', 1);
@@ -311,7 +313,7 @@ async function cmdTrainFlow(a: Args): Promise<void> {
   const t0 = performance.now();
   let warnedMask = false;
   const net = await trainFlow(ds, evalClips?.clips.filter((c) => c.gtflow) ?? [], {
-    steps, batch, lr, seed, size, out, resume: a.opts.has('resume'), stage2At, distillAt, evalEvery, model, augment, photometric, crop, cropUntil, cropBatch, dihedralAt, dihedralUntil, decayAt,
+    steps, batch, lr, seed, size, out, resume: a.opts.has('resume'), stage2At, distillAt, evalEvery, model, augment, photometric, crop, cropUntil, cropBatch, dihedralAt, dihedralUntil, decayAt, wDistill,
     onOptionChange: (name, was, now) => say(`note: the run being resumed used --${name} ${was}; it continues with ${now} (pass --${name} ${was} to keep it)`),
     onLog: (entry) => {
       if (typeof entry.visible === 'number' && entry.visible < 0.05 && !warnedMask) {

@@ -155,6 +155,7 @@ lib('train-flow on random 64x64 windows of 128x128 pairs (--crop), whole frames 
     [{ crop: 64, cropUntil: -0.5 }, /cropUntil must be a fraction of the steps in \[0, 1\], got -0.5/],
     [{ crop: 64, dihedralUntil: 2 }, /dihedralUntil must be a fraction of the steps in \[0, 1\], got 2/],
     [{ decayAt: -1 }, /decayAt must be a fraction of the steps in \[0, 1\], got -1/],
+    [{ wDistill: Number.NaN }, /wDistill must be a finite number >= 0, got NaN/],
     [{ crop: 64, cropBatch: 0 }, /cropBatch must be a positive integer, got 0/],
     [{ crop: 64, batch: 1.5 }, /batch must be a positive integer, got 1.5/],
   ] as const;
@@ -361,6 +362,9 @@ cli('synth, train-flow (log, f16 export), eval-flow --json, flow, flows (with it
   const e9 = dtvnet(['train-flow', '--data', dir, '--crop', '64', '--crop-until', '2']);
   assert.is(e9.status, 2);
   assert.match(e9.stderr, /--crop-until must be a fraction of the steps in \[0, 1\], got '2'/);
+  const e13 = dtvnet(['train-flow', '--data', dir, '--distill-weight', '-1']);
+  assert.is(e13.status, 2);
+  assert.match(e13.stderr, /--distill-weight must be a positive number, got '-1'/);
   const e12 = dtvnet(['train-flow', '--data', dir, '--decay-at', '1.5']);
   assert.is(e12.status, 2);
   assert.match(e12.stderr, /--decay-at must be a fraction of the steps in \[0, 1\], got '1.5'/);

@@ -225,12 +225,14 @@ export async function trainFlow(train: PairDataset, evalClips: ClipInfo[], opts:
     // the effective values, so that the checkpoint's options record them
     photometric: opts.photometric ?? 'census',
     decayAt: opts.decayAt ?? 0.8,
+    wDistill: opts.wDistill ?? 1,
     augment: opts.augment ?? 'flip-x',
   };
   if (o.photometric !== 'l1-ssim' && o.photometric !== 'census') throw new EngineError(`trainFlow: photometric must be 'l1-ssim' or 'census', got '${String(o.photometric)}'`);
   const stage1: FlowLossConfig = o.photometric === 'l1-ssim' ? STAGE1 : STAGE1_CENSUS;
   if (o.augment !== 'flip-x' && o.augment !== 'dihedral') throw new EngineError(`trainFlow: augment must be 'flip-x' or 'dihedral', got '${String(o.augment)}'`);
   if (!(o.dihedralAt === undefined || (o.dihedralAt >= 0 && o.dihedralAt <= 1))) throw new EngineError(`trainFlow: dihedralAt must be a fraction of the steps in [0, 1], got ${o.dihedralAt}`);
+  if (!(o.wDistill >= 0 && Number.isFinite(o.wDistill))) throw new EngineError(`trainFlow: wDistill must be a finite number >= 0, got ${o.wDistill}`);
   if (!(o.decayAt >= 0 && o.decayAt <= 1)) throw new EngineError(`trainFlow: decayAt must be a fraction of the steps in [0, 1], got ${o.decayAt}`);
   if (!(o.dihedralUntil === undefined || (o.dihedralUntil >= 0 && o.dihedralUntil <= 1))) throw new EngineError(`trainFlow: dihedralUntil must be a fraction of the steps in [0, 1], got ${o.dihedralUntil}`);
   if (!Number.isInteger(o.steps) || o.steps < 1) throw new EngineError(`trainFlow: steps must be a positive integer, got ${o.steps}`);
