@@ -220,7 +220,7 @@ function stageAt(step: number, o: Required<Pick<FlowTrainOptions, 'steps' | 'sta
 /** Train PWC-Lite on the frame pairs of `train`, evaluating on `evalClips` (with ground truth) as it goes. */
 export async function trainFlow(train: PairDataset, evalClips: ClipInfo[], opts: FlowTrainOptions): Promise<PWCLite> {
   const o = {
-    batch: 2, lr: 3e-4, stage2At: 1, distillAt: 1, wDistill: 1, decayAt: 0.8, seed: 0, size: 128, checkpointEvery: 100, evalEvery: 100, resume: false,
+    batch: 2, lr: 3e-4, stage2At: 1, distillAt: 1, seed: 0, size: 128, checkpointEvery: 100, evalEvery: 100, resume: false,
     ...opts,
     // the effective values, so that the checkpoint's options record them
     photometric: opts.photometric ?? 'census',
