@@ -28,8 +28,8 @@ export interface ConvOptions {
    * conv2d only. 'auto' (default): Winograd F(2x2, 3x3) for 3x3 stride-1 undilated layers with at least 8 input and
    * output channels and equal padding <= 2 (dilated ones too when their sides divide by the dilation into sub-grids of
    * at least 4x4 and the padding is a multiple of it <= 2d: one undilated layer over the dilation² residue sub-grids);
-   * the direct kernel (kernels/conv_direct.wgsl) for layers with at most 4
-   * input and 4 output channels; else im2col. 'im2col', 'winograd' or 'direct' force one.
+   * the direct kernel (kernels/conv_direct.wgsl) for layers with at most 4 input and 4 output channels; else im2col.
+   * 'im2col', 'winograd' or 'direct' force one.
    */
   algorithm?: 'auto' | 'im2col' | 'winograd' | 'direct';
 }
@@ -203,6 +203,11 @@ function checkArgs(op: string, nd: number, x: Tensor, w: Tensor, b: Tensor | nul
   return { N, Ci, Co };
 }
 
+// Smallest sub-grid side worth the fold: on sub-grids under 4x4 the Winograd transforms' tiles are mostly padding
+// and the two permutes cost more than the multiplies saved (PWC-Lite training step, batch 2 at 128x128: 2.20 s with
+// every dilated layer on im2col, 2.09 / 1.92 / 2.29 s with a minimum side of 8 / 4 / 2).
+const ATROUS_MIN = 4;
+
 /**
  * A 3x3 stride-1 layer with dilation d on both dims, padding a multiple of d (at most 2d) and sides divisible by d
  * is d² independent undilated convolutions, one per (row, column) residue mod d: output pixel (d·i + r, d·j + s)
@@ -210,11 +215,6 @@ function checkArgs(op: string, nd: number, x: Tensor, w: Tensor, b: Tensor | nul
  * made of such layers (dilations 2–16; on the 32x32 level of a 128x128 pair the sub-grids of its d = 2, 4 and 8
  * layers are large enough for the fold, see ATROUS_MIN); folding the residues into the batch lets them use Winograd.
  */
-// Smallest sub-grid side worth the fold: on sub-grids under 4x4 the Winograd transforms' tiles are mostly padding
-// and the two permutes cost more than the multiplies saved (PWC-Lite training step, batch 2 at 128x128: 2.20 s with
-// every dilated layer on im2col, 2.09 / 1.92 / 2.29 s with a minimum side of 8 / 4 / 2).
-const ATROUS_MIN = 4;
-
 function atrousFits(g: ConvGeometry, k: readonly number[], N: number, C: number, Co: number): boolean {
   const d = g.dilation[1];
   const [, H, W] = g.inSize;
