@@ -6,7 +6,7 @@ import { Tensor, noGrad, scope } from '../tensor.js';
 import { tensor } from '../ops/creation.js';
 import { resizeBilinear, resizeFlow } from '../ops/flow.js';
 import { add, mul } from '../ops/elementwise.js';
-import { concat, flip, slice, transpose } from '../ops/shape.js';
+import { flip, transpose } from '../ops/shape.js';
 import type { PWCLite } from '../models/pwclite.js';
 
 /** The network's input size for a frame of H x W: each side rounded to the nearest multiple of 64 (at least 64). */
@@ -76,11 +76,8 @@ function viewFlow(net: PWCLite, a: Tensor, b: Tensor, v: { t: boolean; fx: boole
   // a mirror along x maps the flow (u, v) to (−u, v) and back; the transposition swaps u and v
   if (v.fy) f = mul(flip(f, 2), tensor([1, -1], [1, 2, 1, 1]));
   if (v.fx) f = mul(flip(f, 3), tensor([-1, 1], [1, 2, 1, 1]));
-  if (v.t) {
-    const g = transpose(f, 2, 3);
-    f = concat([slice(g, 1, 1, 2), slice(g, 1, 0, 1)], 1);
-  }
-  return f;
+  // reversing the 2-channel axis swaps u and v
+  return v.t ? flip(transpose(f, 2, 3), 1) : f;
 }
 
 /** Stack planar frames ([3, H, W] each) into one [N, 3, H, W] tensor. */

@@ -224,7 +224,7 @@ function atrousFits(g: ConvGeometry, k: readonly number[], N: number, C: number,
 }
 
 /** The dilation-d layer of atrousFits as one undilated convolution over the d² residue sub-grids (space to batch). */
-function atrousConv(x: Tensor, w: Tensor, d: number, padding: number): Tensor {
+function atrousConv(op: string, x: Tensor, w: Tensor, d: number, padding: number): Tensor {
   const [N, C, H, W] = x.shape as [number, number, number, number];
   const h = H / d;
   const wd = W / d;
@@ -232,7 +232,7 @@ function atrousConv(x: Tensor, w: Tensor, d: number, padding: number): Tensor {
   const x6 = reshape(x, [N, C, h, d, wd, d]);
   const xp = permute(x6, [0, 3, 5, 1, 2, 4]);
   const xs = reshape(xp, [N * d * d, C, h, wd]);
-  const ys = convNd('conv2d', 2, xs, w, null, { padding, algorithm: 'auto' });
+  const ys = convNd(op, 2, xs, w, null, { padding, algorithm: 'auto' });
   const [, Co, oh, ow] = ys.shape as [number, number, number, number];
   const y6 = reshape(ys, [N, d, d, Co, oh, ow]);
   const yp = permute(y6, [0, 3, 4, 1, 5, 2]);
@@ -250,7 +250,7 @@ function convNd(op: string, nd: number, x: Tensor, w: Tensor, b: Tensor | null |
   const winogradOk = nd === 2 && k[0] === 3 && k[1] === 3 && g.stride.every((v) => v === 1) && g.dilation.every((v) => v === 1) &&
     g.padding[1] === g.padding[2] && g.padding[1] <= 2;
   const dl = g.dilation[1];
-  if (algo === 'auto' && nd === 2 && dl > 1 && atrousFits(g, k, N, C, Co)) return withBias(atrousConv(x, w, dl, g.padding[1] / dl), b, Co, nd);
+  if (algo === 'auto' && nd === 2 && dl > 1 && atrousFits(g, k, N, C, Co)) return withBias(atrousConv(op, x, w, dl, g.padding[1] / dl), b, Co, nd);
   if (algo === 'winograd' && !winogradOk) throw new EngineError(`${op}: the Winograd algorithm needs a 3x3 kernel, stride 1, dilation 1 and equal padding <= 2`);
   if (algo === 'winograd' || (algo === 'auto' && winogradOk && C >= 8 && Co >= 8)) {
     // Without a gradient to compute (inference), the larger F(4x4, 3x3) tile does 4x fewer multiplies.
