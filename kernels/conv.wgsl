@@ -10,6 +10,9 @@
 // (n, ci, d, h, w). It gathers (no atomics): for each tap (kd, kh, kw) it checks whether d + PD - kd*DD is a
 // non-negative multiple of SD below OD*SD, and so on.
 //
+// im2col can leave a gap after each row of cols (a row pitch, p.rows.y): a matmul reading cols as its B operand runs
+// faster when B's rows are not a multiple of 4 KiB apart (kernels/matmul.wgsl).
+//
 // Chunks: one launch covers samples [n0, n0 + nc) and output rows r = od*OH + oh in [r0, r0 + rc), so cols has
 // P = rc*OW columns (p = (r - r0)*OW + ow). The host cuts big convolutions into chunks to keep cols within the
 // adapter's binding size.
@@ -34,7 +37,7 @@ struct Params {
   in_size: vec4<u32>,    // D, H, W, C (channels of x for im2col, of the output for col2im)
   out_size: vec4<u32>,   // OD, OH, OW, P = OD*OH*OW
   ksize: vec4<u32>,      // KD, KH, KW, K = C*KD*KH*KW
-  rows: vec4<u32>,       // Kp (rows of cols), unused...
+  rows: vec4<u32>,       // Kp (rows of cols), im2col's row pitch of cols (0: P, rows packed), unused...
   pad: vec4<i32>,        // PD, PH, PW, unused
   chunk: vec4<u32>,      // r0, rc, n0, nc
 }
@@ -77,7 +80,7 @@ fn im2col(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
   let c = col_row(k, p.chunk.z + n_local);
   let OW = p.out_size.z;
   let W = i32(p.in_size.z);
-  let out0 = (n_local * p.rows.x + k) * p.chunk.y * OW;
+  let out0 = (n_local * p.rows.x + k) * select(p.chunk.y * OW, p.rows.y, p.rows.y != 0u);
   let col0 = wid.x * WG * ITEMS + lid;
   for (var rr = 0u; rr < p.chunk.y; rr++) {
     let sr = src_row(c, p.chunk.x + rr);
@@ -104,7 +107,7 @@ fn im2col4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
   let c = col_row(k, p.chunk.z + n_local);
   let OW = p.out_size.z;
   let W = i32(p.in_size.z);
-  let out0 = (n_local * p.rows.x + k) * p.chunk.y * OW;
+  let out0 = (n_local * p.rows.x + k) * select(p.chunk.y * OW, p.rows.y, p.rows.y != 0u);
   let q0 = wid.x * WG * ITEMS + lid;
   for (var rr = 0u; rr < p.chunk.y; rr++) {
     let sr = src_row(c, p.chunk.x + rr);

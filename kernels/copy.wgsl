@@ -170,3 +170,27 @@ fn copy_rows4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
     dst4[id / 4u + c] = src4[is / 4u + c];
   }
 }
+
+// zip4: two sources interleaved element by element along their rows, dst row r = (a[r,0], b[r,0], a[r,1], b[r,1],
+// ...) — how the sub-pixel transposed convolution (src/ops/conv.ts) writes its two column phases into an output row.
+// a (src4) and b (src4b) are contiguous, ROW4 vec4s per row; p.n = vec4s per source; dst row r starts at vec4
+// p.dst_off + r * p.ds[0].x. A lane takes ITEMS vec4 pairs (two vec4 loads, two vec4 stores each); the row split is
+// a division by the pipeline constant ROW4.
+override ROW4: u32 = 1u;
+@group(0) @binding(5) var<storage, read> src4b: array<vec4<f32>>;
+
+@compute @workgroup_size(WG)
+fn zip4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+  let base = (wid.y * nwg.x + wid.x) * WG * ITEMS + lid;
+  for (var k = 0u; k < ITEMS; k++) {
+    let i = base + k * WG;
+    if (i >= p.n) { break; }
+    let row = i / ROW4;
+    let d = p.dst_off + row * p.ds[0].x + 2u * (i - row * ROW4);
+    let a = src4[i];
+    let b = src4b[i];
+    dst4[d] = vec4<f32>(a.x, b.x, a.y, b.y);
+    dst4[d + 1u] = vec4<f32>(a.z, b.z, a.w, b.w);
+  }
+}

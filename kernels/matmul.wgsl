@@ -13,6 +13,12 @@
 //     loads the A values itself.
 //   * workgroups are small (WG lanes) and the grid walks M first (x) and N second (y): the workgroups that one CPU
 //     thread runs back to back reuse the same K × 4·WG slab of B from cache.
+//   * B's rows may be further apart than N (ldb4 > N4): a lane walks down a K × 4 column slab of B, and when the row
+//     pitch is a multiple of 2-4 KiB every row of the slab falls into the same few cache sets, so the slab thrashes
+//     the caches (measured on lavapipe: 96x384x4096 19.5 GFLOP/s, the same B at a pitch of 4104 floats 23.2; 2048³
+//     26.7 vs 28.7 at 2064). Producers that can write B at any pitch (im2col) use N + 16 (matmulPitch in
+//     src/ops/matmul.ts); copying B just to re-pitch it cost as much as it saved in a PWC-Lite training step.
+//     A's rows may likewise be lda4 apart (the same pitched patches as A of a convolution's weight gradient).
 // Classic shared-memory tiling measured about 2x slower on lavapipe (barriers are coroutine switches there).
 //
 // Grid: x = ceil(M / 8), y = ceil(N / 4 / (WG * NCOLS)), z = batch. Rows past M are clamped on load and never stored.
@@ -33,6 +39,8 @@ struct Params {
   a_batch: u32,   // vec4s between batches of A (0: A is shared by every batch)
   b_batch: u32,   // vec4s between batches of B (0: shared)
   c_batch: u32,   // vec4s between batches of C
+  ldb4: u32,      // vec4s between rows of B (N4, or more: see above)
+  lda4: u32,      // vec4s between rows of A (K4, or more)
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -55,16 +63,16 @@ fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
   let a0 = wid.z * p.a_batch;
   let last = p.M - 1u;
 #if SUBGROUPS
-  let my_row = a0 + min(m0 + (lane & 7u), last) * p.K4;
+  let my_row = a0 + min(m0 + (lane & 7u), last) * p.lda4;
 #else
-  let r0 = a0 + min(m0, last) * p.K4;
-  let r1 = a0 + min(m0 + 1u, last) * p.K4;
-  let r2 = a0 + min(m0 + 2u, last) * p.K4;
-  let r3 = a0 + min(m0 + 3u, last) * p.K4;
-  let r4 = a0 + min(m0 + 4u, last) * p.K4;
-  let r5 = a0 + min(m0 + 5u, last) * p.K4;
-  let r6 = a0 + min(m0 + 6u, last) * p.K4;
-  let r7 = a0 + min(m0 + 7u, last) * p.K4;
+  let r0 = a0 + min(m0, last) * p.lda4;
+  let r1 = a0 + min(m0 + 1u, last) * p.lda4;
+  let r2 = a0 + min(m0 + 2u, last) * p.lda4;
+  let r3 = a0 + min(m0 + 3u, last) * p.lda4;
+  let r4 = a0 + min(m0 + 4u, last) * p.lda4;
+  let r5 = a0 + min(m0 + 5u, last) * p.lda4;
+  let r6 = a0 + min(m0 + 6u, last) * p.lda4;
+  let r7 = a0 + min(m0 + 7u, last) * p.lda4;
 #endif
   for (var blk = 0u; blk < NCOLS; blk++) {
     let col = (wid.y * NCOLS + blk) * WG + lid;
@@ -74,9 +82,9 @@ fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
     var bi = wid.z * p.b_batch + colc;
     for (var k4 = 0u; k4 < p.K4; k4++) {
       let b0 = b[bi];
-      let b1 = b[bi + p.N4];
-      let b2 = b[bi + 2u * p.N4];
-      let b3 = b[bi + 3u * p.N4];
+      let b1 = b[bi + p.ldb4];
+      let b2 = b[bi + 2u * p.ldb4];
+      let b3 = b[bi + 3u * p.ldb4];
 #if SUBGROUPS
       let av = a[my_row + k4];
       c0 = fma4(c0, subgroupBroadcast(av, 0u), b0, b1, b2, b3);
@@ -97,7 +105,7 @@ fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
       c6 = fma4(c6, a[r6 + k4], b0, b1, b2, b3);
       c7 = fma4(c7, a[r7 + k4], b0, b1, b2, b3);
 #endif
-      bi += 4u * p.N4;
+      bi += 4u * p.ldb4;
     }
     if (col < p.N4) {
       let ci = wid.z * p.c_batch + m0 * p.N4 + col;

@@ -112,6 +112,10 @@ const CONV2D: ConvCase[] = [
   { x: [1, 3, 5, 4], w: [4, 3, 1, 1], bias: true, opts: {} },
   // output rows of 64 columns (im2col's vec4 path), k4 s2 p1 along W: taps before and after the row
   { x: [1, 3, 3, 128], w: [5, 3, 3, 4], bias: true, opts: { stride: [1, 2], padding: 1 } },
+  // 16x32 = 512 output pixels: the patches at a row pitch (convPitched), its weight gradient from the kept patches
+  // (Co = 8) and through patchProduct (Co = 6, batch 2)
+  { x: [1, 5, 16, 32], w: [8, 5, 3, 3], bias: true, opts: { padding: 1 } },
+  { x: [2, 6, 16, 32], w: [6, 6, 3, 3], bias: false, opts: { padding: 1 } },
 ];
 
 convs('conv2d: forward and gradients of x, w, b', async () => {
@@ -125,6 +129,8 @@ const CONV3D: ConvCase[] = [
   { x: [2, 3, 4, 5, 6], w: [5, 3, 2, 3, 3], bias: true, opts: { dilation: [1, 2, 2], padding: [0, 2, 1] } },
   // output rows of 64 columns (im2col's vec4 path) with padded planes outside the input, batch 2
   { x: [2, 2, 3, 3, 66], w: [5, 2, 2, 2, 3], bias: false, opts: { padding: [1, 0, 0] } },
+  // 4x8x16 = 512 output pixels: the pitched patches (convPitched), batch 2
+  { x: [2, 5, 4, 8, 16], w: [4, 5, 3, 3, 3], bias: false, opts: { padding: 1 } },
 ];
 
 convs('conv3d: forward and gradients of x, w, b', async () => {
@@ -148,11 +154,33 @@ const CONVT2D: ConvCase[] = [
   { x: [1, 2, 3, 4], w: [2, 2, 5, 5], bias: true, opts: { stride: 3, padding: 2, outputPadding: 2, algorithm: 'subpixel' } },
   { x: [2, 3, 4, 5], w: [3, 5, 3, 3], bias: true, opts: { stride: 2, padding: 1, outputPadding: 1, algorithm: 'subpixel' } },
   { x: [1, 3, 5, 4], w: [3, 2, 4, 4], bias: true, opts: { stride: 2, padding: 1 } },
+  // phases of 16x32 = 512 pixels: the patches at a row pitch of 528 (matmulPitched, even for the 1x1 phase), rows
+  // of 32 zipped; 32x32 phases (1024 pixels) are what 'auto' sends the sub-pixel way
+  { x: [1, 5, 16, 32], w: [5, 6, 3, 3], bias: false, opts: { stride: 2, padding: 1, outputPadding: 1, algorithm: 'subpixel' } },
+  { x: [1, 5, 32, 32], w: [5, 6, 3, 3], bias: true, opts: { stride: 2, padding: 1, outputPadding: 1 } },
 ];
 
 convs('convTranspose2d: forward and gradients of x, w, b', async () => {
   const rng = mulberry32(2003);
   for (const c of CONVT2D) await checkConv('convTranspose2d', c, rng, true);
+});
+
+convs('convTranspose2d: auto takes the sub-pixel form for stride-2 layers with phases of >= 1024 pixels, else col2im', async () => {
+  const route = async (xs: number[]) => scope(async () => {
+    const x = gpu(randRT(xs, mulberry32(2004)), true);
+    const w = gpu(randRT([xs[1]!, 6, 3, 3], mulberry32(2005), -0.5, 0.5), true);
+    engine().profileStart();
+    const y = convTranspose2d(x, w, null, { stride: 2, padding: 1, outputPadding: 1 });
+    await y.data();
+    const p = await engine().profileStop();
+    return p.entries.map((e) => e.label).join('\n');
+  });
+  assert.match(await route([1, 5, 32, 32]), /subpixel interleave/, '32x32 phases: sub-pixel');
+  assert.match(await route([2, 5, 16, 32]), /subpixel interleave/, '2 samples of 16x32 phases: sub-pixel');
+  const small = await route([1, 5, 16, 32]);
+  assert.ok(/col2im/.test(small) && !/subpixel/.test(small), '16x32 phases of one sample: col2im');
+  const odd = await route([2, 5, 32, 30]);
+  assert.ok(/col2im/.test(odd) && !/subpixel/.test(odd), 'rows of 30 (not quads): col2im');
 });
 
 const CONVT3D: ConvCase[] = [
@@ -596,6 +624,13 @@ second('conv3d: second derivatives w.r.t. x and w', async () => {
   // and the direct route on a layer with more channels than 'auto' would give it
   const im2col = { ...CONV3D_2ND, algorithm: 'im2col' as const };
   await checkSecond('conv3d im2col x[1,2,4,5,5] w[3,2,2,3,3]', [randRT([1, 2, 4, 5, 5], rng), randRT([3, 2, 2, 3, 3], rng, -0.5, 0.5)], { ...conv3dSecond, f: ([tx, tw]) => conv3d(tx!, tw!, null, im2col) }, rng);
+  // 512 output pixels: the pitched patches, whose weight gradient is recomputed through patchProduct under createGraph
+  const pitched = { padding: 1, algorithm: 'im2col' as const };
+  await checkSecond('conv3d pitched x[1,1,1,16,32] w[4,1,1,3,3]', [randRT([1, 1, 1, 16, 32], rng), randRT([4, 1, 1, 3, 3], rng, -0.5, 0.5)], {
+    f: ([tx, tw]) => conv3d(tx!, tw!, null, pitched),
+    fr: ([rx, rw]) => nnRef.conv(rx!, rw!, null, pitched),
+    fv: (g, [rx, rw]) => nnVjp.conv(g, rx!, rw!, null, pitched),
+  }, rng);
   const direct = { ...CONV3D_2ND, algorithm: 'direct' as const };
   await checkSecond('conv3d direct x[1,6,3,4,5] w[5,6,2,3,3]', [randRT([1, 6, 3, 4, 5], rng), randRT([5, 6, 2, 3, 3], rng, -0.5, 0.5)], { ...conv3dSecond, f: ([tx, tw]) => conv3d(tx!, tw!, null, direct) }, rng);
 });

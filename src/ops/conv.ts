@@ -4,17 +4,19 @@
 //   convTranspose(x, w) = col2im(w[Ci, Co·k]ᵀ · x[n, Ci, P])       (+ bias)
 // im2col and col2im are each other's adjoint, so their backward rules are each other, and everything else is
 // matmul, reshape and add: the gradients (and gradients of gradients, which the WGAN-GP critic needs) of both
-// convolutions come from the same few rules with no hand-written backward kernel. Layers with few channels take
-// the direct kernels instead (kernels/conv_direct.wgsl: conv, transposed conv, and the weight gradient's patch
-// product), whose backward rules are again these ops.
+// convolutions come from the same few rules with no hand-written backward kernel. Faster forms record one rule
+// for the whole op (convRule / convTRule), written in the same ops: layers with few channels take the direct
+// kernels (kernels/conv_direct.wgsl: conv, transposed conv, and the weight gradient's patch product); convolutions
+// whose output has a multiple of 512 pixels write their patches at a row pitch the matmul kernel runs faster on
+// (convPitched); stride-2 transposed convolutions run as one matmul per output phase (the sub-pixel form).
 
-import { record } from '../autograd.js';
-import { EngineError, rowItems as items } from '../runtime/engine.js';
-import { Tensor, empty, engine, isGradEnabled, live } from '../tensor.js';
+import { record, type BackwardRule } from '../autograd.js';
+import { EngineError, itemsGrid, rowItems as items } from '../runtime/engine.js';
+import { Tensor, empty, engine, isGradEnabled, live, noGrad } from '../tensor.js';
 import { add } from './elementwise.js';
 import { zeros } from './creation.js';
-import { matmul } from './matmul.js';
-import { concat, permute, reshape, slice, transpose } from './shape.js';
+import { matmul, matmulPitch, matmulPitched } from './matmul.js';
+import { concat, permute, reshape, slice, stridedCopy, transpose, transposeLast2Raw } from './shape.js';
 import { pad } from './nn.js';
 import { sum } from './reduce.js';
 import { fmt, numel } from './shapes.js';
@@ -36,11 +38,12 @@ export interface ConvOptions {
 export interface ConvTransposeOptions extends Omit<ConvOptions, 'algorithm'> {
   outputPadding?: number | readonly number[];
   /**
-   * 'auto' / 'col2im' (default): one matmul to patches, then the col2im scatter-add. 'subpixel' (2-D strided,
-   * undilated layers whose output sides are multiples of the stride): one small stride-1 convolution per output
-   * phase (stride² of them), interleaved — no scatter, but measured slower on lavapipe (96->96 k3 s2 @64x64: 86.6 ms
-   * vs 51.3 ms forward), so it is never picked automatically. 'direct' (kernels/conv_direct.wgsl): a gather over
-   * the taps of each output, picked automatically when both channel counts are at most 4.
+   * 'col2im': one matmul to patches, then the col2im scatter-add. 'subpixel' (2-D undilated layers whose output
+   * sides are multiples of the stride): one matmul per output phase (stride² of them: the phase's taps times the
+   * input's patches at stride 1), written into the output interleaved — no scatter. 'direct'
+   * (kernels/conv_direct.wgsl): a gather over the taps of each output. 'auto' (default): direct when both channel
+   * counts are at most 4, sub-pixel for stride-2 layers large enough (see subpixelPays; 96->96 k3 s2 @64x64: 39.7 ms
+   * vs col2im's 53.6), else col2im.
    */
   algorithm?: 'auto' | 'col2im' | 'subpixel' | 'direct';
 }
@@ -91,7 +94,7 @@ const up4 = (n: number) => Math.ceil(n / 4) * 4;
 /** Output rows r = od*OH + oh covered by one im2col/col2im launch: [r0, r0 + count). */
 export type RowRange = [number, number];
 
-function params(g: ConvGeometry, kRows: number, rows: RowRange, nCount: number): ArrayBuffer {
+function params(g: ConvGeometry, kRows: number, rows: RowRange, nCount: number, pitch = 0): ArrayBuffer {
   const b = new ArrayBuffer(96);
   const u = new Uint32Array(b);
   const i = new Int32Array(b);
@@ -100,7 +103,7 @@ function params(g: ConvGeometry, kRows: number, rows: RowRange, nCount: number):
   u.set([...g.inSize, g.channels], 0);
   u.set([...g.outSize, P], 4);
   u.set([...g.kernel, K], 8);
-  u.set([kRows, 0, 0, 0], 12);
+  u.set([kRows, pitch, 0, 0], 12);
   i.set([...g.padding, 0], 16);
   u.set([rows[0], rows[1], 0, nCount], 20);
   return b;
@@ -121,22 +124,28 @@ const rangeText = (g: ConvGeometry, r: RowRange) => (r[0] === 0 && r[1] === g.ou
  * Differentiable; its adjoint is col2im with the same rows.
  */
 export function im2col(x: Tensor, g: ConvGeometry, kRows: number, rows: RowRange = allRows(g)): Tensor {
+  const y = im2colRaw(x, g, kRows, rows);
+  return record(y, 'im2col', [x], (gy) => [col2im(gy, g, rows)]);
+}
+
+/** im2col's launch; with a pitch, cols is [N, kRows, pitch] whose columns past rows·OW are left unwritten. */
+function im2colRaw(x: Tensor, g: ConvGeometry, kRows: number, rows: RowRange, pitch = 0): Tensor {
   live('im2col', x);
   const N = x.shape[0]!;
   const OW = g.outSize[2];
   if (kRows > 65535 || N > 65535) throw new EngineError(`im2col: grid of ${kRows} rows x ${N} samples exceeds 65535`);
-  const y = empty([N, kRows, rows[1] * OW], 'im2col');
+  const y = empty([N, kRows, pitch || rows[1] * OW], 'im2col');
   // rows of a multiple of 4 columns and at least 64 (so the 8 lanes are full): quads per lane step, stored as
   // vec4s (im2col4; measured on conv3d 3->32 forward: 98-107 ms before, 90-101 after, a small gain inside the
   // ±10 % run-to-run spread; on the 16- and 32-column rows of the critic's deeper layers it left lanes idle)
-  const quad = OW % 4 === 0 && OW >= 64 ? 4 : 1;
+  const quad = OW % 4 === 0 && OW >= 64 && pitch % 4 === 0 ? 4 : 1;
   const it = items(OW / quad);
   engine().dispatch({
-    kernel: 'conv', entry: quad === 4 ? 'im2col4' : 'im2col', constants: constants(g, it), params: params(g, kRows, rows, N),
+    kernel: 'conv', entry: quad === 4 ? 'im2col4' : 'im2col', constants: constants(g, it), params: params(g, kRows, rows, N, pitch),
     buffers: [x.buffer, y.buffer], grid: [Math.ceil(OW / (quad * 8 * it)), kRows, N],
-    label: `im2col ${fmt(x.shape)} k${fmt(g.kernel)} s${fmt(g.stride)} p${fmt(g.padding)} d${fmt(g.dilation)}${rangeText(g, rows)}`,
+    label: `im2col ${fmt(x.shape)} k${fmt(g.kernel)} s${fmt(g.stride)} p${fmt(g.padding)} d${fmt(g.dilation)}${rangeText(g, rows)}${pitch ? ` pitch ${pitch}` : ''}`,
   });
-  return record(y, 'im2col', [x], (gy) => [col2im(gy, g, rows)]);
+  return y;
 }
 
 /**
@@ -266,6 +275,8 @@ function convNd(op: string, nd: number, x: Tensor, w: Tensor, b: Tensor | null |
   const K = C * numel(k);
   const kRows = up4(K);
   const out = nd === 2 ? g.outSize.slice(1) : g.outSize;
+  const P = numel(g.outSize);
+  if (matmulPitch(P) !== P && N * kRows * matmulPitch(P) * 4 <= colsBudget()) return withBias(convPitched(x, w, g, kRows), b, Co, nd);
   const w2 = reshape(w, [Co, K]);
   const w2p = padColumns(w2, kRows);
   // Chunks: whole samples while cols fit the budget, else ranges of output rows of one sample.
@@ -295,6 +306,53 @@ function convNd(op: string, nd: number, x: Tensor, w: Tensor, b: Tensor | null |
   return withBias(y, b, Co, nd);
 }
 
+/**
+ * The im2col route with the patches of every sample at once at a matmul-friendly row pitch (their P output columns
+ * are a multiple of 512, a pitch the matmul kernel thrashes the caches on; kernels/matmul.wgsl): conv3d 3->32's
+ * 32x144x131072 product 14.3 -> 19.1 GFLOP/s, 64x512x32768 21.2 -> 27.1. Its own backward rule, since the patches'
+ * layout is not a tensor's: to x the transposed convolution, to w the kept patches times the output gradient
+ * (recomputed by patchProduct when the backward pass is itself recorded, for gradients of gradients).
+ */
+function convPitched(x: Tensor, w: Tensor, g: ConvGeometry, kRows: number): Tensor {
+  const [N, C] = x.shape as [number, number];
+  const Co = w.shape[0]!;
+  const K = C * numel(g.kernel);
+  const P = numel(g.outSize);
+  const cols = im2colRaw(x, g, kRows, allRows(g), matmulPitch(P)); // [N, kRows, pitch]
+  const y = noGrad(() => {
+    const w2 = reshape(w, [Co, K]);
+    const w2p = padColumns(w2, kRows);
+    const y3 = matmulPitched(w2p, cols, P); // [N, Co, P]
+    const r = reshape(y3, [N, Co, ...g.outSize.slice(3 - g.nd)]);
+    for (const t of new Set([w2, w2p, y3])) t.dispose();
+    return r;
+  });
+  if (!isGradEnabled() || !(x.requiresGrad || w.requiresGrad)) {
+    cols.dispose();
+    return y;
+  }
+  const out = record(y, 'convPitched', [x, w, cols], (gy, [xx, ww, cc], needs) => {
+    const o = spatialOpts(g);
+    let gw: Tensor | null = null;
+    if (needs[1] && (isGradEnabled() || Co % 4 !== 0)) {
+      gw = weightGrad(gy, xx!, g, ww!.shape);
+    } else if (needs[1]) {
+      // Σ_n cols[n] · gy[n]ᵀ: [N, kRows, Co], summed over the samples, then [Co, K]
+      const gy3 = reshape(gy, [N, Co, P]);
+      const gyT = transposeLast2Raw(gy3, `conv weight gradient layout ${fmt(gy3.shape)}ᵀ`) ?? transpose(gy3);
+      const prod = matmulPitched(cc!, gyT);
+      const tot = sum(prod, 0);
+      const cut = kRows === K ? tot : slice(tot, 0, 0, K);
+      const t = transpose(cut);
+      gw = reshape(t, ww!.shape);
+      for (const z of new Set([gy3, gyT, prod, tot, cut, t])) z.dispose();
+    }
+    return [needs[0] ? convTFit(g.nd, gy, ww!, o, xx!) : null, gw, null];
+  });
+  cols.dispose(); // the graph node holds its own reference
+  return out;
+}
+
 function convTransposeNd(op: string, nd: number, x: Tensor, w: Tensor, b: Tensor | null | undefined, opts: ConvTransposeOptions): Tensor {
   const { N, Ci, Co } = checkArgs(op, nd, x, w, b, true);
   const k = w.shape.slice(2);
@@ -312,9 +370,6 @@ function convTransposeNd(op: string, nd: number, x: Tensor, w: Tensor, b: Tensor
   if (algo !== 'auto' && algo !== 'col2im' && algo !== 'subpixel' && algo !== 'direct') throw new EngineError(`${op}: algorithm must be 'auto', 'col2im', 'subpixel' or 'direct', got '${String(algo)}'`);
   const subpixelOk = nd === 2 && d.every((v) => v === 1) && outSp.every((o, i) => o % s[i]! === 0);
   if (algo === 'subpixel' && !subpixelOk) throw new EngineError(`${op}: the sub-pixel algorithm needs a 2-D layer without dilation whose output sides ${fmt(outSp)} are multiples of the stride ${fmt(s)}`);
-  if (algo === 'subpixel') {
-    return withBias(convTranspose2dSubpixel(x, w, s, p, outSp), b, Co, nd);
-  }
   // The forward convolution that maps the output back onto x's grid. Its natural output can be larger than x when
   // outputPadding >= stride (allowed below the dilation): the extra output rows simply receive no taps.
   const g = { ...convGeometry(op, outSp, Co, k, { stride: s, padding: p, dilation: d }), outSize: to3(inSp, 1) };
@@ -323,6 +378,12 @@ function convTransposeNd(op: string, nd: number, x: Tensor, w: Tensor, b: Tensor
   if (algo === 'direct' || (algo === 'auto' && Ci <= DIRECT_MAX_CHANNELS && Co <= DIRECT_MAX_CHANNELS && directOk)) {
     if (!directOk) throw new EngineError(`${op}: the direct kernel's grid exceeds 65535 for output ${fmt(outSp)} and ${N} samples; use algorithm 'col2im'`);
     return withBias(convTransposeDirect(x, w, gt, g), b, Co, nd);
+  }
+  // the sub-pixel form's largest patches (one phase, every sample at once) must fit the column budget
+  const subpixelFits = subpixelOk && 4 * N * up4(Ci * numel(k.map((kk, i) => Math.ceil(kk / s[i]!)))) * numel(outSp) / numel(s) <= colsBudget();
+  if (algo === 'subpixel' && !subpixelFits) throw new EngineError(`${op}: the sub-pixel form's patches for ${fmt(x.shape)} exceed the column budget; use algorithm 'col2im' (it works in chunks of samples)`);
+  if (algo === 'subpixel' || (algo === 'auto' && subpixelFits && subpixelPays(outSp, s, N))) {
+    return withBias(convTranspose2dSubpixel(x, w, g, gt), b, Co, nd);
   }
   const K = Co * numel(k);
   const kRows = up4(K);
@@ -346,74 +407,96 @@ function convTransposeNd(op: string, nd: number, x: Tensor, w: Tensor, b: Tensor
 }
 
 /**
+ * Whether 'auto' takes the sub-pixel form (over col2im; the direct kernels are decided before): stride 2 along W with
+ * phase rows of a multiple of 4 (the zipped interleave) and at least 1024 output pixels per phase over the batch.
+ * Measured (96->96 k3 s2, forward, ms col2im / sub-pixel): N1 @64² 53.6 / 39.7, N4 @64² 190 / 160, N1 @32² 13.9 /
+ * 11.5, N4 @16² 14.4 / 12.8, 16->16 N1 @64² 4.6 / 2.5; 192->192 N1 @16² (256 pixels a phase) 11.3 / 15.0; 8->8 N2
+ * @32² 1.24 / 1.27.
+ */
+function subpixelPays(outSp: number[], s: number[], N: number): boolean {
+  const [My, Mx] = [outSp[0]! / s[0]!, outSp[1]! / s[1]!];
+  return s[1] === 2 && Mx % 4 === 0 && N * My * Mx >= 1024;
+}
+
+/**
  * The sub-pixel form of a 2-D transposed convolution: output pixel o = s·m + r (phase r along each axis) receives the
  * taps k ≡ r + p (mod s) from inputs i = m + (r + p − k)/s, so each of the s_y·s_x phases is an ordinary stride-1
- * correlation of x with the phase's taps (flipped), and the phases interleave into the output. Same multiply-adds
- * as the direct form, no scatter. Composed of ops (pad, slice, concat, conv2d), so its gradients come for free.
+ * correlation of x with the phase's taps (flipped): the phase's weights [Co, Ci·ty·tx] times the patches of x at the
+ * phase's offsets (im2col with stride 1; none for a 1×1 phase that reads x as it is), written into the output at
+ * stride s (a strided copy per phase). Same multiply-adds as the col2im form, no scatter. `g` / `gt` are the geometry
+ * pair of convTransposeNd; the gradients are the col2im route's (convolution to x, patch product to w).
  */
-function convTranspose2dSubpixel(x: Tensor, w: Tensor, s: number[], p: number[], outSp: number[]): Tensor {
-  const [N, , H, W] = x.shape as [number, number, number, number];
-  const Co = w.shape[1]!;
-  const wt = permute(w, [1, 0, 2, 3]); // [Co, Ci, kH, kW], the correlation's layout
-  // per axis and phase: taps (in correlation order), the input offset of the first tap, and the phase's output count
-  const phases = (axis: 0 | 1, n: number) => Array.from({ length: s[axis]! }, (_, r) => {
-    const K = w.shape[2 + axis]!;
+function convTranspose2dSubpixel(x: Tensor, w: Tensor, g: ConvGeometry, gt: ConvGeometry): Tensor {
+  const [N, Ci, H, W] = x.shape as [number, number, number, number];
+  const [Co, KH, KW] = [w.shape[1]!, w.shape[2]!, w.shape[3]!];
+  const [s, p, out] = [gt.stride.slice(1), gt.padding.slice(1), gt.outSize.slice(1)] as [number[], number[], number[]];
+  // per axis and phase r: the taps in correlation order (descending k), the input offset of the first, output count
+  const phases = (axis: 0 | 1) => Array.from({ length: s[axis]! }, (_, r) => {
+    const K = axis === 0 ? KH : KW;
     const k0 = (((r + p[axis]!) % s[axis]!) + s[axis]!) % s[axis]!;
-    const taps: number[] = [];
-    for (let kk = k0; kk < K; kk += s[axis]!) taps.unshift(kk);
-    const c = (r + p[axis]! - k0) / s[axis]!;
-    return { taps, start: c - taps.length + 1, M: outSp[axis]! / s[axis]!, n };
+    const top = k0 + s[axis]! * Math.floor((K - 1 - k0) / s[axis]!); // the largest tap of the phase
+    const taps = k0 < K ? (top - k0) / s[axis]! + 1 : 0;
+    return { r, top, taps, start: (r + p[axis]! - top) / s[axis]!, M: out[axis]! / s[axis]! };
   });
-  const py = phases(0, H);
-  const px = phases(1, W);
-  const pickTaps = (t: Tensor, dim: number, taps: number[]) => {
-    const parts = taps.map((kk) => slice(t, dim, kk, kk + 1));
-    const r = parts.length === 1 ? parts[0]! : concat(parts, dim);
-    if (parts.length > 1) parts.forEach((q) => q.dispose());
-    return r;
-  };
-  const rows: Tensor[] = [];
-  for (const ay of py) {
-    const cols: Tensor[] = [];
-    for (const ax of px) {
-      let y: Tensor;
-      if (!ay.taps.length || !ax.taps.length) {
-        y = zeros([N, Co, ay.M, ax.M]);
-      } else {
-        // x rows start..start+M+J-2 (zeros outside), as a padded window, then a valid correlation
-        const span = (a: typeof ay, n: number) => {
-          const lo = a.start;
-          const hi = a.start + a.M + a.taps.length - 1; // exclusive
-          return { before: Math.max(0, -lo), after: Math.max(0, hi - n), from: Math.max(0, lo), to: Math.min(n, hi) };
-        };
-        const sy = span(ay, H);
-        const sx = span(ax, W);
-        if (sy.from >= sy.to || sx.from >= sx.to) {
-          y = zeros([N, Co, ay.M, ax.M]);
+  const yShape = [N, Co, out[0]!, out[1]!];
+  const y = phases(0).some((a) => !a.taps) || phases(1).some((a) => !a.taps) ? zeros(yShape) : empty(yShape, 'convTranspose2d');
+  // stride 2 along W with quads of output columns: the two column phases are zipped into the output in one pass
+  const [ax0, ax1] = phases(1);
+  const zip = s[1] === 2 && ax0!.taps > 0 && ax1!.taps > 0 && ax0!.M % 4 === 0;
+  const row: Tensor[] = [];
+  noGrad(() => {
+    for (const ay of phases(0)) {
+      for (const ax of phases(1)) {
+        if (!ay.taps || !ax.taps) continue;
+        const K = Ci * ay.taps * ax.taps;
+        const kRows = up4(K);
+        // the phase's weights [Co, Ci, ty, tx] (tap a of the correlation is w's tap top − a·s), zero-padded to kRows
+        const wp = kRows === K ? empty([Co, K], 'subpixel weights') : zeros([Co, kRows], { label: 'subpixel weights' });
+        stridedCopy(w, wp, [Co, Ci, ay.taps, ax.taps], [KH * KW, Co * KH * KW, -s[0]! * KW, -s[1]!], ay.top * KW + ax.top,
+          [kRows, ay.taps * ax.taps, ax.taps, 1], 0, `subpixel weights phase (${ay.r}, ${ax.r})`);
+        // the patches at a matmul-friendly row pitch (x itself for a 1×1 phase on x's own grid, unless x's rows are
+        // a multiple of 4 KiB apart)
+        const P = ay.M * ax.M;
+        const pitch = matmulPitch(P);
+        let cols: Tensor;
+        if (K === Ci && ay.start === 0 && ax.start === 0 && ay.M === H && ax.M === W && kRows === K && pitch === P) {
+          cols = reshape(x, [N, Ci, P]);
         } else {
-          const win0 = slice(x, 2, sy.from, sy.to);
-          const win1 = slice(win0, 3, sx.from, sx.to);
-          const padded = sy.before || sy.after || sx.before || sx.after ? pad(win1, [sy.before, sy.after, sx.before, sx.after]) : win1;
-          const ky = pickTaps(wt, 2, ay.taps);
-          const kyx = pickTaps(ky, 3, ax.taps);
-          y = conv2d(padded, kyx);
-          for (const t of new Set([win0, win1, padded, ky, kyx])) t.dispose();
+          const gp: ConvGeometry = {
+            inSize: [1, H, W], outSize: [1, ay.M, ax.M], kernel: [1, ay.taps, ax.taps], stride: [1, 1, 1],
+            padding: [0, -ay.start, -ax.start], dilation: [1, 1, 1], channels: Ci, nd: 2,
+          };
+          cols = im2colRaw(x, gp, kRows, allRows(gp), pitch === P || P % 4 ? 0 : pitch);
+        }
+        const yp = cols.shape[2] === P ? matmul(wp, cols) : matmulPitched(wp, cols, P); // [N, Co, My·Mx]
+        for (const t of new Set([wp, cols])) t.dispose();
+        if (zip) {
+          row.push(yp);
+        } else {
+          stridedCopy(yp, y, [N * Co, ay.M, ax.M], [ay.M * ax.M, ax.M, 1], 0, [out[0]! * out[1]!, s[0]! * out[1]!, s[1]!],
+            ay.r * out[1]! + ax.r, `subpixel interleave phase (${ay.r}, ${ax.r})`);
+          yp.dispose();
         }
       }
-      const y6 = reshape(y, [N, Co, ay.M, 1, ax.M, 1]);
-      y.dispose();
-      cols.push(y6);
+      if (zip) {
+        // both column phases of output rows s·m + r in one pass: vec4 loads of each, vec4 stores of the zipped row
+        const [a, b] = row as [Tensor, Tensor];
+        const n4 = a.size / 4;
+        const gr = itemsGrid(n4);
+        const u = new Uint32Array(28);
+        u.set([n4, 0, 0, (ay.r * out[1]!) / 4]);
+        u[20] = (s[0]! * out[1]!) / 4;
+        engine().dispatch({
+          kernel: 'copy', entry: 'zip4', constants: { WG: gr.wg, ITEMS: gr.items, ROW4: ax0.M / 4 }, params: u.buffer,
+          buffers: [a.buffer, b.buffer, y.buffer], bindings: [3, 5, 4], grid: gr.grid, label: `subpixel interleave phases (${ay.r}, 0|1)`,
+        });
+        a.dispose();
+        b.dispose();
+        row.length = 0;
+      }
     }
-    const row = cols.length === 1 ? cols[0]! : concat(cols, 5);
-    if (cols.length > 1) cols.forEach((t) => t.dispose());
-    rows.push(row);
-  }
-  const all = rows.length === 1 ? rows[0]! : concat(rows, 3);
-  if (rows.length > 1) rows.forEach((t) => t.dispose());
-  const out = reshape(all, [N, Co, outSp[0]!, outSp[1]!]);
-  all.dispose();
-  wt.dispose();
-  return out;
+  });
+  return record(y, 'convTranspose2dSubpixel', [x, w], convTRule(g, gt));
 }
 
 // ------------------------------------------------------------------------------------------------ direct kernels
@@ -509,6 +592,29 @@ function patchProduct(a: Tensor, src: Tensor, g: ConvGeometry): Tensor {
 }
 
 type SpatialOpts = { stride: number[]; padding: number[]; dilation: number[] };
+
+/** patchProduct(a, src, g) (a weight gradient) in the weight's shape. */
+function weightGrad(a: Tensor, src: Tensor, g: ConvGeometry, shape: readonly number[]): Tensor {
+  const flat = patchProduct(a, src, g);
+  const r = reshape(flat, shape);
+  flat.dispose();
+  return r;
+}
+
+/**
+ * The backward rule of y = conv(x, w) with geometry g, whichever kernel ran it: to x the transposed convolution of
+ * gy, to w the patch product of gy with x.
+ */
+const convRule = (g: ConvGeometry): BackwardRule => (gy, [xx, ww], needs) =>
+  [needs[0] ? convTFit(g.nd, gy, ww!, spatialOpts(g), xx!) : null, needs[1] ? weightGrad(gy, xx!, g, ww!.shape) : null];
+
+/**
+ * The backward rule of y = convTranspose(x, w) (geometry gt; g is the forward conv from y's grid onto x's): to x
+ * the forward convolution with the same geometry (w read as [Cout = Ci, Cin = Co, k]), to w the patch product of x
+ * with gy ([Ci, Co·kvol]).
+ */
+const convTRule = (g: ConvGeometry, gt: ConvGeometry): BackwardRule => (gy, [xx, ww], needs) =>
+  [needs[0] ? convCut(gt.nd, gy, ww!, spatialOpts(gt), xx!) : null, needs[1] ? weightGrad(xx!, gy, g, ww!.shape) : null];
 
 /**
  * conv(x, w) cut to the spatial size of `like`: the adjoint of a transposed conv whose outputPadding reached past
@@ -609,15 +715,7 @@ function convDirect(x: Tensor, w: Tensor, g: ConvGeometry): Tensor {
   const packed = packDirect(w);
   const y = launchDirect('conv_direct', x, packed, g, Co, [N, Co, ...g.outSize.slice(3 - g.nd)]);
   packed.dispose();
-  return record(y, 'convDirect', [x, w], (gy, [xx, ww], needs) => {
-    let gw: Tensor | null = null;
-    if (needs[1]) {
-      const flat = patchProduct(gy, xx!, g);
-      gw = reshape(flat, ww!.shape);
-      flat.dispose();
-    }
-    return [needs[0] ? convTFit(g.nd, gy, ww!, spatialOpts(g), xx!) : null, gw];
-  });
+  return record(y, 'convDirect', [x, w], convRule(g));
 }
 
 /** convTranspose(x, w) (w [Ci, Co, ...k]) by the direct kernel; g is the forward conv from the output onto x's grid. */
@@ -629,16 +727,7 @@ function convTransposeDirect(x: Tensor, w: Tensor, gt: ConvGeometry, g: ConvGeom
   wT.dispose();
   const y = launchDirect('convt_direct', x, packed, gt, Co, [N, Co, ...gt.outSize.slice(3 - gt.nd)]);
   packed.dispose();
-  return record(y, 'convTransposeDirect', [x, w], (gy, [xx, ww], needs) => {
-    let gw: Tensor | null = null;
-    if (needs[1]) {
-      const flat = patchProduct(xx!, gy, g); // [Ci, Co·kvol]
-      gw = reshape(flat, ww!.shape);
-      flat.dispose();
-    }
-    // to x: the forward conv with the same geometry (w read as [Cout = Ci, Cin = Co, k])
-    return [needs[0] ? convCut(gt.nd, gy, ww!, spatialOpts(gt), xx!) : null, gw];
-  });
+  return record(y, 'convTransposeDirect', [x, w], convTRule(g, gt));
 }
 
 /** 2-D convolution (PyTorch Conv2d): x [N, Cin, H, W], w [Cout, Cin, kH, kW], optional bias [Cout]. */

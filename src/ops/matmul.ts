@@ -62,28 +62,16 @@ function matmulRaw(a: Tensor, b: Tensor, transA: boolean, transB: boolean): Tens
   const A = operand(a, transA, batch, M, K, 'A');
   // B is laid out as [K, N] rows; its K must also be padded to A's padded K.
   const Kp = up4(K);
+  const Np = up4(N);
   let B = operand(b, transB, batch, K, N, 'B');
   if (Kp !== K) {
     // B needs zero rows K..Kp so the padded columns of A multiply zeros.
-    const padded = zeros([...(B.shared ? [] : batch), Kp, up4(N)], { label: 'B' });
-    stridedCopy(B.t, padded, [B.shared ? 1 : nb, K, up4(N)], [K * up4(N), up4(N), 1], 0, [Kp * up4(N), up4(N), 1], 0, 'matmul B pad K');
+    const padded = zeros([...(B.shared ? [] : batch), Kp, Np], { label: 'B' });
+    stridedCopy(B.t, padded, [B.shared ? 1 : nb, K, Np], [K * Np, Np, 1], 0, [Kp * Np, Np, 1], 0, 'matmul B pad K');
     if (B.t !== b) B.t.dispose();
     B = { t: padded, shared: B.shared };
   }
-  const Np = up4(N);
-  const out = empty([...batch, M, Np], 'matmul');
-  const N4 = Np / 4;
-  const WG = N4 <= 8 ? 8 : 16;
-  // Short K: give each workgroup several column blocks so its fixed cost is amortised (measured on lavapipe).
-  let NCOLS = 1;
-  while (NCOLS < 8 && (Kp / 4) * NCOLS < 64 && N4 >= WG * NCOLS * 2 * 8) NCOLS *= 2;
-  engine().dispatch({
-    kernel: 'matmul', entry: 'matmul', constants: { WG, NCOLS },
-    params: new Uint32Array([M, N4, Kp / 4, A.shared ? 0 : (M * Kp) / 4, B.shared ? 0 : (Kp * Np) / 4, (M * Np) / 4]),
-    buffers: [A.t.buffer, B.t.buffer, out.buffer],
-    grid: [Math.ceil(M / 8), Math.ceil(N4 / (WG * NCOLS)), nb],
-    label: `matmul ${desc}`,
-  });
+  const out = launch(A.t, A.shared, B.t, B.shared, { M, Kp, Np, nb, batch }, desc);
   if (A.t !== a) A.t.dispose();
   if (B.t !== b) B.t.dispose();
   if (Np === N) return out;
@@ -91,6 +79,62 @@ function matmulRaw(a: Tensor, b: Tensor, transA: boolean, transB: boolean): Tens
   stridedCopy(out, y, [nb * M, N], [Np, 1], 0, [N, 1], 0, 'matmul unpad N');
   out.dispose();
   return y;
+}
+
+interface Launch { M: number; Kp: number; Np: number; nb: number; batch: readonly number[]; lda?: number; ldb?: number }
+
+/**
+ * The kernel launch: A [M, Kp] per batch (or shared), rows lda apart (default Kp); B [Kp, Np] per batch (or shared),
+ * rows ldb apart (default Np; the columns past Np are never read). Returns C [...batch, M, Np].
+ */
+function launch(A: Tensor, aShared: boolean, B: Tensor, bShared: boolean, s: Launch, desc: string): Tensor {
+  const { M, Kp, Np, nb } = s;
+  const lda = s.lda ?? Kp;
+  const ldb = s.ldb ?? Np;
+  const out = empty([...s.batch, M, Np], 'matmul');
+  const N4 = Np / 4;
+  const WG = N4 <= 8 ? 8 : 16;
+  // Short K: give each workgroup several column blocks so its fixed cost is amortised (measured on lavapipe).
+  let NCOLS = 1;
+  while (NCOLS < 8 && (Kp / 4) * NCOLS < 64 && N4 >= WG * NCOLS * 2 * 8) NCOLS *= 2;
+  engine().dispatch({
+    kernel: 'matmul', entry: 'matmul', constants: { WG, NCOLS },
+    params: new Uint32Array([M, N4, Kp / 4, aShared ? 0 : (M * lda) / 4, bShared ? 0 : (Kp * ldb) / 4, (M * Np) / 4, ldb / 4, lda / 4]),
+    buffers: [A.buffer, B.buffer, out.buffer],
+    grid: [Math.ceil(M / 8), Math.ceil(N4 / (WG * NCOLS)), nb],
+    label: `matmul ${desc}`,
+  });
+  return out;
+}
+
+/**
+ * Row pitch (floats) for a [K, n] matrix that will be a matmul's B operand: n + 16 when n is a multiple of 512
+ * (a pitch of a multiple of 2 KiB makes the kernel's K × 4 column slab thrash the caches, kernels/matmul.wgsl),
+ * else n. Producers that can write rows at any pitch (im2col) use it, then call matmulPitched.
+ */
+export function matmulPitch(n: number): number {
+  return n % 512 === 0 ? n + 16 : n;
+}
+
+/**
+ * a · b for operands stored with row pitches: a [..., M, lda] read as [..., M, k] and b [..., k, ldb] read as
+ * [..., k, n] (k = b's rows; n given, default ldb); rank 2 means shared by every batch, rank 3 is [nb, rows, pitch].
+ * k, n and both pitches must be multiples of 4. Returns [nb, M, n] (or [M, n]). Not differentiable: for ops that
+ * record their own backward rule.
+ */
+export function matmulPitched(a: Tensor, b: Tensor, n = b.shape[b.rank - 1]!): Tensor {
+  live('matmul', a, b);
+  const [M, lda] = a.shape.slice(-2) as [number, number];
+  const [k, ldb] = b.shape.slice(-2) as [number, number];
+  const nbA = a.rank === 3 ? a.shape[0]! : 1;
+  const nbB = b.rank === 3 ? b.shape[0]! : 1;
+  const nb = Math.max(nbA, nbB);
+  const desc = `${fmt(a.shape)} · ${fmt(b.shape)} as k ${k}, n ${n}`;
+  if (a.rank < 2 || a.rank > 3 || b.rank < 2 || b.rank > 3 || (nbA !== nb && a.rank === 3) || (nbB !== nb && b.rank === 3) ||
+      k > lda || n > ldb || [k, n, lda, ldb].some((v) => v % 4 !== 0) || nb > 65535) {
+    throw new EngineError(`matmulPitched: needs a [(nb,) M, lda >= k] and b [(nb,) k, ldb >= n] with k, n and the pitches multiples of 4, got ${desc}`);
+  }
+  return launch(a, a.rank === 2, b, b.rank === 2, { M, Kp: k, Np: n, nb, batch: a.rank === 3 || b.rank === 3 ? [nb] : [], lda, ldb }, desc);
 }
 
 /** op(a) · op(b) over the last two dims, batch dims broadcast (numpy matmul); op = transpose when asked. */
