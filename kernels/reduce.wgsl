@@ -5,12 +5,13 @@
 // kernel, inner % 4 == 0 for the columns kernel); WG invocations per workgroup; ITEMS (columns kernel only).
 //
 // Entry points (shaped for lavapipe: 8-lane workgroups, consecutive lanes on consecutive addresses):
-//   reduce_rows   inner == 1. One 8-lane workgroup per (row, part): the row is cut into `parts` chunks of `chunk`
-//                 elements (vec4s with VEC4) so that both CPU threads get work even for one long row; lane l
-//                 accumulates chunk elements l, l+8, ...; the 8 partial results meet in workgroup memory (one
-//                 barrier). Output [outer, parts]; the host reduces the parts again when parts > 1.
-//   reduce_cols   inner > 1. Each invocation owns one output column (or 4 with VEC4) and walks R with stride
-//                 inner, so neighbouring lanes read neighbouring addresses.
+//   reduce_rows   inner == 1, rows of 64 or more. One 8-lane workgroup per (row, part): the row is cut into
+//                 `parts` chunks of `chunk` elements (vec4s with VEC4) so that both CPU threads get work even for
+//                 one long row; lane l accumulates chunk elements l, l+8, ...; the 8 partial results meet in
+//                 workgroup memory (one barrier). Output [outer, parts]; the host reduces the parts again when
+//                 parts > 1.
+//   reduce_cols   inner > 1, or shorter rows (inner == 1: a lane per row). Each invocation owns one output column
+//                 (or 4 with VEC4) and walks R with stride inner, so neighbouring lanes read neighbouring addresses.
 
 override OP: u32 = 0u;
 override WG: u32 = 8u;

@@ -8,7 +8,7 @@ import {
 } from './node.js';
 import { writeSynthDataset, listClips, readFrame, writeNpyFile } from './data/sky.js';
 import { PairDataset, trainFlow, evaluateFlow, DEFAULT_MODEL } from './flow/train.js';
-import { DEFAULT_SYMMETRY, type FlowSymmetry } from './flow/estimate.js';
+import { DEFAULT_BIDIRECTIONAL, DEFAULT_SYMMETRY, type FlowSymmetry } from './flow/estimate.js';
 import { encodeFlo, flowToRgb, planarToInterleaved } from './io/flo.js';
 
 const HELP = `dtvnet — DTVNet on WebGPU: one still landscape photo in, a 32-frame time-lapse out.
@@ -63,6 +63,7 @@ train-flow options:
                           forward-backward consistent every pixel is masked; ARFlow switches after 50 epochs)
   --distill-at <f>        fraction after which self-supervised distillation runs (default 1 = never)
   --distill-weight <x>    weight of the distillation term against the photometric one (default 1)
+  --scale-weights <w,..>  photometric weight per pyramid scale, finest first (default 1,1,1,1,0 as ARFlow)
   --eval-every <n>        steps between end-point-error evaluations (default 100)
   --max-gap <k>           train on frame pairs up to k frames apart (default 3; 1 = consecutive pairs only, as
                           ARFlow): larger motions that the coarse levels can see
@@ -89,20 +90,22 @@ eval-flow options:
   --data <dir>            root with sky_test clips and gtflow/ (as written by synth --split test)
   --split <name>          split folder (default sky_test)   --model <file>  (as for flow)
   --json                  print one JSON object ({"epe", "zero_epe", "ratio", "pairs", ...})
-  --symmetry <k>          as for flow (default ${DEFAULT_SYMMETRY})
+  --symmetry <k>          as for flow (default ${DEFAULT_SYMMETRY})   --bidirectional on|off  as for flow
 
 flow / flows options:
   --model <file>          PWC-Lite weights (default: the shipped model, src/assets/pwclite-synth.safetensors)
   --size <n>              side the frames are resized to before estimation (default 128)
   --symmetry 1|2|4|8      average the flows of k mirrored / transposed views of each pair (default ${DEFAULT_SYMMETRY};
                           k times the time; 1 = one pass)
+  --bidirectional on|off  average each view's forward flow with its backward flow, negated and sampled where the
+                          forward flow lands (default ${DEFAULT_BIDIRECTIONAL ? 'on' : 'off'}; twice the time)
   flow:  --out <file.png> colour-wheel picture (default flow.png) and the raw flow as <file>.flo next to it
   flows: --out <dir>      where the .npy files go (default: the official flow/<split>/<vid>/<clip> folder when the
                           clip sits in a Sky Time-lapse tree (flow_estimated/... in a synthetic one, whose flow/ holds the exact flows),
                           else <clip dir>/flow). Frame 0 gets a self-pair flow,
                           frame t >= 1 the flow (t-1 -> t) (FLOW.md §7), each [size, size, 2]; 64x64/ holds the
                           targets resized with resize_flow. Existing files newer than their frames are kept (cache)
-                          unless the model, --size or --symmetry differ from the run that wrote them
+                          unless the model, --size, --symmetry or --bidirectional differ from the run that wrote them
                           (recorded in <out>/flows.json).
 
 Any image size and colour type (gray, RGB, with or without alpha) is accepted; alpha is composited over black.
@@ -144,6 +147,11 @@ function intOpt(opts: Map<string, string | true>, name: string, dflt: number, mi
 /** --symmetry: views averaged per pair by estimateFlow. */
 function symmetryOpt(a: Args): FlowSymmetry {
   return Number(choice(a.opts, 'symmetry', ['1', '2', '4', '8'] as const, String(DEFAULT_SYMMETRY) as '1')) as FlowSymmetry;
+}
+
+/** --bidirectional on|off: estimateFlow's forward-backward average. */
+function bidirectionalOpt(a: Args): boolean {
+  return choice(a.opts, 'bidirectional', ['on', 'off'] as const, DEFAULT_BIDIRECTIONAL ? 'on' : 'off') === 'on';
 }
 
 function choice<T extends string>(opts: Map<string, string | true>, name: string, values: readonly T[], dflt: T): T {
@@ -262,7 +270,7 @@ async function cmdSynth(a: Args): Promise<void> {
 }
 
 async function cmdTrainFlow(a: Args): Promise<void> {
-  known(a, ['data', 'eval-data', 'steps', 'batch', 'lr', 'out', 'resume', 'seed', 'log', 'ship', 'size', 'stage2-at', 'distill-at', 'eval-every', 'max-gap', 'input-norm', 'corr-norm', 'augment', 'photometric', 'crop', 'crop-until', 'crop-batch', 'dihedral-at', 'dihedral-until', 'decay-at', 'distill-weight']);
+  known(a, ['data', 'eval-data', 'steps', 'batch', 'lr', 'out', 'resume', 'seed', 'log', 'ship', 'size', 'stage2-at', 'distill-at', 'eval-every', 'max-gap', 'input-norm', 'corr-norm', 'augment', 'photometric', 'crop', 'crop-until', 'crop-batch', 'dihedral-at', 'dihedral-until', 'decay-at', 'distill-weight', 'scale-weights']);
   const say = reporter(a);
   const data = resolve(strOpt(a, 'data'));
   const evalRoot = resolve(strOpt(a, 'eval-data', data));
@@ -285,6 +293,14 @@ async function cmdTrainFlow(a: Args): Promise<void> {
   const dihedralUntil = frac('dihedral-until', 1);
   const cropUntil = frac('crop-until', 1);
   const decayAt = frac('decay-at', 0.8);
+  let scaleWeights: number[] | undefined;
+  if (a.opts.has('scale-weights')) {
+    const text = String(a.opts.get('scale-weights'));
+    scaleWeights = text.split(',').map((v) => (v.trim() === '' ? NaN : Number(v)));
+    if (scaleWeights.length > 5 || !scaleWeights.every((v) => v >= 0 && Number.isFinite(v)) || !scaleWeights.some((v) => v > 0)) {
+      throw new UsageError(`--scale-weights must be 1 to 5 comma-separated weights >= 0, finest scale first, not all 0 (e.g. 1,1,0,0,0), got '${text}'`);
+    }
+  }
   const cropBatch = intOpt(a.opts, 'crop-batch', batch, 1);
   if ((a.opts.has('crop-until') || a.opts.has('crop-batch')) && crop === size) throw new UsageError(`--crop-until and --crop-batch need --crop smaller than the frame (--size ${size}): they say how long and in batches of how many pairs to train on windows`);
   const evalEvery = intOpt(a.opts, 'eval-every', 100, 1);
@@ -313,7 +329,7 @@ async function cmdTrainFlow(a: Args): Promise<void> {
   const t0 = performance.now();
   let warnedMask = false;
   const net = await trainFlow(ds, evalClips?.clips.filter((c) => c.gtflow) ?? [], {
-    steps, batch, lr, seed, size, out, resume: a.opts.has('resume'), stage2At, distillAt, evalEvery, model, augment, photometric, crop, cropUntil, cropBatch, dihedralAt, dihedralUntil, decayAt, wDistill,
+    steps, batch, lr, seed, size, out, resume: a.opts.has('resume'), stage2At, distillAt, evalEvery, model, augment, photometric, crop, cropUntil, cropBatch, dihedralAt, dihedralUntil, decayAt, wDistill, scaleWeights,
     onOptionChange: (name, was, now) => say(`note: the run being resumed used --${name} ${was}; it continues with ${now} (pass --${name} ${was} to keep it)`),
     onLog: (entry) => {
       if (typeof entry.visible === 'number' && entry.visible < 0.05 && !warnedMask) {
@@ -335,7 +351,7 @@ async function cmdTrainFlow(a: Args): Promise<void> {
 }
 
 async function cmdEvalFlow(a: Args): Promise<void> {
-  known(a, ['data', 'split', 'model', 'json', 'size', 'symmetry']);
+  known(a, ['data', 'split', 'model', 'json', 'size', 'symmetry', 'bidirectional']);
   const say = reporter(a);
   const data = resolve(strOpt(a, 'data'));
   const split = strOpt(a, 'split', 'sky_test');
@@ -346,15 +362,16 @@ async function cmdEvalFlow(a: Args): Promise<void> {
   const { model: net, path } = await loadFlowModel(model);
   const t0 = performance.now();
   const symmetry = symmetryOpt(a);
-  const r = await evaluateFlow(net, clips, { size, symmetry, onProgress: (d, t) => say(`evaluating: ${d}/${t} pairs`, true) });
-  const res = { ...r, ratio: r.epe / r.zero_epe, clips: clips.length, model: path, symmetry, seconds: Math.round((performance.now() - t0) / 100) / 10 };
+  const bidirectional = bidirectionalOpt(a);
+  const r = await evaluateFlow(net, clips, { size, symmetry, bidirectional, onProgress: (d, t) => say(`evaluating: ${d}/${t} pairs`, true) });
+  const res = { ...r, ratio: r.epe / r.zero_epe, clips: clips.length, model: path, symmetry, bidirectional, seconds: Math.round((performance.now() - t0) / 100) / 10 };
   if (a.opts.has('json')) console.log(JSON.stringify(res));
-  else console.log(`EPE ${r.epe.toFixed(4)} px over ${r.pairs} pairs of ${clips.length} clips; zero-flow EPE ${r.zero_epe.toFixed(4)} px; ratio ${res.ratio.toFixed(3)} (model ${path}, symmetry ${symmetry})`);
+  else console.log(`EPE ${r.epe.toFixed(4)} px over ${r.pairs} pairs of ${clips.length} clips; zero-flow EPE ${r.zero_epe.toFixed(4)} px; ratio ${res.ratio.toFixed(3)} (model ${path}, symmetry ${symmetry}, bidirectional ${bidirectional ? 'on' : 'off'})`);
   net.dispose();
 }
 
 async function cmdFlow(a: Args): Promise<void> {
-  known(a, ['model', 'out', 'size', 'symmetry']);
+  known(a, ['model', 'out', 'size', 'symmetry', 'bidirectional']);
   const say = reporter(a);
   if (a.positional.length !== 2) throw new UsageError(`flow needs two frames, got ${a.positional.length}`);
   const size = intOpt(a.opts, 'size', 128, 64);
@@ -363,7 +380,8 @@ async function cmdFlow(a: Args): Promise<void> {
   const [fa, fb] = a.positional.map((p) => readFrame(p, size));
   const { model: net } = await loadFlowModel(a.opts.has('model') ? strOpt(a, 'model') : undefined);
   const symmetry = symmetryOpt(a);
-  const flow = scope(() => estimateFlow(net, framesTensor([fa!], size, size), framesTensor([fb!], size, size), { symmetry }));
+  const bidirectional = bidirectionalOpt(a);
+  const flow = scope(() => estimateFlow(net, framesTensor([fa!], size, size), framesTensor([fb!], size, size), { symmetry, bidirectional }));
   const planar = await flow.data();
   flow.dispose();
   const inter = planarToInterleaved(planar, size, size);
@@ -387,7 +405,7 @@ function officialFlowDir(clipDir: string): string | null {
 }
 
 async function cmdFlows(a: Args): Promise<void> {
-  known(a, ['model', 'out', 'size', 'symmetry']);
+  known(a, ['model', 'out', 'size', 'symmetry', 'bidirectional']);
   const say = reporter(a);
   if (a.positional.length !== 1) throw new UsageError(`flows needs one clip folder, got ${a.positional.length}`);
   const clip = resolve(a.positional[0]!);
@@ -403,11 +421,12 @@ async function cmdFlows(a: Args): Promise<void> {
   const { model: net, path: modelPath } = await loadFlowModel(a.opts.has('model') ? strOpt(a, 'model') : undefined);
   // the settings the cached files were computed with: files from other settings are recomputed, not kept
   const settingsFile = join(out, 'flows.json');
-  const settings = JSON.stringify({ model: resolve(modelPath), size, symmetry });
+  const bidirectional = bidirectionalOpt(a);
+  const settings = JSON.stringify({ model: resolve(modelPath), size, symmetry, bidirectional });
   let sameSettings = false;
   if (existsSync(settingsFile)) {
     sameSettings = readFileSync(settingsFile, 'utf8').trim() === settings;
-    if (!sameSettings) say(`note: ${settingsFile} records other settings (model, --size or --symmetry); every flow is recomputed`);
+    if (!sameSettings) say(`note: ${settingsFile} records other settings (model, --size, --symmetry or --bidirectional); every flow is recomputed`);
   }
   const stem = (f: string) => basename(f).replace(/\.[^.]+$/, '');
   // (frame for the file, pair): frame 0 gets the self pair, frame t the pair (t-1, t); the last frame none (FLOW.md §7)
@@ -429,7 +448,7 @@ async function cmdFlows(a: Args): Promise<void> {
       continue;
     }
     const [fl, fl64] = scope(() => {
-      const f = estimateFlow(net, framesTensor([frame(j.a)], size, size), framesTensor([frame(j.b)], size, size), { symmetry });
+      const f = estimateFlow(net, framesTensor([frame(j.a)], size, size), framesTensor([frame(j.b)], size, size), { symmetry, bidirectional });
       return [f, resizeFlow(f, 64, 64)];
     });
     writeNpyFile(f128, planarToInterleaved(await fl.data(), size, size), [size, size, 2]);

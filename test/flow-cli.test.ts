@@ -319,16 +319,23 @@ cli('synth, train-flow (log, f16 export), eval-flow --json, flow, flows (with it
   const fs2 = dtvnet(['flows', clip.dir, '--model', model]);
   assert.match(fs2.stderr, /0 flows computed, 2 cached/);
   assert.is(statSync(join(out, files[1]!)).mtimeMs, before);
-  // other settings than the cached files were computed with: all recomputed, and with 2 views another field
+  // other settings than the cached files were computed with: all recomputed, and with 4 views another field
   const one = readNpyFile(join(out, files[1]!)).data.slice();
-  const fs3 = dtvnet(['flows', clip.dir, '--model', model, '--symmetry', '2']);
+  const fs3 = dtvnet(['flows', clip.dir, '--model', model, '--symmetry', '4']);
   assert.is(fs3.status, 0, fs3.stderr);
   assert.match(fs3.stderr, /records other settings.*every flow is recomputed/);
   assert.match(fs3.stderr, /2 flows computed, 0 cached/);
-  assert.ok(readNpyFile(join(out, files[1]!)).data.some((v, i) => Math.abs(v - one[i]!) > 1e-6), 'symmetry 2 gives another field');
-  assert.equal(JSON.parse(readFileSync(join(out, 'flows.json'), 'utf8')).symmetry, 2);
-  const fs4 = dtvnet(['flows', clip.dir, '--model', model, '--symmetry', '2']);
+  assert.ok(readNpyFile(join(out, files[1]!)).data.some((v, i) => Math.abs(v - one[i]!) > 1e-6), 'symmetry 4 gives another field');
+  assert.equal(JSON.parse(readFileSync(join(out, 'flows.json'), 'utf8')).symmetry, 4);
+  const fs4 = dtvnet(['flows', clip.dir, '--model', model, '--symmetry', '4']);
   assert.match(fs4.stderr, /0 flows computed, 2 cached/);
+  const fs5 = dtvnet(['flows', clip.dir, '--model', model, '--symmetry', '4', '--bidirectional', 'off']);
+  assert.match(fs5.stderr, /records other settings.*every flow is recomputed/);
+  assert.match(fs5.stderr, /2 flows computed, 0 cached/);
+  assert.equal(JSON.parse(readFileSync(join(out, 'flows.json'), 'utf8')).bidirectional, false);
+  const eBi = dtvnet(['flows', clip.dir, '--model', model, '--bidirectional', 'yes']);
+  assert.is(eBi.status, 2);
+  assert.match(eBi.stderr, /--bidirectional must be one of on, off, got 'yes'/);
   const e10 = dtvnet(['flows', clip.dir, '--model', model, '--symmetry', '3']);
   assert.is(e10.status, 2);
   assert.match(e10.stderr, /--symmetry must be one of 1, 2, 4, 8, got '3'/);

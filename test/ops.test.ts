@@ -10,7 +10,7 @@ import {
   add, sub, mul, div, maximum, minimum, gt, ge, lt, le, eq, ne, where,
   sum, mean, max, min, variance,
   reshape, permute, transpose, flip, slice, concat, expand,
-  matmul, linear,
+  matmul, linear, matmulPitched,
 } from '../src/node.js';
 import { RT, rt, randRT, mulberry32, ref, vjp } from './reference.js';
 import { setup, gpu, close, check, throwsMatching, type Tol } from './helpers.js';
@@ -528,6 +528,28 @@ mm('2-D shapes (M, K, N), odd and aligned', async () => {
   for (const [M, K, N] of [[1, 1, 1], [3, 7, 5], [8, 4, 4], [129, 65, 33], [64, 128, 96], [9, 8, 12], [1, 5, 1], [17, 3, 2]]) {
     await mmCheck({ a: [M!, K!], b: [K!, N!] }, rng);
   }
+});
+
+mm('matmulPitched: operands read through row pitches (columns past k / n ignored), shared and batched A', async () => {
+  const rng = mulberry32(605);
+  // the logical operand: the first `cols` columns of each row of a wider stored matrix
+  const cut = (x: RT, cols: number) => {
+    const [rows, pitch] = x.shape.slice(-2) as [number, number];
+    const lead = x.shape.slice(0, -2);
+    const outer = x.data.length / (rows * pitch);
+    const d: number[] = [];
+    for (let o = 0; o < outer; o++) for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) d.push(x.data[(o * rows + r) * pitch + c]!);
+    return rt([...lead, rows, cols], d);
+  };
+  for (const [aShape, bShape, n] of [[[5, 12], [2, 8, 20], 12], [[2, 9, 16], [2, 16, 8], 8], [[3, 4], [4, 4], 4]] as [number[], number[], number][]) {
+    const [A, B] = [randRT(aShape, rng), randRT(bShape, rng)];
+    const k = bShape.at(-2)!;
+    await scope(async () => close(matmulPitched(gpu(A), gpu(B), n), ref.matmul(cut(A, k), cut(B, n)), `matmulPitched ${fmt(aShape)} x ${fmt(bShape)} as k ${k}, n ${n}`, SUM_TOL));
+  }
+  await scope(async () => {
+    throwsMatching(() => matmulPitched(gpu(randRT([5, 4], rng)), gpu(randRT([8, 12], rng))), /matmulPitched: needs a \[\(nb,\) M, lda >= k\].*got \[5, 4\] · \[8, 12\] as k 8, n 12/, 'k beyond a\'s pitch');
+    throwsMatching(() => matmulPitched(gpu(randRT([5, 8], rng)), gpu(randRT([8, 12], rng)), 16), /as k 8, n 16/, 'n beyond b\'s pitch');
+  });
 });
 
 mm('batched and broadcast batch dims', async () => {

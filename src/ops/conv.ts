@@ -17,7 +17,6 @@ import { add } from './elementwise.js';
 import { zeros } from './creation.js';
 import { matmul, matmulPitch, matmulPitched } from './matmul.js';
 import { concat, permute, reshape, slice, stridedCopy, transpose, transposeLast2Raw } from './shape.js';
-import { pad } from './nn.js';
 import { sum } from './reduce.js';
 import { fmt, numel } from './shapes.js';
 import { conv2dWinograd, conv2dWinograd4 } from './winograd.js';
@@ -380,7 +379,7 @@ function convTransposeNd(op: string, nd: number, x: Tensor, w: Tensor, b: Tensor
     return withBias(convTransposeDirect(x, w, gt, g), b, Co, nd);
   }
   // the sub-pixel form's largest patches (one phase, every sample at once) must fit the column budget
-  const subpixelFits = subpixelOk && 4 * N * up4(Ci * numel(k.map((kk, i) => Math.ceil(kk / s[i]!)))) * numel(outSp) / numel(s) <= colsBudget();
+  const subpixelFits = subpixelOk && 4 * N * up4(Ci * numel(k.map((kk, i) => Math.ceil(kk / s[i]!)))) * matmulPitch(numel(outSp) / numel(s)) <= colsBudget();
   if (algo === 'subpixel' && !subpixelFits) throw new EngineError(`${op}: the sub-pixel form's patches for ${fmt(x.shape)} exceed the column budget; use algorithm 'col2im' (it works in chunks of samples)`);
   if (algo === 'subpixel' || (algo === 'auto' && subpixelFits && subpixelPays(outSp, s, N))) {
     return withBias(convTranspose2dSubpixel(x, w, g, gt), b, Co, nd);
@@ -423,8 +422,9 @@ function subpixelPays(outSp: number[], s: number[], N: number): boolean {
  * taps k ≡ r + p (mod s) from inputs i = m + (r + p − k)/s, so each of the s_y·s_x phases is an ordinary stride-1
  * correlation of x with the phase's taps (flipped): the phase's weights [Co, Ci·ty·tx] times the patches of x at the
  * phase's offsets (im2col with stride 1; none for a 1×1 phase that reads x as it is), written into the output at
- * stride s (a strided copy per phase). Same multiply-adds as the col2im form, no scatter. `g` / `gt` are the geometry
- * pair of convTransposeNd; the gradients are the col2im route's (convolution to x, patch product to w).
+ * stride s (stride 2 along W on rows of quads: kernels/copy.wgsl's zip4 pairs the two column phases; else a strided
+ * copy per phase). Same multiply-adds as the col2im form, no scatter. `g` / `gt` are the geometry pair of
+ * convTransposeNd; the gradients are the col2im route's (convolution to x, patch product to w).
  */
 function convTranspose2dSubpixel(x: Tensor, w: Tensor, g: ConvGeometry, gt: ConvGeometry): Tensor {
   const [N, Ci, H, W] = x.shape as [number, number, number, number];
@@ -466,7 +466,7 @@ function convTranspose2dSubpixel(x: Tensor, w: Tensor, g: ConvGeometry, gt: Conv
             inSize: [1, H, W], outSize: [1, ay.M, ax.M], kernel: [1, ay.taps, ax.taps], stride: [1, 1, 1],
             padding: [0, -ay.start, -ax.start], dilation: [1, 1, 1], channels: Ci, nd: 2,
           };
-          cols = im2colRaw(x, gp, kRows, allRows(gp), pitch === P || P % 4 ? 0 : pitch);
+          cols = im2colRaw(x, gp, kRows, allRows(gp), pitch === P ? 0 : pitch);
         }
         const yp = cols.shape[2] === P ? matmul(wp, cols) : matmulPitched(wp, cols, P); // [N, Co, My·Mx]
         for (const t of new Set([wp, cols])) t.dispose();
