@@ -5,8 +5,8 @@
 //   * by component: mean |u error|, |v error| next to the true mean |u|, |v|;
 //   * the predicted u and v against the true ones: standard deviations and correlation.
 //
-//   node --import tsx tools/flow-error-bins.ts [--data data/synth] [--model file] [--symmetry k]
-// (--symmetry: views averaged by estimateFlow; default 1, the network itself)
+//   node --import tsx tools/flow-error-bins.ts [--data data/synth] [--model file] [--symmetry k] [--bidirectional on|off]
+// (--symmetry / --bidirectional: as estimateFlow's; default 1 view, off: the network itself)
 import { init, close, loadFlowModel, estimateFlow, framesTensor, type FlowSymmetry } from '../src/node.js';
 import { listClips, readFrame, readNpyFile } from '../src/data/sky.js';
 
@@ -17,6 +17,7 @@ const opt = (name: string, dflt: string) => {
 };
 const data = opt('data', 'data/synth');
 const symmetry = Number(opt('symmetry', '1')) as FlowSymmetry;
+const bidirectional = opt('bidirectional', 'off') === 'on';
 const clips = listClips(data, 'sky_test').clips.filter((c) => c.gtflow);
 if (!clips.length) throw new Error(`${data}/sky_test has no clips with ground truth (make them with: npm start -- synth --out ${data} --split test)`);
 
@@ -34,7 +35,7 @@ let pairs = 0;
 for (const c of clips) {
   for (let t = 0; t + 1 < c.frames.length; t += 2) {
     const a = readFrame(c.frames[t]!, S);
-    const f = estimateFlow(model, framesTensor([a], S, S), framesTensor([readFrame(c.frames[t + 1]!, S)], S, S), { symmetry });
+    const f = estimateFlow(model, framesTensor([a], S, S), framesTensor([readFrame(c.frames[t + 1]!, S)], S, S), { symmetry, bidirectional });
     const pred = await f.data();
     f.dispose();
     const g = readNpyFile(c.gtflow![t]!).data;

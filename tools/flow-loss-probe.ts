@@ -2,8 +2,8 @@
 // model's prediction with the L1, SSIM and census terms of src/flow/loss.ts (all five scales, no occlusion mask) and
 // the weighted smoothness, averaged over 8 fresh SynthSky clips (seed 4242, never used for training or evaluation).
 //
-//   node --import tsx tools/flow-loss-probe.ts [--model file] [--gap k] [--mode default|pure-advection] [--symmetry k]
-// (--symmetry: views the model's prediction averages, as estimateFlow's; default 1, the network itself)
+//   node --import tsx tools/flow-loss-probe.ts [--model file] [--gap k] [--mode default|pure-advection] [--symmetry k] [--bidirectional on|off]
+// (--symmetry / --bidirectional: as estimateFlow's for the model's prediction; default 1 view, off: the network itself)
 //
 // --gap k scores frame 0 against frame k (the ground truth summed over the k steps: the fields are smooth and slow,
 // so this is close to the composed flow). The README's table ("Flow estimator", training status) is --gap 1.
@@ -20,6 +20,7 @@ const opt = (name: string, dflt: string) => {
 };
 const gap = Number(opt('gap', '1'));
 const symmetry = Number(opt('symmetry', '1')) as FlowSymmetry;
+const bidirectional = opt('bidirectional', 'off') === 'on';
 const mode = opt('mode', 'default');
 if (!(Number.isInteger(gap) && gap >= 1)) throw new Error(`--gap must be a positive integer, got ${opt('gap', '')}`);
 if (mode !== 'default' && mode !== 'pure-advection') throw new Error(`--mode must be default or pure-advection, got ${mode}`);
@@ -46,7 +47,7 @@ for (let k = 0; k < CLIPS; k++) {
   for (let t = 0; t < gap; t++) for (let i = 0; i < 2 * S * S; i++) g[i]! += clip.flows[t]![i]!;
   const a = framesTensor([planar(clip.frames[0]!)], S, S);
   const b = framesTensor([planar(clip.frames[gap]!)], S, S);
-  const pred = await estimateFlow(model, a, b, { symmetry }).data();
+  const pred = await estimateFlow(model, a, b, { symmetry, bidirectional }).data();
   for (const [n, [, make]] of fields.entries()) {
     const f = new Float32Array(2 * S * S);
     for (let i = 0; i < S * S; i++) [f[i], f[S * S + i]] = make(g[2 * i]!, g[2 * i + 1]!, pred[i]!, pred[S * S + i]!);
