@@ -158,13 +158,24 @@ lib('train-flow on random 64x64 windows of 128x128 pairs (--crop), whole frames 
     [{ wDistill: Number.NaN }, /wDistill must be a finite number >= 0, got NaN/],
     [{ crop: 64, cropBatch: 0 }, /cropBatch must be a positive integer, got 0/],
     [{ crop: 64, batch: 1.5 }, /batch must be a positive integer, got 1.5/],
+    [{ scaleWeights: [] }, /scaleWeights must be 1 to 5 finite weights >= 0 \(finest scale first\), not all 0, got \[\]/],
+    [{ scaleWeights: [0, 0] }, /scaleWeights must be .* got \[0,0\]/],
   ] as const;
   for (const [extra, msg] of cases) {
-    await trainFlow(train, [], { steps: 1, size: 128, ...extra, out: join(dir, 'x.safetensors') }).then(
+    await trainFlow(train, [], { steps: 1, size: 128, ...extra, out: join(dir, 'x.safetensors') } as Parameters<typeof trainFlow>[2]).then(
       () => assert.unreachable(JSON.stringify(extra)),
       (e: Error) => assert.match(e.message, msg),
     );
   }
+  // the per-scale weights reach the loss: the same first batch scored on the finest scale only
+  const first = async (scaleWeights?: number[]) => {
+    const l: Record<string, number | string>[] = [];
+    const m = await trainFlow(train, [], { steps: 1, batch: 1, size: 128, scaleWeights, out: join(dir, 's.safetensors'), onLog: (e) => l.push(e) });
+    m.dispose();
+    return Number(l[0]!.photometric);
+  };
+  const [all, finest] = [await first(), await first([1])];
+  assert.ok(finest > 0 && all > 1.5 * finest, `photometric with 1,1,1,1,0 (${all}) sums four scales; with 1 (${finest}) one`);
 });
 
 lib('stage 1 trains with the census term by default, with 0.15 L1 + 0.85 SSIM when asked; bad options are named', async () => {
@@ -372,6 +383,9 @@ cli('synth, train-flow (log, f16 export), eval-flow --json, flow, flows (with it
   const e13 = dtvnet(['train-flow', '--data', dir, '--distill-weight', '-1']);
   assert.is(e13.status, 2);
   assert.match(e13.stderr, /--distill-weight must be a positive number, got '-1'/);
+  const e14 = dtvnet(['train-flow', '--data', dir, '--scale-weights', '1,x']);
+  assert.is(e14.status, 2);
+  assert.match(e14.stderr, /--scale-weights must be 1 to 5 comma-separated weights >= 0, finest scale first, not all 0 \(e.g. 1,1,0,0,0\), got '1,x'/);
   const e12 = dtvnet(['train-flow', '--data', dir, '--decay-at', '1.5']);
   assert.is(e12.status, 2);
   assert.match(e12.stderr, /--decay-at must be a fraction of the steps in \[0, 1\], got '1.5'/);
