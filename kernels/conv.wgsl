@@ -11,7 +11,7 @@
 // non-negative multiple of SD below OD*SD, and so on.
 //
 // im2col can leave a gap after each row of cols (a row pitch, p.rows.y): a matmul reading cols as its B operand runs
-// faster when B's rows are not a multiple of 4 KiB apart (kernels/matmul.wgsl).
+// faster when B's rows are not a multiple of 2-4 KiB apart (kernels/matmul.wgsl).
 //
 // Chunks: one launch covers samples [n0, n0 + nc) and output rows r = od*OH + oh in [r0, r0 + rc), so cols has
 // P = rc*OW columns (p = (r - r0)*OW + ow). The host cuts big convolutions into chunks to keep cols within the
@@ -37,7 +37,7 @@ struct Params {
   in_size: vec4<u32>,    // D, H, W, C (channels of x for im2col, of the output for col2im)
   out_size: vec4<u32>,   // OD, OH, OW, P = OD*OH*OW
   ksize: vec4<u32>,      // KD, KH, KW, K = C*KD*KH*KW
-  rows: vec4<u32>,       // Kp (rows of cols), im2col's row pitch of cols (0: P, rows packed), unused...
+  rows: vec4<u32>,       // Kp (rows of cols), im2col's row pitch of cols (0: the chunk's rc·OW columns, packed), unused...
   pad: vec4<i32>,        // PD, PH, PW, unused
   chunk: vec4<u32>,      // r0, rc, n0, nc
 }

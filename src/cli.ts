@@ -330,7 +330,10 @@ async function cmdTrainFlow(a: Args): Promise<void> {
   let warnedMask = false;
   const net = await trainFlow(ds, evalClips?.clips.filter((c) => c.gtflow) ?? [], {
     steps, batch, lr, seed, size, out, resume: a.opts.has('resume'), stage2At, distillAt, evalEvery, model, augment, photometric, crop, cropUntil, cropBatch, dihedralAt, dihedralUntil, decayAt, wDistill, scaleWeights,
-    onOptionChange: (name, was, now) => say(`note: the run being resumed used --${name} ${was}; it continues with ${now} (pass --${name} ${was} to keep it)`),
+    onOptionChange: (name, was, now) => {
+      const flag = name === 'scaleWeights' ? 'scale-weights' : name;
+      say(`note: the run being resumed used --${flag} ${was}; it continues with ${now} (pass --${flag} ${was} to keep it)`);
+    },
     onLog: (entry) => {
       if (typeof entry.visible === 'number' && entry.visible < 0.05 && !warnedMask) {
         warnedMask = true;

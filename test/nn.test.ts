@@ -116,6 +116,8 @@ const CONV2D: ConvCase[] = [
   // (Co = 8) and through patchProduct (Co = 6, batch 2)
   { x: [1, 5, 16, 32], w: [8, 5, 3, 3], bias: true, opts: { padding: 1 } },
   { x: [2, 6, 16, 32], w: [6, 6, 3, 3], bias: false, opts: { padding: 1 } },
+  // kernel height 1 with stride 2: its input gradient is a sub-pixel transposed conv with a row phase without taps
+  { x: [1, 3, 64, 64], w: [5, 3, 1, 3], bias: false, opts: { stride: 2, padding: [0, 1] } },
 ];
 
 convs('conv2d: forward and gradients of x, w, b', async () => {
@@ -158,6 +160,9 @@ const CONVT2D: ConvCase[] = [
   // of 32 zipped; 32x32 phases (1024 pixels) are what 'auto' sends the sub-pixel way
   { x: [1, 5, 16, 32], w: [5, 6, 3, 3], bias: false, opts: { stride: 2, padding: 1, outputPadding: 1, algorithm: 'subpixel' } },
   { x: [1, 5, 32, 32], w: [5, 6, 3, 3], bias: true, opts: { stride: 2, padding: 1, outputPadding: 1 } },
+  // a row phase without taps (kernel height 1, stride 2) next to zipped column phases; stride 3 along H
+  { x: [1, 5, 16, 32], w: [5, 6, 1, 3], bias: false, opts: { stride: 2, padding: [0, 1], outputPadding: 1, algorithm: 'subpixel' } },
+  { x: [1, 4, 8, 16], w: [4, 3, 3, 3], bias: true, opts: { stride: [3, 2], padding: 1, outputPadding: [2, 1], algorithm: 'subpixel' } },
 ];
 
 convs('convTranspose2d: forward and gradients of x, w, b', async () => {

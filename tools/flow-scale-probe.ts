@@ -7,7 +7,7 @@
 //   node --import tsx tools/flow-scale-probe.ts [--model file]
 //
 // The README's table ("Flow estimator", measured this session) is this tool's output for the shipped model.
-import { init, close, loadFlowModel, estimateFlow, framesTensor, tensor, drawSynthParams, renderSynthClip, toPlanarRGB, type Tensor } from '../src/node.js';
+import { init, close, loadFlowModel, estimateFlow, framesTensor, tensor, drawSynthParams, renderSynthClip, toPlanarRGB, scope, type Tensor } from '../src/node.js';
 import { concat } from '../src/ops/shape.js';
 import { neg, sub, square, sqrt } from '../src/ops/elementwise.js';
 import { mean, sum } from '../src/ops/reduce.js';
@@ -16,6 +16,7 @@ import { flowLoss, STAGE1_CENSUS } from '../src/flow/loss.js';
 
 const args = process.argv.slice(2);
 const i = args.indexOf('--model');
+if (i >= 0 && !args[i + 1]) throw new Error('--model needs a file');
 await init();
 const { model, path } = await loadFlowModel(i >= 0 ? args[i + 1] : undefined);
 const S = 128;
@@ -23,7 +24,7 @@ const CLIPS = 8;
 const planar = (rgb: Uint8Array) => toPlanarRGB({ width: S, height: S, channels: 3, data: rgb });
 const names = ['ground truth', 'ground truth through 64x64', 'ground truth through 32x32 (the network\'s output grid)', 'ground truth through 16x16', 'the model (one pass)', 'the model (2 views, bidirectional: the default)'];
 const totals = names.map(() => ({ epe: 0, scale: [0, 0, 0, 0] }));
-for (let k = 0; k < CLIPS; k++) {
+for (let k = 0; k < CLIPS; k++) await scope(async () => {
   const clip = renderSynthClip({ ...drawSynthParams(4242, k, S), mode: 'default' }, { size: S, frames: 2 });
   const g = new Float32Array(2 * S * S);
   for (let p = 0; p < S * S; p++) [g[p], g[S * S + p]] = [clip.flows[0]![2 * p]!, clip.flows[0]![2 * p + 1]!];
@@ -44,7 +45,7 @@ for (let k = 0; k < CLIPS; k++) {
     }
     totals[n]!.epe += (await mean(sqrt(sum(square(sub(f, gt)), 1))).item()) / CLIPS;
   }
-}
+});
 console.log(`${CLIPS} fresh default clips, frame 0 against frame 1; census term per scale; model ${path}`);
 console.log('| flow field | EPE (px) | census, full | 1/2 | 1/4 | 1/8 |\n|---|---|---|---|---|---|');
 for (const [n, name] of names.entries()) {

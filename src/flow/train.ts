@@ -208,7 +208,7 @@ export interface FlowTrainOptions {
   stopAt?: number;
   onLog?: (entry: Record<string, number | string>) => void;
   /** on resume: called for each training option (photometric, augment) that differs from the resumed run's */
-  onOptionChange?: (name: 'photometric' | 'augment', was: string, now: string) => void;
+  onOptionChange?: (name: 'photometric' | 'augment' | 'scaleWeights', was: string, now: string) => void;
 }
 
 export interface EvalResult {
@@ -280,15 +280,16 @@ export async function trainFlow(train: PairDataset, evalClips: ClipInfo[], opts:
     const st = readSafetensorsFile(statePath);
     adam.loadState({ step: Number(st.metadata.step), tensors: st.tensors });
     // what the resumed run trained with (checkpoints from before an option existed ran its first default)
-    let ran: { photometric?: string; augment?: string } = {};
+    let ran: { photometric?: string; augment?: string; scaleWeights?: number[] } = {};
     try {
       ran = JSON.parse(st.metadata.options ?? '{}');
     } catch {
       ran = {};
     }
-    const was = { photometric: ran.photometric ?? 'l1-ssim', augment: ran.augment ?? 'flip-x' };
-    for (const name of ['photometric', 'augment'] as const) {
-      if (was[name] !== o[name]) o.onOptionChange?.(name, was[name], o[name]);
+    const was = { photometric: ran.photometric ?? 'l1-ssim', augment: ran.augment ?? 'flip-x', scaleWeights: (ran.scaleWeights ?? STAGE1.wScales).join(',') };
+    const now = { photometric: o.photometric, augment: o.augment, scaleWeights: o.scaleWeights.join(',') };
+    for (const name of ['photometric', 'augment', 'scaleWeights'] as const) {
+      if (was[name] !== now[name]) o.onOptionChange?.(name, was[name], now[name]);
     }
     const tw = new Map([...st.tensors].filter(([k]) => k.startsWith('teacher.')).map(([k, v]) => [k.slice(8), v] as [string, HostTensor]));
     // a checkpoint from before the distillation stage has no teacher: it is snapshot when that stage begins
@@ -415,8 +416,8 @@ function concatArrays(xs: Float32Array[]): Float32Array {
 
 /**
  * Mean end-point error of the network's forward flows against the clips' ground truth (gtflow), next to the
- * zero-flow baseline, over every consecutive pair (or the first `maxPairs`, spread over the clips); `symmetry` as
- * estimateFlow's (default DEFAULT_SYMMETRY views).
+ * zero-flow baseline, over every consecutive pair (or the first `maxPairs`, spread over the clips); `symmetry` and
+ * `bidirectional` as estimateFlow's (defaults DEFAULT_SYMMETRY views, DEFAULT_BIDIRECTIONAL).
  */
 export async function evaluateFlow(net: PWCLite, clips: ClipInfo[], opts: { size?: number; maxPairs?: number; batch?: number; symmetry?: FlowSymmetry; bidirectional?: boolean; onProgress?: (done: number, total: number) => void } = {}): Promise<EvalResult> {
   const size = opts.size ?? 128;

@@ -41,8 +41,8 @@ export interface ConvTransposeOptions extends Omit<ConvOptions, 'algorithm'> {
    * sides are multiples of the stride): one matmul per output phase (stride² of them: the phase's taps times the
    * input's patches at stride 1), written into the output interleaved — no scatter. 'direct'
    * (kernels/conv_direct.wgsl): a gather over the taps of each output. 'auto' (default): direct when both channel
-   * counts are at most 4, sub-pixel for stride-2 layers large enough (see subpixelPays; 96->96 k3 s2 @64x64: 39.7 ms
-   * vs col2im's 53.6), else col2im.
+   * counts are at most 4, sub-pixel for layers with stride 2 along W that are large enough (see subpixelPays;
+   * 96->96 k3 s2 @64x64: 39.7 ms vs col2im's 53.6), else col2im.
    */
   algorithm?: 'auto' | 'col2im' | 'subpixel' | 'direct';
 }
@@ -275,7 +275,7 @@ function convNd(op: string, nd: number, x: Tensor, w: Tensor, b: Tensor | null |
   const kRows = up4(K);
   const out = nd === 2 ? g.outSize.slice(1) : g.outSize;
   const P = numel(g.outSize);
-  if (matmulPitch(P) !== P && N * kRows * matmulPitch(P) * 4 <= colsBudget()) return withBias(convPitched(x, w, g, kRows), b, Co, nd);
+  if (matmulPitch(P) !== P && N <= 65535 && kRows <= 65535 && N * kRows * matmulPitch(P) * 4 <= colsBudget()) return withBias(convPitched(x, w, g, kRows), b, Co, nd);
   const w2 = reshape(w, [Co, K]);
   const w2p = padColumns(w2, kRows);
   // Chunks: whole samples while cols fit the budget, else ranges of output rows of one sample.
@@ -379,7 +379,7 @@ function convTransposeNd(op: string, nd: number, x: Tensor, w: Tensor, b: Tensor
     return withBias(convTransposeDirect(x, w, gt, g), b, Co, nd);
   }
   // the sub-pixel form's largest patches (one phase, every sample at once) must fit the column budget
-  const subpixelFits = subpixelOk && 4 * N * up4(Ci * numel(k.map((kk, i) => Math.ceil(kk / s[i]!)))) * matmulPitch(numel(outSp) / numel(s)) <= colsBudget();
+  const subpixelFits = subpixelOk && N <= 65535 && 4 * N * up4(Ci * numel(k.map((kk, i) => Math.ceil(kk / s[i]!)))) * matmulPitch(numel(outSp) / numel(s)) <= colsBudget();
   if (algo === 'subpixel' && !subpixelFits) throw new EngineError(`${op}: the sub-pixel form's patches for ${fmt(x.shape)} exceed the column budget; use algorithm 'col2im' (it works in chunks of samples)`);
   if (algo === 'subpixel' || (algo === 'auto' && subpixelFits && subpixelPays(outSp, s, N))) {
     return withBias(convTranspose2dSubpixel(x, w, g, gt), b, Co, nd);
@@ -454,8 +454,8 @@ function convTranspose2dSubpixel(x: Tensor, w: Tensor, g: ConvGeometry, gt: Conv
         const wp = kRows === K ? empty([Co, K], 'subpixel weights') : zeros([Co, kRows], { label: 'subpixel weights' });
         stridedCopy(w, wp, [Co, Ci, ay.taps, ax.taps], [KH * KW, Co * KH * KW, -s[0]! * KW, -s[1]!], ay.top * KW + ax.top,
           [kRows, ay.taps * ax.taps, ax.taps, 1], 0, `subpixel weights phase (${ay.r}, ${ax.r})`);
-        // the patches at a matmul-friendly row pitch (x itself for a 1×1 phase on x's own grid, unless x's rows are
-        // a multiple of 4 KiB apart)
+        // the patches at a matmul-friendly row pitch (x itself for a 1×1 phase on x's own grid, unless x's planes
+        // are a multiple of 512 floats)
         const P = ay.M * ax.M;
         const pitch = matmulPitch(P);
         let cols: Tensor;
@@ -478,7 +478,7 @@ function convTranspose2dSubpixel(x: Tensor, w: Tensor, g: ConvGeometry, gt: Conv
           yp.dispose();
         }
       }
-      if (zip) {
+      if (zip && ay.taps) {
         // both column phases of output rows s·m + r in one pass: vec4 loads of each, vec4 stores of the zipped row
         const [a, b] = row as [Tensor, Tensor];
         const n4 = a.size / 4;
