@@ -186,6 +186,15 @@ convs('convTranspose2d: auto takes the sub-pixel form for stride-2 layers with p
   assert.ok(/col2im/.test(small) && !/subpixel/.test(small), '16x32 phases of one sample: col2im');
   const odd = await route([2, 5, 32, 30]);
   assert.ok(/col2im/.test(odd) && !/subpixel/.test(odd), 'rows of 30 (not quads): col2im');
+  // patches beyond the column budget: auto falls back to col2im (it works in chunks), an explicit request is refused
+  setConvColsBudget(4096);
+  try {
+    assert.ok(/col2im/.test(await route([1, 5, 32, 32])), 'over the budget: col2im');
+    await scope(async () => throwsMatching(() => convTranspose2d(gpu(randRT([1, 5, 32, 32], mulberry32(2006))), gpu(randRT([5, 6, 3, 3], mulberry32(2007))), null,
+      { stride: 2, padding: 1, outputPadding: 1, algorithm: 'subpixel' }), /convTranspose2d: the sub-pixel form's patches for \[1, 5, 32, 32\] exceed the column budget; use algorithm 'col2im'/, 'explicit sub-pixel over the budget'));
+  } finally {
+    setConvColsBudget(null);
+  }
 });
 
 const CONVT3D: ConvCase[] = [

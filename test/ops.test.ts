@@ -541,7 +541,7 @@ mm('matmulPitched: operands read through row pitches (columns past k / n ignored
     for (let o = 0; o < outer; o++) for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) d.push(x.data[(o * rows + r) * pitch + c]!);
     return rt([...lead, rows, cols], d);
   };
-  for (const [aShape, bShape, n] of [[[5, 12], [2, 8, 20], 12], [[2, 9, 16], [2, 16, 8], 8], [[3, 4], [4, 4], 4]] as [number[], number[], number][]) {
+  for (const [aShape, bShape, n] of [[[5, 12], [2, 8, 20], 12], [[2, 9, 16], [2, 16, 8], 8], [[2, 5, 12], [8, 20], 12], [[3, 4], [4, 4], 4]] as [number[], number[], number][]) {
     const [A, B] = [randRT(aShape, rng), randRT(bShape, rng)];
     const k = bShape.at(-2)!;
     await scope(async () => close(matmulPitched(gpu(A), gpu(B), n), ref.matmul(cut(A, k), cut(B, n)), `matmulPitched ${fmt(aShape)} x ${fmt(bShape)} as k ${k}, n ${n}`, SUM_TOL));
