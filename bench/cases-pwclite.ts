@@ -1,8 +1,8 @@
 // The flow estimator (FLOW.md §2): PWC-Lite forward on one 128x128 pair (eval, one direction, as `dtvnet flow` runs
 // it) and one training step of batch 4 (both directions, the stage-1 loss with the census term, backward, Adam), as
 // `dtvnet train-flow` runs it by default. GFLOP/s counts the network's 3.49 GFLOP per pair and direction at 128x128
-// (FLOW.md §2.2; a training step is counted as forward + 2x for backward, both directions). Both use the trainer's forward pass (DEFAULT_MODEL:
-// centred inputs, features normalised before each correlation).
+// (FLOW.md §2.2; a training step is counted as forward + 2x for backward, both directions). Both use the trainer's
+// forward pass (DEFAULT_MODEL: centred inputs, features normalised before each correlation).
 import { PWCLite, Adam, flowLoss, STAGE1_CENSUS, manualSeed, rand, noGrad, scope, type Tensor } from '../src/node.js';
 import { DEFAULT_MODEL } from '../src/flow/train.js';
 import type { BenchCase } from './cases.js';

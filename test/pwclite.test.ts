@@ -4,7 +4,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
   PWCLite, Adam, flowLoss, nonOccluded, swapHalves, STAGE1, STAGE2, manualSeed, rand, tensor, zeros, full, concat, scope, noGrad,
-  networkSize, endPointErrors, estimateFlow, framesTensor, loadFlowModel, type FlowSymmetry, type Tensor,
+  networkSize, endPointErrors, estimateFlow, framesTensor, loadFlowModel, toPlanarRGB, type FlowSymmetry, type Tensor,
 } from '../src/node.js';
 import { flipX, flipY, transposeXY } from '../src/flow/train.js';
 import { drawSynthParams, renderSynthClip } from '../src/data/synth.js';
@@ -99,13 +99,6 @@ model('bad frames get errors naming the shapes; networkSize rounds to multiples 
   net.dispose();
 });
 
-/** An interleaved RGB frame (0-255) of side S as planar floats in [0, 1]. */
-function planarFrame(rgb: Uint8Array, S: number): Float32Array {
-  const o = new Float32Array(3 * S * S);
-  for (let i = 0; i < S * S; i++) for (let c = 0; c < 3; c++) o[c * S * S + i] = rgb[3 * i + c]! / 255;
-  return o;
-}
-
 // A flow field [2, S, S] (planar) of a pair, mapped to the flow of the same pair mirrored or transposed (FLOW.md's
 // pixel convention): a left-right mirror reverses u, an up-down mirror v, the transposition swaps them.
 function mapFlow(f: Float32Array, S: number, T: 'fx' | 'fy' | 't'): Float32Array {
@@ -127,7 +120,7 @@ model('estimateFlow symmetry: averaging 8 views makes the estimate equivariant t
   const { model: net } = await loadFlowModel();
   const S = 64;
   const clip = renderSynthClip(drawSynthParams(77, 0, S), { size: S, frames: 2 });
-  const planar = (rgb: Uint8Array) => planarFrame(rgb, S);
+  const planar = (rgb: Uint8Array) => toPlanarRGB({ width: S, height: S, channels: 3, data: rgb });
   const [a, b] = [planar(clip.frames[0]!), planar(clip.frames[1]!)];
   const see = { fx: flipX, fy: flipY, t: transposeXY } as const;
   const est = async (x: Float32Array, y: Float32Array, symmetry: FlowSymmetry) => {
@@ -154,20 +147,22 @@ model('estimateFlow bidirectional: the forward flow averaged with the backward f
   const { model: net } = await loadFlowModel();
   const S = 64;
   const clip = renderSynthClip(drawSynthParams(78, 0, S), { size: S, frames: 2 });
-  const planar = (rgb: Uint8Array) => planarFrame(rgb, S);
-  const [a, b] = [framesTensor([planar(clip.frames[0]!)], S, S), framesTensor([planar(clip.frames[1]!)], S, S)];
-  const both = noGrad(() => net.forward(a, b, { backward: true }));
-  const fwd = rt([1, 2, S, S], await both.forward[0]!.data());
-  const bwd = rt([1, 2, S, S], await both.backward![0]!.data());
-  // the same formula in float64 on the host: (F_ab(x) − F_ba(x + F_ab(x))) / 2, F_ba sampled bilinearly (border)
-  const back = nnRef.warp(bwd, fwd, 'border');
-  const want = fwd.data.map((v, i) => (v - back.data[i]!) / 2);
-  const got = await estimateFlow(net, a, b, { symmetry: 1, bidirectional: true }).data();
-  const gap = got.reduce((m, v, i) => Math.max(m, Math.abs(v - want[i]!)), 0);
-  assert.ok(gap < 1e-4, `bidirectional vs the host formula: max difference ${gap} px`);
-  const plain = await estimateFlow(net, a, b, { symmetry: 1, bidirectional: false }).data();
-  assert.ok(plain.reduce((m, v, i) => Math.max(m, Math.abs(v - fwd.data[i]!)), 0) < 1e-5, 'bidirectional false is the forward flow');
-  assert.ok(got.reduce((m, v, i) => Math.max(m, Math.abs(v - plain[i]!)), 0) > 0.01, 'the average differs from the forward flow');
+  const planar = (rgb: Uint8Array) => toPlanarRGB({ width: S, height: S, channels: 3, data: rgb });
+  await scope(async () => {
+    const [a, b] = [framesTensor([planar(clip.frames[0]!)], S, S), framesTensor([planar(clip.frames[1]!)], S, S)];
+    const both = noGrad(() => net.forward(a, b, { backward: true }));
+    const fwd = rt([1, 2, S, S], await both.forward[0]!.data());
+    const bwd = rt([1, 2, S, S], await both.backward![0]!.data());
+    // the same formula in float64 on the host: (F_ab(x) − F_ba(x + F_ab(x))) / 2, F_ba sampled bilinearly (border)
+    const back = nnRef.warp(bwd, fwd, 'border');
+    const want = fwd.data.map((v, i) => (v - back.data[i]!) / 2);
+    const got = await estimateFlow(net, a, b, { symmetry: 1, bidirectional: true }).data();
+    const gap = got.reduce((m, v, i) => Math.max(m, Math.abs(v - want[i]!)), 0);
+    assert.ok(gap < 1e-4, `bidirectional vs the host formula: max difference ${gap} px`);
+    const plain = await estimateFlow(net, a, b, { symmetry: 1, bidirectional: false }).data();
+    assert.ok(plain.reduce((m, v, i) => Math.max(m, Math.abs(v - fwd.data[i]!)), 0) < 1e-5, 'bidirectional false is the forward flow');
+    assert.ok(got.reduce((m, v, i) => Math.max(m, Math.abs(v - plain[i]!)), 0) > 0.01, 'the average differs from the forward flow');
+  });
   net.dispose();
 });
 

@@ -207,7 +207,7 @@ export interface FlowTrainOptions {
   /** stop (with a checkpoint) once this many of the `steps` are done, as an interrupted run would; resume later */
   stopAt?: number;
   onLog?: (entry: Record<string, number | string>) => void;
-  /** on resume: called for each training option (photometric, augment) that differs from the resumed run's */
+  /** on resume: called for each training option (photometric, augment, scaleWeights) that differs from the resumed run's */
   onOptionChange?: (name: 'photometric' | 'augment' | 'scaleWeights', was: string, now: string) => void;
 }
 

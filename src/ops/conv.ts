@@ -439,14 +439,15 @@ function convTranspose2dSubpixel(x: Tensor, w: Tensor, g: ConvGeometry, gt: Conv
     return { r, top, taps, start: (r + p[axis]! - top) / s[axis]!, M: out[axis]! / s[axis]! };
   });
   const yShape = [N, Co, out[0]!, out[1]!];
-  const y = phases(0).some((a) => !a.taps) || phases(1).some((a) => !a.taps) ? zeros(yShape) : empty(yShape, 'convTranspose2d');
+  const [py, px] = [phases(0), phases(1)];
+  const y = [...py, ...px].some((a) => !a.taps) ? zeros(yShape) : empty(yShape, 'convTranspose2d');
   // stride 2 along W with quads of output columns: the two column phases are zipped into the output in one pass
-  const [ax0, ax1] = phases(1);
+  const [ax0, ax1] = px;
   const zip = s[1] === 2 && ax0!.taps > 0 && ax1!.taps > 0 && ax0!.M % 4 === 0;
   const row: Tensor[] = [];
   noGrad(() => {
-    for (const ay of phases(0)) {
-      for (const ax of phases(1)) {
+    for (const ay of py) {
+      for (const ax of px) {
         if (!ay.taps || !ax.taps) continue;
         const K = Ci * ay.taps * ax.taps;
         const kRows = up4(K);
