@@ -5,6 +5,10 @@
 //   m  = β1·m + (1 − β1)·g'
 //   v  = β2·v + (1 − β2)·g'²
 //   p  = p − lr · (m / bc1) / (sqrt(v / bc2) + ε)        bc1 = 1 − β1^t, bc2 = 1 − β2^t
+//
+// average — exponential moving average of the weights (Polyak averaging), a shadow copy updated after each step:
+//   a  = a + (1 − k)·(p − a)      k: the share of the old average kept, min(decay, (1 + t)/(10 + t)) after t updates
+//                                 (the host's WeightAverage computes it; src/train/average.ts)
 // Everything is in place. WG invocations per workgroup, ITEMS elements per invocation (g*WG*ITEMS + l + k*WG).
 
 override WG: u32 = 8u;
@@ -40,5 +44,25 @@ fn adam(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     m1[i] = m;
     m2[i] = v;
     param[i] = param[i] - p.lr * (m / p.bc1) / (sqrt(v / p.bc2) + p.eps);
+  }
+}
+
+struct AverageParams {
+  n: u32,
+  keep: f32,
+}
+
+@group(0) @binding(0) var<uniform> q: AverageParams;
+@group(0) @binding(1) var<storage, read_write> avg: array<f32>;
+@group(0) @binding(2) var<storage, read> weight: array<f32>;
+
+@compute @workgroup_size(WG)
+fn average(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+           @builtin(local_invocation_index) lid: u32) {
+  let base = (wid.y * nwg.x + wid.x) * WG * ITEMS + lid;
+  for (var k = 0u; k < ITEMS; k++) {
+    let i = base + k * WG;
+    if (i >= q.n) { break; }
+    avg[i] = avg[i] + (1.0 - q.keep) * (weight[i] - avg[i]);
   }
 }

@@ -64,6 +64,10 @@ train-flow options:
   --distill-at <f>        fraction after which self-supervised distillation runs (default 1 = never)
   --distill-weight <x>    weight of the distillation term against the photometric one (default 1)
   --scale-weights <w,..>  photometric weight per pyramid scale, finest first (default 1,1,1,1,0 as ARFlow)
+  --average <d>           keep a moving average of the weights (Polyak averaging), d of the old average kept
+                          per step (e.g. 0.995; default 0 = off); --out then holds the average (what
+                          --ship writes) and the log tracks both errors
+  --average-at <f>        fraction of the steps after which the average starts (default 0)
   --eval-every <n>        steps between end-point-error evaluations (default 100)
   --max-gap <k>           train on frame pairs up to k frames apart (default 3; 1 = consecutive pairs only, as
                           ARFlow): larger motions that the coarse levels can see
@@ -270,7 +274,7 @@ async function cmdSynth(a: Args): Promise<void> {
 }
 
 async function cmdTrainFlow(a: Args): Promise<void> {
-  known(a, ['data', 'eval-data', 'steps', 'batch', 'lr', 'out', 'resume', 'seed', 'log', 'ship', 'size', 'stage2-at', 'distill-at', 'eval-every', 'max-gap', 'input-norm', 'corr-norm', 'augment', 'photometric', 'crop', 'crop-until', 'crop-batch', 'dihedral-at', 'dihedral-until', 'decay-at', 'distill-weight', 'scale-weights']);
+  known(a, ['data', 'eval-data', 'steps', 'batch', 'lr', 'out', 'resume', 'seed', 'log', 'ship', 'size', 'stage2-at', 'distill-at', 'eval-every', 'max-gap', 'input-norm', 'corr-norm', 'augment', 'photometric', 'crop', 'crop-until', 'crop-batch', 'dihedral-at', 'dihedral-until', 'decay-at', 'distill-weight', 'scale-weights', 'average', 'average-at']);
   const say = reporter(a);
   const data = resolve(strOpt(a, 'data'));
   const evalRoot = resolve(strOpt(a, 'eval-data', data));
@@ -293,6 +297,10 @@ async function cmdTrainFlow(a: Args): Promise<void> {
   const dihedralUntil = frac('dihedral-until', 1);
   const cropUntil = frac('crop-until', 1);
   const decayAt = frac('decay-at', 0.8);
+  const average = numOpt(a, 'average', 0);
+  if (!(average >= 0 && average < 1)) throw new UsageError(`--average must be in [0, 1) (the share of the old weight average kept per step, e.g. 0.995; 0 = off), got '${String(a.opts.get('average'))}'`);
+  const averageAt = frac('average-at', 0);
+  if (a.opts.has('average-at') && !(average > 0)) throw new UsageError('--average-at needs --average <d> (it says when the weight average starts)');
   let scaleWeights: number[] | undefined;
   if (a.opts.has('scale-weights')) {
     const text = String(a.opts.get('scale-weights'));
@@ -329,7 +337,7 @@ async function cmdTrainFlow(a: Args): Promise<void> {
   const t0 = performance.now();
   let warnedMask = false;
   const net = await trainFlow(ds, evalClips?.clips.filter((c) => c.gtflow) ?? [], {
-    steps, batch, lr, seed, size, out, resume: a.opts.has('resume'), stage2At, distillAt, evalEvery, model, augment, photometric, crop, cropUntil, cropBatch, dihedralAt, dihedralUntil, decayAt, wDistill, scaleWeights,
+    steps, batch, lr, seed, size, out, resume: a.opts.has('resume'), stage2At, distillAt, evalEvery, model, augment, photometric, crop, cropUntil, cropBatch, dihedralAt, dihedralUntil, decayAt, wDistill, scaleWeights, average, averageAt,
     onOptionChange: (name, was, now) => {
       const flag = name === 'scaleWeights' ? 'scale-weights' : name;
       say(`note: the run being resumed used --${flag} ${was}; it continues with ${now} (pass --${flag} ${was} to keep it)`);
@@ -341,7 +349,8 @@ async function cmdTrainFlow(a: Args): Promise<void> {
       }
       if (log) appendFileSync(log, JSON.stringify({ ...entry, elapsed_s: Math.round((performance.now() - t0) / 100) / 10 }) + '\n');
       const el = (performance.now() - t0) / 1000;
-      if ('epe' in entry) say(`step ${entry.step}: EPE ${Number(entry.epe).toFixed(3)} px (zero flow ${Number(entry.zero_epe).toFixed(3)}, ratio ${(Number(entry.epe) / Number(entry.zero_epe)).toFixed(3)}) [${el.toFixed(0)} s]`);
+      const avg = 'avg_epe' in entry ? `; weight average ${Number(entry.avg_epe).toFixed(3)} px, ratio ${(Number(entry.avg_epe) / Number(entry.zero_epe)).toFixed(3)}` : '';
+      if ('epe' in entry) say(`step ${entry.step}: EPE ${Number(entry.epe).toFixed(3)} px (zero flow ${Number(entry.zero_epe).toFixed(3)}, ratio ${(Number(entry.epe) / Number(entry.zero_epe)).toFixed(3)}${avg}) [${el.toFixed(0)} s]`);
       else say(`step ${entry.step}/${steps} stage ${entry.stage} loss ${Number(entry.total).toFixed(4)} (${entry.ms} ms/step, ${el.toFixed(0)} s, ETA ${(((steps - Number(entry.step)) * Number(entry.ms)) / 1000).toFixed(0)} s)`, true);
     },
   });

@@ -15,6 +15,7 @@ export * from './io/safetensors.js';
 export * from './models/dtvnet.js';
 export * from './models/pwclite.js';
 export { Adam, type AdamOptions } from './train/adam.js';
+export { WeightAverage } from './train/average.js';
 export * from './flow/loss.js';
 export * from './flow/estimate.js';
 export * from './io/flo.js';

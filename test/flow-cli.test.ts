@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFile
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  PWCLite, Adam, flowLoss, STAGE1, manualSeed, scope, framesTensor, SHIPPED_FLOW_MODEL, loadFlowModel, estimateFlow, endPointErrors,
+  PWCLite, Adam, flowLoss, STAGE1, manualSeed, scope, framesTensor, SHIPPED_FLOW_MODEL, loadFlowModel, estimateFlow, endPointErrors, readSafetensorsFile,
 } from '../src/node.js';
 import { drawSynthParams, renderSynthClip } from '../src/data/synth.js';
 import { listClips, writeSynthDataset, readNpyFile } from '../src/data/sky.js';
@@ -262,6 +262,33 @@ lib('train-flow checkpoints resume exactly; evaluation reports EPE against the g
   const plain = await trainFlow(train, [], { ...plainOpts, resume: true });
   assert.equal([plain.inputNorm, plain.corrNorm], ['none', 'none'], 'options from the checkpoint');
   plain.dispose();
+  // Polyak averaging from the second step: training itself is unchanged (the state file keeps the trained weights),
+  // `out` holds the average, and an interrupted averaging run resumes to the same average
+  const avgOpts = { ...opts, average: 0.5, averageAt: 0.34 };
+  const avgLogs: Record<string, number | string>[] = [];
+  const avgNet = await trainFlow(train, test, { ...avgOpts, out: join(dir, 'e.safetensors'), onLog: (e) => avgLogs.push(e) });
+  const st = readSafetensorsFile(join(dir, 'e.safetensors.train.safetensors'));
+  const name = straight.namedParameters()[0]![0];
+  const rawW = st.tensors.get(`raw.${name}`)!.data;
+  assert.ok(rawW.every((v, i) => Math.abs(v - x[i]!) < 1e-4 * (1 + Math.abs(v))), 'averaging leaves the trained weights alone');
+  assert.is(st.metadata.average_count, '2');
+  const saved = readSafetensorsFile(join(dir, 'e.safetensors'));
+  assert.equal(JSON.parse(saved.metadata.averaged!), { decay: 0.5, updates: 2 });
+  const avgW = await avgNet.parameters()[0]!.data();
+  assert.ok(avgW.some((v, i) => Math.abs(v - x[i]!) > 1e-6), 'the average differs from the last weights');
+  assert.ok(saved.tensors.get(name)!.data.every((v, i) => v === avgW[i]), 'out holds the average');
+  const avgEval = avgLogs.find((e) => 'avg_epe' in e)!;
+  assert.ok(Number(avgEval.avg_epe) > 0 && Number(avgEval.epe) > 0, JSON.stringify(avgEval));
+  await trainFlow(train, [], { ...avgOpts, stopAt: 2, out: join(dir, 'f.safetensors') });
+  const avgResumed = await trainFlow(train, [], { ...avgOpts, out: join(dir, 'f.safetensors'), resume: true });
+  const avgW2 = await avgResumed.parameters()[0]!.data();
+  assert.ok(avgW.every((v, i) => Math.abs(v - avgW2[i]!) < 1e-4 * (1 + Math.abs(v))), 'resumed average equal');
+  await trainFlow(train, [], { ...opts, average: 1, out: join(dir, 'g.safetensors') }).then(
+    () => assert.unreachable('average 1'),
+    (e: Error) => assert.match(e.message, /average must be in \[0, 1\)/),
+  );
+  avgNet.dispose();
+  avgResumed.dispose();
   const r = await evaluateFlow(straight, test, { size: 64 });
   assert.is(r.pairs, 1);
   throwsMatching(() => new PairDataset([], 64), /no frame pair/, 'empty data');
@@ -374,6 +401,12 @@ cli('synth, train-flow (log, f16 export), eval-flow --json, flow, flows (with it
   const e11 = dtvnet(['train-flow', '--data', dir, '--dihedral-until', '0.5']);
   assert.is(e11.status, 2);
   assert.match(e11.stderr, /--dihedral-until needs --augment dihedral \(it says when dihedral's extra flips stop\)/);
+  const eAvg = dtvnet(['train-flow', '--data', dir, '--average', '1']);
+  assert.is(eAvg.status, 2);
+  assert.match(eAvg.stderr, /--average must be in \[0, 1\)/);
+  const eAvgAt = dtvnet(['train-flow', '--data', dir, '--average-at', '0.5']);
+  assert.is(eAvgAt.status, 2);
+  assert.match(eAvgAt.stderr, /--average-at needs --average <d>/);
   const e8 = dtvnet(['train-flow', '--data', dir, '--crop-until', '0.5']);
   assert.is(e8.status, 2);
   assert.match(e8.stderr, /--crop-until and --crop-batch need --crop smaller than the frame/);

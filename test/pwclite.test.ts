@@ -3,7 +3,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
-  PWCLite, Adam, flowLoss, nonOccluded, swapHalves, STAGE1, STAGE2, manualSeed, rand, tensor, zeros, full, concat, scope, noGrad,
+  PWCLite, Adam, WeightAverage, flowLoss, nonOccluded, swapHalves, STAGE1, STAGE2, manualSeed, rand, tensor, zeros, full, concat, scope, noGrad,
   networkSize, endPointErrors, estimateFlow, framesTensor, loadFlowModel, toPlanarRGB, type FlowSymmetry, type Tensor,
 } from '../src/node.js';
 import { flipX, flipY, transposeXY } from '../src/flow/train.js';
@@ -216,6 +216,39 @@ adam('matches a float64 Adam with coupled weight decay (weights only) over 5 ste
   for (const o of [opt, opt2]) o.dispose();
   w.dispose();
   bias.dispose();
+});
+
+adam('WeightAverage follows a float64 moving average with its warm-up, and refuses mismatched modules', async () => {
+  const r = mulberry32(8);
+  const n = 29;
+  const w = tensor(Array.from({ length: n }, () => r() * 2 - 1), [n]);
+  const a = tensor(new Float32Array(n), [n]);
+  const avg = new WeightAverage([['layer.weight', a]], [['layer.weight', w]], 0.9);
+  // the average starts as a copy, not a view: changing the trained weights leaves it alone
+  const ref = [...(await w.data())];
+  assert.equal([...(await a.data())], ref);
+  for (let t = 0; t < 12; t++) {
+    const next = Array.from({ length: n }, () => r() * 2 - 1);
+    const nt = tensor(next, [n]);
+    w.assign_(nt);
+    nt.dispose();
+    // k = min(decay, (1 + t) / (10 + t)): 0.1, 0.18, ... until it reaches 0.9 at t = 71 (never here: warm-up only)
+    const k = Math.min(0.9, (1 + t) / (10 + t));
+    assert.ok(Math.abs(avg.keep - k) < 1e-12, `keep at update ${t}: ${avg.keep} vs ${k}`);
+    avg.update();
+    for (let i = 0; i < n; i++) ref[i] = ref[i]! + (1 - k) * (next[i]! - ref[i]!);
+  }
+  assert.is(avg.count, 12);
+  const got = await a.data();
+  ref.forEach((x, i) => assert.ok(Math.abs(got[i]! - x) < 1e-6, `average ${i}: ${got[i]} vs ${x}`));
+  // once warmed up, the decay caps k
+  avg.count = 1000;
+  assert.is(avg.keep, 0.9);
+  throwsMatching(() => new WeightAverage([['layer.weight', a]], [['layer.weight', w]], 1), /decay must be in \[0, 1\)/, 'decay 1');
+  const b = tensor(new Float32Array(n - 1), [n - 1]);
+  throwsMatching(() => new WeightAverage([['layer.weight', b]], [['layer.weight', w]], 0.5), /'layer.weight' \[28\] in the averaged module and 'layer.weight' \[29\]/, 'shape mismatch');
+  throwsMatching(() => new WeightAverage([], [['layer.weight', w]], 0.5), /averaged module has 0 parameters, the trained one 1/, 'count mismatch');
+  for (const t of [w, a, b]) t.dispose();
 });
 
 const loss = suite('pwclite: unsupervised loss');

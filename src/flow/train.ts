@@ -29,6 +29,7 @@ import { resizeFlow, warp } from '../ops/flow.js';
 import { concat, reshape, slice } from '../ops/shape.js';
 import { PWCLite, type PWCLiteOptions } from '../models/pwclite.js';
 import { Adam } from '../train/adam.js';
+import { WeightAverage } from '../train/average.js';
 import { STAGE1, STAGE1_CENSUS, STAGE2, distillLoss, flowLoss, nonOccluded, type FlowLossConfig } from './loss.js';
 import { endPointErrors, estimateFlow, framesTensor, type FlowSymmetry } from './estimate.js';
 import { readFrame, readNpyFile, type ClipInfo } from '../data/sky.js';
@@ -202,6 +203,14 @@ export interface FlowTrainOptions {
   scaleWeights?: number[];
   /** pairs per update while training on windows (default `batch`; `batch` applies to the whole-frame steps) */
   cropBatch?: number;
+  /**
+   * Polyak averaging: the share d of the old weight average kept per step (e.g. 0.995: about the last 200 steps;
+   * default 0 = off). From `averageAt` on, `out` holds the averaged weights (what is evaluated, returned and shipped)
+   * and the state file the trained ones; the tracked evaluation reports both (`epe`, `avg_epe`).
+   */
+  average?: number;
+  /** fraction of the steps after which the average starts (default 0) */
+  averageAt?: number;
   /** continue from the checkpoint at `out` */
   resume?: boolean;
   /** stop (with a checkpoint) once this many of the `steps` are done, as an interrupted run would; resume later */
@@ -234,6 +243,8 @@ export async function trainFlow(train: PairDataset, evalClips: ClipInfo[], opts:
     wDistill: opts.wDistill ?? 1,
     augment: opts.augment ?? 'flip-x',
     scaleWeights: opts.scaleWeights ?? STAGE1.wScales,
+    average: opts.average ?? 0,
+    averageAt: opts.averageAt ?? 0,
   };
   if (o.photometric !== 'l1-ssim' && o.photometric !== 'census') throw new EngineError(`trainFlow: photometric must be 'l1-ssim' or 'census', got '${String(o.photometric)}'`);
   if (!(Array.isArray(o.scaleWeights) && o.scaleWeights.length >= 1 && o.scaleWeights.length <= 5 && o.scaleWeights.every((v) => v >= 0 && Number.isFinite(v)) && o.scaleWeights.some((v) => v > 0))) {
@@ -247,6 +258,8 @@ export async function trainFlow(train: PairDataset, evalClips: ClipInfo[], opts:
   if (!(o.wDistill >= 0 && Number.isFinite(o.wDistill))) throw new EngineError(`trainFlow: wDistill must be a finite number >= 0, got ${o.wDistill}`);
   if (!(o.decayAt >= 0 && o.decayAt <= 1)) throw new EngineError(`trainFlow: decayAt must be a fraction of the steps in [0, 1], got ${o.decayAt}`);
   if (!(o.dihedralUntil === undefined || (o.dihedralUntil >= 0 && o.dihedralUntil <= 1))) throw new EngineError(`trainFlow: dihedralUntil must be a fraction of the steps in [0, 1], got ${o.dihedralUntil}`);
+  if (!(o.average >= 0 && o.average < 1)) throw new EngineError(`trainFlow: average must be in [0, 1) (the share of the old weight average kept per step; 0 = off), got ${o.average}`);
+  if (!(o.averageAt >= 0 && o.averageAt <= 1)) throw new EngineError(`trainFlow: averageAt must be a fraction of the steps in [0, 1], got ${o.averageAt}`);
   if (!Number.isInteger(o.steps) || o.steps < 1) throw new EngineError(`trainFlow: steps must be a positive integer, got ${o.steps}`);
   const S = o.size;
   const C = o.crop ?? S;
@@ -275,9 +288,22 @@ export async function trainFlow(train: PairDataset, evalClips: ClipInfo[], opts:
   }
   const adam = new Adam(net.namedParameters(), { lr: o.lr, eps: 1e-7, weightDecay: 1e-6 });
   let teacher: PWCLite | null = null;
+  // the weight average (a second network) once averaging has started
+  let averaged = null as { net: PWCLite; avg: WeightAverage } | null;
+  const startAverage = () => {
+    const avgNet = new PWCLite(net).eval();
+    averaged = { net: avgNet, avg: new WeightAverage(avgNet.namedParameters(), net.namedParameters(), o.average) };
+  };
   if (saved) {
-    net.loadStateDict(saved.tensors, { what: o.out });
     const st = readSafetensorsFile(statePath);
+    // an averaging run keeps its trained weights in the state file and the average at `out`
+    const raw = new Map([...st.tensors].filter(([k]) => k.startsWith('raw.')).map(([k, v]) => [k.slice(4), v] as [string, HostTensor]));
+    net.loadStateDict(raw.size ? raw : saved.tensors, { what: raw.size ? `${statePath} (trained weights)` : o.out });
+    if (raw.size && o.average > 0) {
+      startAverage();
+      averaged!.net.loadStateDict(saved.tensors, { what: `${o.out} (weight average)` });
+      averaged!.avg.count = Number(st.metadata.average_count ?? 0);
+    }
     adam.loadState({ step: Number(st.metadata.step), tensors: st.tensors });
     // what the resumed run trained with (checkpoints from before an option existed ran its first default)
     let ran: { photometric?: string; augment?: string; scaleWeights?: number[] } = {};
@@ -299,10 +325,15 @@ export async function trainFlow(train: PairDataset, evalClips: ClipInfo[], opts:
     }
   }
   const save = async (step: number) => {
-    await saveSafetensors(o.out, net, { metadata: { ...net.metadata(), step: String(step) } });
+    const meta: Record<string, string> = { ...net.metadata(), step: String(step) };
+    if (averaged) meta.averaged = JSON.stringify({ decay: o.average, updates: averaged.avg.count });
+    await saveSafetensors(o.out, averaged?.net ?? net, { metadata: meta });
     const st = await adam.state();
     if (teacher) for (const [k, v] of await teacher.stateDictHost()) st.tensors.set(`teacher.${k}`, v);
-    await saveSafetensors(statePath, st.tensors, { metadata: { step: String(st.step), options: JSON.stringify({ ...o, onLog: undefined }) } });
+    if (averaged) for (const [k, v] of await net.stateDictHost()) st.tensors.set(`raw.${k}`, v);
+    const stMeta: Record<string, string> = { step: String(st.step), options: JSON.stringify({ ...o, onLog: undefined, onOptionChange: undefined }) };
+    if (averaged) stMeta.average_count = String(averaged.avg.count);
+    await saveSafetensors(statePath, st.tensors, { metadata: stMeta });
   };
 
   const stopAt = Math.min(o.stopAt ?? o.steps, o.steps);
@@ -375,6 +406,8 @@ export async function trainFlow(train: PairDataset, evalClips: ClipInfo[], opts:
     });
     adam.update();
     adam.zeroGrad();
+    if (o.average > 0 && !averaged && step >= Math.round(o.averageAt * o.steps)) startAverage();
+    averaged?.avg.update();
     a.dispose();
     b.dispose();
     const entry: Record<string, number | string> = { step: step + 1, stage, lr: adam.lr, batch: nb, window: side, dihedral: dihedral ? 1 : 0 };
@@ -393,13 +426,18 @@ export async function trainFlow(train: PairDataset, evalClips: ClipInfo[], opts:
     const done = adam.step === stopAt;
     if (evalClips.length && (adam.step % o.evalEvery === 0 || done)) {
       // one view (the network itself), so the curve tracks training, not test-time averaging
-      o.onLog?.({ step: adam.step, ...(await evaluateFlow(net, evalClips, { size: S, maxPairs: 48, symmetry: 1, bidirectional: false })) });
+      const ev = { size: S, maxPairs: 48, symmetry: 1, bidirectional: false } as const;
+      const r: Record<string, number> = { step: adam.step, ...(await evaluateFlow(net, evalClips, ev)) };
+      if (averaged) r.avg_epe = (await evaluateFlow(averaged.net, evalClips, ev)).epe;
+      o.onLog?.(r);
     }
     if (adam.step % o.checkpointEvery === 0 || done) await save(adam.step);
   }
   teacher?.dispose();
   adam.dispose();
-  return net;
+  if (!averaged) return net;
+  net.dispose();
+  return averaged.net.train();
 }
 
 function concatArrays(xs: Float32Array[]): Float32Array {
