@@ -249,6 +249,64 @@ fn convt_direct2(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
   }
 }
 
+// conv_direct2: conv_direct for the common stride-2 case along W (SW = 2, DW = 1, OW a multiple of 4, W = 2·OW, every
+// tap within one column of the lane's 8 inputs: PW2 <= 1 and KW − PW2 <= 3 — the host checks), with vectors instead
+// of one strided scalar load per tap: lane q owns the outputs ow = 4q..4q+3 and, per (ci, kd, kh), reads the input
+// columns 8q−1..8q+8 as two vec4s and one value on each side. Item j at tap kw reads column 8q + 2j − PW2 + kw, a
+// window index known at compile time once the tap loop unrolls, so each tap is 4 multiply-adds of vec4s and no load
+// but the weights'. Outputs leave as one vec4 per channel. Grid: x = ceil(OW / (4·WG)), y and z as conv_direct.
+// Input columns 8q−1..8q+8 of the row that starts at vec4 row4 (2Q vec4s long; 0 past either end): quad q's window.
+fn window8(row4: u32, q: u32, Q: u32) -> array<f32, 10> {
+  let v0 = x4[row4 + 2u * q];
+  let v1 = x4[row4 + 2u * q + 1u];
+  let left = select(0.0, x4[row4 + max(2u * q, 1u) - 1u].w, q > 0u);
+  let right = select(0.0, x4[row4 + min(2u * q + 2u, 2u * Q - 1u)].x, q + 1u < Q);
+  return array<f32, 10>(left, v0.x, v0.y, v0.z, v0.w, v1.x, v1.y, v1.z, v1.w, right);
+}
+
+@compute @workgroup_size(WG)
+fn conv_direct2(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let D = i32(p.in_size.x);
+  let H = i32(p.in_size.y);
+  let W = p.in_size.z;
+  let Ci = p.in_size.w;
+  let at = place(wid, 1u);
+  let Q = p.out_size.z / 4u;
+  let q = wid.x * WG + lid;
+  if (q >= Q) { return; }
+  let OW = p.out_size.z;
+  let plane = p.out_size.x * p.out_size.y * OW;
+  let Co = p.ksize.w;
+  for (var r = 0u; r < ROWS; r++) {
+    let oh = i32(at.oh0 + r);
+    if (oh >= i32(p.out_size.y)) { break; }
+    var acc = Acc(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
+    for (var ci = 0u; ci < Ci; ci++) {
+      let xc = (at.n * Ci + ci) * u32(D * H) * W;
+      for (var kd = 0u; kd < KD; kd++) {
+        let iz = at.od * SD - p.pad.x + i32(kd) * DD;
+        if (iz < 0 || iz >= D) { continue; }
+        for (var kh = 0u; kh < KH; kh++) {
+          let iy = oh * SH - p.pad.y + i32(kh) * DH;
+          if (iy < 0 || iy >= H) { continue; }
+          let win = window8((xc + u32(iz * H + iy) * W) / 4u, q, Q);
+          let wrow = ((at.g * Ci + ci) * KD + kd) * KH * KW + kh * KW;
+          for (var kw = 0u; kw < KW; kw++) {
+            let e = 1 - PW2 + i32(kw);   // window index of item 0's column
+            let wk = wv[wrow + kw];
+            acc = Acc(fma(vec4<f32>(win[e]), wk, acc.a0), fma(vec4<f32>(win[e + 2]), wk, acc.a1),
+                      fma(vec4<f32>(win[e + 4]), wk, acc.a2), fma(vec4<f32>(win[e + 6]), wk, acc.a3));
+          }
+        }
+      }
+    }
+    let out4 = ((at.n * Co + 4u * at.g) * plane + (u32(at.od) * p.out_size.y + u32(oh)) * OW) / 4u + q;
+    for (var ch = 0u; ch < 4u; ch++) {
+      if (4u * at.g + ch < Co) { y4[out4 + ch * plane / 4u] = vec4<f32>(acc.a0[ch], acc.a1[ch], acc.a2[ch], acc.a3[ch]); }
+    }
+  }
+}
+
 // ------------------------------------------------------------------------------------------------ weight gradient
 // patch_product: the weight gradient of both direct convolutions, for an A side of at most 4 channels:
 //   out[a, b, kd, kh, kw] = Σ_n Σ_o  A[n, a, o] · src[n, b, o·S − P + k·Dil]          (src = 0 outside)
@@ -264,6 +322,32 @@ fn convt_direct2(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
 @group(0) @binding(6) var<storage, read_write> pout: array<vec4<f32>>;
 
 var<workgroup> lanes: array<vec4<f32>, 64>;   // WG (8) lanes x KW (<= 8) taps
+
+// Output row `row` of A's grid (n, od, oh; arow = od·OH + oh) and the src row (iz, iy) that tap (kd, kh) reads.
+struct PatchRow { inside: bool, n: u32, arow: u32, iz: u32, iy: u32 }
+
+fn patch_row(row: u32, kd: u32, kh: u32) -> PatchRow {
+  let OD = p.out_size.x;
+  let OH = p.out_size.y;
+  let od = i32((row / OH) % OD);
+  let oh = i32(row % OH);
+  let iz = od * SD - p.pad.x + i32(kd) * DD;
+  let iy = oh * SH - p.pad.y + i32(kh) * DH;
+  let inside = iz >= 0 && iz < i32(p.in_size.x) && iy >= 0 && iy < i32(p.in_size.y);
+  return PatchRow(inside, row / (OD * OH), u32(od) * OH + u32(oh), u32(iz), u32(iy));
+}
+
+// The lanes' sums of every kw tap meet in workgroup memory; lane kw writes the chunk's partial sum, laid out as
+// [chunk, b, kd, kh, kw] of vec4s over a.
+fn patch_finish(acc: array<vec4<f32>, 8>, lid: u32, chunk: u32, b: u32, kd: u32, kh: u32) {
+  for (var k = 0u; k < KW; k++) { lanes[lid * 8u + k] = acc[k]; }
+  workgroupBarrier();
+  if (lid < KW) {
+    var t = vec4<f32>(0.0);
+    for (var l = 0u; l < WG; l++) { t += lanes[l * 8u + lid]; }
+    pout[((chunk * p.in_size.w + b) * KD + kd) * KH * KW + kh * KW + lid] = t;
+  }
+}
 
 @compute @workgroup_size(WG)
 fn patch_product(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -285,14 +369,10 @@ fn patch_product(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
   for (var r = 0u; r < ROWS; r++) {
     let row = wid.x * ROWS + r;
     if (row >= rows) { break; }
-    let n = row / (OD * OH);
-    let od = i32((row / OH) % OD);
-    let oh = i32(row % OH);
-    let iz = od * SD - p.pad.x + i32(kd) * DD;
-    let iy = oh * SH - p.pad.y + i32(kh) * DH;
-    if (iz < 0 || iz >= D || iy < 0 || iy >= H) { continue; }
-    let srow = ((n * B + b) * u32(D) + u32(iz)) * u32(H * W) + u32(iy) * u32(W);
-    let abase = n * Ac * plane + (u32(od) * OH + u32(oh)) * OW;
+    let at = patch_row(row, kd, kh);
+    if (!at.inside) { continue; }
+    let srow = ((at.n * B + b) * u32(D) + at.iz) * u32(H * W) + at.iy * u32(W);
+    let abase = at.n * Ac * plane + at.arow * OW;
     for (var ow = lid; ow < OW; ow += WG) {
       var av = vec4<f32>(0.0);
       for (var a = 0u; a < Ac; a++) { av[a] = pa[abase + a * plane + ow]; }
@@ -304,12 +384,51 @@ fn patch_product(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
       }
     }
   }
-  for (var k = 0u; k < KW; k++) { lanes[lid * 8u + k] = acc[k]; }
-  workgroupBarrier();
-  if (lid < KW) {
-    var t = vec4<f32>(0.0);
-    for (var l = 0u; l < WG; l++) { t += lanes[l * 8u + lid]; }
-    // [chunk, b, kd, kh, kw] of vec4s over a
-    pout[((wid.x * B + b) * KD + kd) * KH * KW + kh * KW + lid] = t;
+  patch_finish(acc, lid, wid.x, b, kd, kh);
+}
+
+// patch_product2: patch_product for conv_direct2's geometry (SW = 2, DW = 1, A rows of a multiple of 4 columns, src
+// rows twice as long, PW2 <= 1, KW − PW2 <= 3): lane q takes A's columns ow = 4q..4q+3 as one vec4 per channel and
+// src's columns 8q−1..8q+8 as two vec4s and one value on each side, so tap kw of column j reads window index
+// 2j − PW2 + kw + 1, known at compile time: one dot product of 4 columns per tap and channel, no strided loads.
+// AC (A's channel count) is a constant here. Same grid, partial sums and workgroup reduction as patch_product.
+override AC: u32 = 4u;
+// (src is read through x4, binding 1, so that window8 serves both)
+@group(0) @binding(4) var<storage, read> pa4: array<vec4<f32>>;
+
+@compute @workgroup_size(WG)
+fn patch_product2(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let W = p.in_size.z;
+  let B = p.in_size.w;
+  let OD = p.out_size.x;
+  let OH = p.out_size.y;
+  let OW = p.out_size.z;
+  let Q = OW / 4u;
+  let rows = p.ksize.w * OD * OH;
+  let kh = wid.y % KH;
+  let kd = (wid.y / KH) % KD;
+  let b = wid.y / (KH * KD);
+  var acc: array<vec4<f32>, 8>;
+  for (var k = 0u; k < KW; k++) { acc[k] = vec4<f32>(0.0); }
+  let plane4 = OD * OH * OW / 4u;
+  for (var r = 0u; r < ROWS; r++) {
+    let row = wid.x * ROWS + r;
+    if (row >= rows) { break; }
+    let at = patch_row(row, kd, kh);
+    if (!at.inside) { continue; }
+    let srow4 = (((at.n * B + b) * p.in_size.x + at.iz) * p.in_size.y + at.iy) * W / 4u;
+    let arow4 = at.n * AC * plane4 + at.arow * OW / 4u;
+    for (var q = lid; q < Q; q += WG) {
+      // A's 4 columns of each channel a (AC, a constant, so the channel loops unroll and skip the vec4's spare lanes)
+      var m: array<vec4<f32>, 4>;
+      for (var a = 0u; a < AC; a++) { m[a] = pa4[arow4 + a * plane4 + q]; }
+      let win = window8(srow4, q, Q);
+      for (var kw = 0u; kw < KW; kw++) {
+        let e = 1 - PW2 + i32(kw);
+        let xs = vec4<f32>(win[e], win[e + 2], win[e + 4], win[e + 6]);   // the src value each column meets
+        for (var a = 0u; a < AC; a++) { acc[kw][a] += dot(m[a], xs); }
+      }
+    }
   }
+  patch_finish(acc, lid, wid.x, b, kd, kh);
 }

@@ -223,12 +223,15 @@ const DIRECT: [string, ConvCase, boolean][] = [
   ['convTranspose3d', { x: [1, 2, 3, 3, 3], w: [2, 2, 2, 2, 2], bias: false, opts: { dilation: 2, outputPadding: [1, 0, 1], algorithm: 'direct' } }, true],
   ['convTranspose2d', { x: [3, 3, 4, 5], w: [3, 2, 3, 3], bias: true, opts: { stride: 2, padding: 1, outputPadding: 1, algorithm: 'direct' } }, true],
   ['convTranspose2d', { x: [1, 4, 3, 2], w: [4, 4, 2, 2], bias: false, opts: { stride: 2, dilation: 3, outputPadding: 2, algorithm: 'direct' } }, true],
-  // stride 2 along W on rows of a multiple of 8 (their gradient to x is convt_direct2's case): 2 and 3 quads per
-  // row, Co = 5; 10 quads (more than one workgroup's 8 lanes); no padding with k2
+  // stride 2 along W on rows of a multiple of 8 (conv_direct2; their gradient to x is convt_direct2's case): 2 and 3
+  // quads per row, Co = 5; 10 quads (more than one workgroup's 8 lanes); no padding with k2
   ['conv3d', { x: [3, 3, 5, 7, 16], w: [5, 3, 3, 4, 4], bias: true, opts: { stride: [1, 2, 2], padding: 1, algorithm: 'direct' } }, false],
   ['conv2d', { x: [1, 2, 5, 24], w: [3, 2, 3, 3], bias: false, opts: { stride: 2, padding: 1, algorithm: 'direct' } }, false],
   ['conv3d', { x: [1, 2, 2, 3, 80], w: [3, 2, 2, 3, 4], bias: false, opts: { stride: [1, 1, 2], padding: [0, 1, 1], algorithm: 'direct' } }, false],
   ['conv2d', { x: [2, 1, 4, 16], w: [2, 1, 2, 2], bias: true, opts: { stride: 2, algorithm: 'direct' } }, false],
+  // the same rows with rows of a multiple of 4 outputs (conv_direct2, and patch_product2 for the weight gradient):
+  // Co = 4 fills the vec4 of the weight gradient's A side; 10 quads per row, more than one workgroup's 8 lanes
+  ['conv2d', { x: [1, 3, 6, 16], w: [4, 3, 4, 4], bias: true, opts: { stride: 2, padding: 1, algorithm: 'direct' } }, false],
   // convt_direct2 (stride 2 along W, rows of a multiple of 4, output twice as wide): 3 quads per row (both edges and
   // an inner one), Co = 5; k3 with outputPadding 1; 9 quads, more than one workgroup's 8 lanes
   ['convTranspose3d', { x: [2, 3, 3, 4, 12], w: [3, 5, 3, 4, 4], bias: true, opts: { stride: [1, 2, 2], padding: 1, algorithm: 'direct' } }, true],

@@ -657,9 +657,11 @@ function patchProductDirect(a: Tensor, src: Tensor, g: ConvGeometry): Tensor {
   const kvol = numel(g.kernel);
   const chunks = Math.ceil((N * g.outSize[0] * g.outSize[1]) / PATCH_ROWS);
   const partial = empty([chunks, B * kvol, 4], 'patchProduct');
+  const pairs = stride2Pairs(g);
   engine().dispatch({
-    kernel: 'conv_direct', entry: 'patch_product', params: directParams(g, g.inSize, [B, A, N]),
-    buffers: [a.buffer, src.buffer, partial.buffer], bindings: [4, 5, 6], constants: directConstants(g, PATCH_ROWS),
+    kernel: 'conv_direct', entry: pairs ? 'patch_product2' : 'patch_product', params: directParams(g, g.inSize, [B, A, N]),
+    buffers: [a.buffer, src.buffer, partial.buffer], bindings: pairs ? [4, 1, 6] : [4, 5, 6],
+    constants: { ...directConstants(g, PATCH_ROWS), ...(pairs ? { PW2: g.padding[2], AC: A } : {}) },
     grid: [chunks, B * g.kernel[0] * g.kernel[1], 1],
     label: `patchProduct ${fmt(a.shape)} x ${fmt(src.shape)} k${fmt(g.kernel)} s${fmt(g.stride)}`,
   });
@@ -683,10 +685,11 @@ function launchDirect(entry: 'conv_direct' | 'convt_direct', x: Tensor, packed: 
   const y = empty(outShape, entry);
   const SW = g.stride[2];
   const OW = g.outSize[2];
-  const quads = entry === 'convt_direct' && stride2Quads(g);
+  const quads = entry === 'convt_direct' ? stride2Quads(g) : stride2Pairs(g);
   const name = quads ? `${entry}2` : entry;
-  // what a row's lanes walk (32 per workgroup): outputs (conv_direct), the outputs of one phase along W with a grid
-  // slice per phase (convt_direct), or input columns in quads that serve both phases (convt_direct2)
+  // what a row's lanes walk (32 per workgroup): outputs (conv_direct, in quads for conv_direct2), the outputs of one
+  // phase along W with a grid slice per phase (convt_direct), or input columns in quads that serve both phases
+  // (convt_direct2)
   const [cols, phases] = entry === 'conv_direct' ? [OW, 1] : quads ? [g.inSize[2], 1] : [Math.ceil(OW / SW), SW];
   engine().dispatch({
     kernel: 'conv_direct', entry: name, constants: { ...directConstants(g, DIRECT_ROWS), ...(quads ? { PW2: g.padding[2] } : {}) },
@@ -708,6 +711,17 @@ function stride2Quads(g: ConvGeometry): boolean {
   // c = ceil((PW − kw) / 2) falls as kw grows: its largest value is at kw = 0, its smallest at kw = KW − 1
   return g.stride[2] === 2 && g.dilation[2] === 1 && W % 4 === 0 && g.outSize[2] === 2 * W &&
     Math.ceil(PW / 2) <= 1 && Math.ceil((PW - KW + 1) / 2) >= -1;
+}
+
+/**
+ * Whether conv_direct2 and patch_product2 (outputs in quads, the input row read as vec4s) apply to the conv with
+ * geometry g: stride 2 and no dilation along W, output rows of a multiple of 4, input rows exactly twice as long, and
+ * every tap within one column of a quad's 8 inputs (padding at most 1, kernel at most padding + 3: k 2 with padding
+ * 0, k 3 or 4 with padding 1, as in the critic's first layer and the gradients of DTVNet's last one).
+ */
+function stride2Pairs(g: ConvGeometry): boolean {
+  const [W, OW, PW, KW] = [g.inSize[2], g.outSize[2], g.padding[2], g.kernel[2]];
+  return g.stride[2] === 2 && g.dilation[2] === 1 && OW % 4 === 0 && W === 2 * OW && PW <= 1 && KW - PW <= 3;
 }
 
 /** conv(x, w) by the direct kernel; gradients: the transposed conv (to x) and patchProduct (to w). */
