@@ -657,12 +657,14 @@ function patchProductDirect(a: Tensor, src: Tensor, g: ConvGeometry): Tensor {
   const kvol = numel(g.kernel);
   const chunks = Math.ceil((N * g.outSize[0] * g.outSize[1]) / PATCH_ROWS);
   const partial = empty([chunks, B * kvol, 4], 'patchProduct');
-  const pairs = stride2Pairs(g);
+  // patch_product2 puts the B·KD·KH taps on one workgroup's lanes (at most 256 invocations)
+  const taps = B * g.kernel[0] * g.kernel[1];
+  const pairs = stride2Pairs(g) && taps <= 256;
   engine().dispatch({
     kernel: 'conv_direct', entry: pairs ? 'patch_product2' : 'patch_product', params: directParams(g, g.inSize, [B, A, N]),
     buffers: [a.buffer, src.buffer, partial.buffer], bindings: pairs ? [4, 1, 6] : [4, 5, 6],
-    constants: { ...directConstants(g, PATCH_ROWS), ...(pairs ? { PW2: g.padding[2], AC: A } : {}) },
-    grid: [chunks, B * g.kernel[0] * g.kernel[1], 1],
+    constants: { ...directConstants(g, PATCH_ROWS), ...(pairs ? { PW2: g.padding[2], AC: A, WG: Math.ceil(taps / 8) * 8 } : {}) },
+    grid: pairs ? [chunks, 1, 1] : [chunks, taps, 1],
     label: `patchProduct ${fmt(a.shape)} x ${fmt(src.shape)} k${fmt(g.kernel)} s${fmt(g.stride)}`,
   });
   const total = sum(partial, 0); // [B·kvol, 4]
