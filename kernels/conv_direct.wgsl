@@ -26,6 +26,10 @@
 //        convt_direct x = ceil(ceil(OW / SW) / (WG·ITEMS)), y = OD·ceil(OH / ROWS), z = N·G·SW
 // Strides and dilations are pipeline constants, so divisions by them are shifts.
 
+#if SUBGROUPS
+enable subgroups;
+#endif
+
 override WG: u32 = 8u;
 override SD: i32 = 1;
 override SH: i32 = 1;
@@ -193,6 +197,26 @@ override PW2: i32 = 0;
 @group(0) @binding(1) var<storage, read> x4: array<vec4<f32>>;          // convt_direct2: x and y as vec4s
 @group(0) @binding(3) var<storage, read_write> y4: array<vec4<f32>>;
 
+// A row of KW weight vec4s, wv[row .. row + KW), which every lane needs at the same time. On lavapipe per-lane loads
+// of a common address cost as much as divergent ones (kernels/matmul.wgsl), so with subgroups (#if SUBGROUPS, a
+// workgroup of WG = 8 lanes is one subgroup) lane l loads only weight min(l, KW − 1) of the row (w_share) and w_tap
+// fetches tap k's from lane k with one shuffle; rows wider than the workgroup, and devices without subgroups, load
+// each tap directly. Callers keep every lane active (no early return) so that the lanes being read are.
+fn w_share(row: u32, lid: u32) -> vec4<f32> {
+#if SUBGROUPS
+  return wv[row + min(lid, KW - 1u)];
+#else
+  return vec4<f32>(0.0);
+#endif
+}
+
+fn w_tap(share: vec4<f32>, row: u32, k: u32) -> vec4<f32> {
+#if SUBGROUPS
+  if (KW <= WG) { return subgroupShuffle(share, k); }
+#endif
+  return wv[row + k];
+}
+
 // Acc with item j += xv[j] · wk
 fn tap4(acc: Acc, xv: vec4<f32>, wk: vec4<f32>) -> Acc {
   return Acc(fma(vec4<f32>(xv.x), wk, acc.a0), fma(vec4<f32>(xv.y), wk, acc.a1), fma(vec4<f32>(xv.z), wk, acc.a2), fma(vec4<f32>(xv.w), wk, acc.a3));
@@ -206,8 +230,8 @@ fn convt_direct2(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
   let Ci = p.in_size.w;
   let at = place(wid, 1u);
   let Q = W / 4u;
-  let q = wid.x * WG + lid;
-  if (q >= Q) { return; }
+  let qq = wid.x * WG + lid;
+  let q = min(qq, Q - 1u);   // lanes past the row compute a duplicate and store nothing (all lanes stay active)
   let OW = p.out_size.z;
   let plane = p.out_size.x * p.out_size.y * OW;
   let Co = p.ksize.w;
@@ -229,19 +253,21 @@ fn convt_direct2(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
           let left = select(0.0, x4[row4 + max(q, 1u) - 1u].w, q > 0u);
           let right = select(0.0, x4[row4 + min(q + 1u, Q - 1u)].x, q + 1u < Q);
           let wrow = ((at.g * Ci + ci) * KD + kd) * KH * KW + kh * KW;
+          let ws = w_share(wrow, lid);
           for (var kw = 0u; kw < KW; kw++) {
             let t = PW2 - i32(kw);
             let pw = ((t % 2) + 2) % 2;
             let c = (pw + t) / 2;
             let xv = select(select(vec4<f32>(v.yzw, right), v, c == 0), vec4<f32>(left, v.xyz), c < 0);
-            if (pw == 0) { e = tap4(e, xv, wv[wrow + kw]); } else { o = tap4(o, xv, wv[wrow + kw]); }
+            let wk = w_tap(ws, wrow, kw);
+            if (pw == 0) { e = tap4(e, xv, wk); } else { o = tap4(o, xv, wk); }
           }
         }
       }
     }
     let out4 = ((at.n * Co + 4u * at.g) * plane + (u32(at.od) * p.out_size.y + u32(oh)) * OW) / 4u + 2u * q;
     for (var ch = 0u; ch < 4u; ch++) {
-      if (4u * at.g + ch < Co) {
+      if (4u * at.g + ch < Co && qq < Q) {
         y4[out4 + ch * plane / 4u] = vec4<f32>(e.a0[ch], o.a0[ch], e.a1[ch], o.a1[ch]);
         y4[out4 + ch * plane / 4u + 1u] = vec4<f32>(e.a2[ch], o.a2[ch], e.a3[ch], o.a3[ch]);
       }
@@ -272,8 +298,8 @@ fn conv_direct2(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
   let Ci = p.in_size.w;
   let at = place(wid, 1u);
   let Q = p.out_size.z / 4u;
-  let q = wid.x * WG + lid;
-  if (q >= Q) { return; }
+  let qq = wid.x * WG + lid;
+  let q = min(qq, Q - 1u);   // lanes past the row compute a duplicate and store nothing (all lanes stay active)
   let OW = p.out_size.z;
   let plane = p.out_size.x * p.out_size.y * OW;
   let Co = p.ksize.w;
@@ -291,9 +317,10 @@ fn conv_direct2(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
           if (iy < 0 || iy >= H) { continue; }
           let win = window8((xc + u32(iz * H + iy) * W) / 4u, q, Q);
           let wrow = ((at.g * Ci + ci) * KD + kd) * KH * KW + kh * KW;
+          let ws = w_share(wrow, lid);
           for (var kw = 0u; kw < KW; kw++) {
             let e = 1 - PW2 + i32(kw);   // window index of item 0's column
-            let wk = wv[wrow + kw];
+            let wk = w_tap(ws, wrow, kw);
             acc = Acc(fma(vec4<f32>(win[e]), wk, acc.a0), fma(vec4<f32>(win[e + 2]), wk, acc.a1),
                       fma(vec4<f32>(win[e + 4]), wk, acc.a2), fma(vec4<f32>(win[e + 6]), wk, acc.a3));
           }
@@ -302,7 +329,7 @@ fn conv_direct2(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
     }
     let out4 = ((at.n * Co + 4u * at.g) * plane + (u32(at.od) * p.out_size.y + u32(oh)) * OW) / 4u + q;
     for (var ch = 0u; ch < 4u; ch++) {
-      if (4u * at.g + ch < Co) { y4[out4 + ch * plane / 4u] = vec4<f32>(acc.a0[ch], acc.a1[ch], acc.a2[ch], acc.a3[ch]); }
+      if (4u * at.g + ch < Co && qq < Q) { y4[out4 + ch * plane / 4u] = vec4<f32>(acc.a0[ch], acc.a1[ch], acc.a2[ch], acc.a3[ch]); }
     }
   }
 }
