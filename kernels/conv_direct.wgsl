@@ -202,6 +202,8 @@ override PW2: i32 = 0;
 // workgroup of WG = 8 lanes is one subgroup) lane l loads only weight min(l, KW − 1) of the row (w_share) and w_tap
 // fetches tap k's from lane k with one shuffle; rows wider than the workgroup, and devices without subgroups, load
 // each tap directly. Callers keep every lane active (no early return) so that the lanes being read are.
+// w_share2 does the same for two rows at once (conv_direct2 with PAIR; the host sets it only when 2·KW <= WG):
+// lanes KW..2·KW−1 hold the second row's.
 fn w_share(row: u32, lid: u32) -> vec4<f32> {
 #if SUBGROUPS
   return wv[row + min(lid, KW - 1u)];
@@ -210,9 +212,18 @@ fn w_share(row: u32, lid: u32) -> vec4<f32> {
 #endif
 }
 
-fn w_tap(share: vec4<f32>, row: u32, k: u32) -> vec4<f32> {
+fn w_share2(row0: u32, row1: u32, lid: u32) -> vec4<f32> {
 #if SUBGROUPS
-  if (KW <= WG) { return subgroupShuffle(share, k); }
+  return wv[select(row1 + min(lid - KW, KW - 1u), row0 + lid, lid < KW)];
+#else
+  return vec4<f32>(0.0);
+#endif
+}
+
+// Tap k of the row at `row`, held by lane `lane` of the share (k for w_share, KW + k for w_share2's second row).
+fn w_tap(share: vec4<f32>, row: u32, k: u32, lane: u32) -> vec4<f32> {
+#if SUBGROUPS
+  if (KW <= WG) { return subgroupShuffle(share, lane); }
 #endif
   return wv[row + k];
 }
@@ -259,7 +270,7 @@ fn convt_direct2(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
             let pw = ((t % 2) + 2) % 2;
             let c = (pw + t) / 2;
             let xv = select(select(vec4<f32>(v.yzw, right), v, c == 0), vec4<f32>(left, v.xyz), c < 0);
-            let wk = w_tap(ws, wrow, kw);
+            let wk = w_tap(ws, wrow, kw, kw);
             if (pw == 0) { e = tap4(e, xv, wk); } else { o = tap4(o, xv, wk); }
           }
         }
@@ -278,9 +289,15 @@ fn convt_direct2(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
 // conv_direct2: conv_direct for the common stride-2 case along W (SW = 2, DW = 1, OW a multiple of 4, W = 2·OW, every
 // tap within one column of the lane's 8 inputs: PW2 <= 1 and KW − PW2 <= 3 — the host checks), with vectors instead
 // of one strided scalar load per tap: lane q owns the outputs ow = 4q..4q+3 and, per (ci, kd, kh), reads the input
-// columns 8q−1..8q+8 as two vec4s and one value on each side. Item j at tap kw reads column 8q + 2j − PW2 + kw, a
-// window index known at compile time once the tap loop unrolls, so each tap is 4 multiply-adds of vec4s and no load
-// but the weights'. Outputs leave as one vec4 per channel. Grid: x = ceil(OW / (4·WG)), y and z as conv_direct.
+// columns 8q−1..8q+8 as two vec4s and one value on each side (window8). Item j at tap kw reads column
+// 8q + 2j − PW2 + kw, a window index known at compile time once the tap loop unrolls, so each tap is 4 multiply-adds
+// of vec4s and no load but the weights' (shared between lanes, w_share). With PAIR a workgroup computes two channel
+// groups (8 output channels: groups 2g' and 2g' + 1, out_size.w = ceil(G / 2)) from each window: half the windows
+// and workgroups, for layers with more than 4 output channels (the critic's conv3d 3->32: 1.55x faster than with one
+// group, and than im2col). Outputs leave as one vec4 per channel. Grid: x = ceil(OW / (4·WG)), y as conv_direct,
+// z = N·out_size.w.
+override PAIR: bool = false;
+
 // Input columns 8q−1..8q+8 of the row that starts at vec4 row4 (2Q vec4s long; 0 past either end): quad q's window.
 fn window8(row4: u32, q: u32, Q: u32) -> array<f32, 10> {
   let v0 = x4[row4 + 2u * q];
@@ -288,6 +305,23 @@ fn window8(row4: u32, q: u32, Q: u32) -> array<f32, 10> {
   let left = select(0.0, x4[row4 + max(2u * q, 1u) - 1u].w, q > 0u);
   let right = select(0.0, x4[row4 + min(2u * q + 2u, 2u * Q - 1u)].x, q + 1u < Q);
   return array<f32, 10>(left, v0.x, v0.y, v0.z, v0.w, v1.x, v1.y, v1.z, v1.w, right);
+}
+
+// Stores one channel group's 4 outputs per channel (item j of acc is column 4q + j) for the channels below Co.
+fn store_quad(acc: Acc, n: u32, g: u32, row: u32, q: u32) {
+  let OW = p.out_size.z;
+  let plane = p.out_size.x * p.out_size.y * OW;
+  let Co = p.ksize.w;
+  let out4 = ((n * Co + 4u * g) * plane + row * OW) / 4u + q;
+  for (var ch = 0u; ch < 4u; ch++) {
+    if (4u * g + ch < Co) { y4[out4 + ch * plane / 4u] = vec4<f32>(acc.a0[ch], acc.a1[ch], acc.a2[ch], acc.a3[ch]); }
+  }
+}
+
+// Acc with item j += win[e + 2j] · wk: one tap of a quad.
+fn tap_quad(acc: Acc, win: array<f32, 10>, e: i32, wk: vec4<f32>) -> Acc {
+  return Acc(fma(vec4<f32>(win[e]), wk, acc.a0), fma(vec4<f32>(win[e + 2]), wk, acc.a1),
+             fma(vec4<f32>(win[e + 4]), wk, acc.a2), fma(vec4<f32>(win[e + 6]), wk, acc.a3));
 }
 
 @compute @workgroup_size(WG)
@@ -300,13 +334,14 @@ fn conv_direct2(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
   let Q = p.out_size.z / 4u;
   let qq = wid.x * WG + lid;
   let q = min(qq, Q - 1u);   // lanes past the row compute a duplicate and store nothing (all lanes stay active)
-  let OW = p.out_size.z;
-  let plane = p.out_size.x * p.out_size.y * OW;
-  let Co = p.ksize.w;
+  let G = (p.ksize.w + 3u) / 4u;
+  let g0 = select(at.g, 2u * at.g, PAIR);
+  let g1 = min(g0 + 1u, G - 1u);   // PAIR's second group (a duplicate of the first when G is odd: not stored)
   for (var r = 0u; r < ROWS; r++) {
     let oh = i32(at.oh0 + r);
     if (oh >= i32(p.out_size.y)) { break; }
     var acc = Acc(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
+    var acc1 = acc;
     for (var ci = 0u; ci < Ci; ci++) {
       let xc = (at.n * Ci + ci) * u32(D * H) * W;
       for (var kd = 0u; kd < KD; kd++) {
@@ -316,20 +351,23 @@ fn conv_direct2(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
           let iy = oh * SH - p.pad.y + i32(kh) * DH;
           if (iy < 0 || iy >= H) { continue; }
           let win = window8((xc + u32(iz * H + iy) * W) / 4u, q, Q);
-          let wrow = ((at.g * Ci + ci) * KD + kd) * KH * KW + kh * KW;
-          let ws = w_share(wrow, lid);
+          let tap = (ci * KD + kd) * KH * KW + kh * KW;   // the row's offset within a group's weights
+          let row0 = g0 * Ci * KD * KH * KW + tap;
+          let row1 = g1 * Ci * KD * KH * KW + tap;
+          var ws: vec4<f32>;
+          if (PAIR) { ws = w_share2(row0, row1, lid); } else { ws = w_share(row0, lid); }
           for (var kw = 0u; kw < KW; kw++) {
             let e = 1 - PW2 + i32(kw);   // window index of item 0's column
-            let wk = w_tap(ws, wrow, kw);
-            acc = Acc(fma(vec4<f32>(win[e]), wk, acc.a0), fma(vec4<f32>(win[e + 2]), wk, acc.a1),
-                      fma(vec4<f32>(win[e + 4]), wk, acc.a2), fma(vec4<f32>(win[e + 6]), wk, acc.a3));
+            acc = tap_quad(acc, win, e, w_tap(ws, row0, kw, kw));
+            if (PAIR) { acc1 = tap_quad(acc1, win, e, w_tap(ws, row1, kw, KW + kw)); }
           }
         }
       }
     }
-    let out4 = ((at.n * Co + 4u * at.g) * plane + (u32(at.od) * p.out_size.y + u32(oh)) * OW) / 4u + q;
-    for (var ch = 0u; ch < 4u; ch++) {
-      if (4u * at.g + ch < Co && qq < Q) { y4[out4 + ch * plane / 4u] = vec4<f32>(acc.a0[ch], acc.a1[ch], acc.a2[ch], acc.a3[ch]); }
+    if (qq < Q) {
+      let row = u32(at.od) * p.out_size.y + u32(oh);
+      store_quad(acc, at.n, g0, row, q);
+      if (PAIR && g1 > g0) { store_quad(acc1, at.n, g1, row, q); }
     }
   }
 }
@@ -470,3 +508,4 @@ fn patch_product2(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
     for (var k = 0u; k < KW; k++) { pout[((wid.x * B + b) * KD + kd) * KH * KW + kh * KW + k] = acc[k]; }
   }
 }
+

@@ -3,7 +3,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
   engine, tensor, zeros, ones, full, rand, randn, manualSeed, add, mul, sum, matmul, scope, keep, memory, preprocess,
-  sizeClass, Engine, EngineError, KERNEL_FILES, type KernelSources, readKernels, instanceNorm, adain, grad, convTranspose3d,
+  sizeClass, Engine, EngineError, KERNEL_FILES, type KernelSources, readKernels, instanceNorm, adain, grad, convTranspose3d, conv3d,
 } from '../src/node.js';
 import { create as createGpu } from 'webgpu';
 import { setEngine } from '../src/tensor.js';
@@ -270,12 +270,13 @@ plainPaths.before(setup);
 plainPaths('the kernels\' paths without subgroups (a device that lacks them) give the same results as with them', async () => {
   const main = engine();
   const host = (shape: number[], seed: number) => randn(shape, { seed }).data();
-  const [a, b, x, gy, gam, bet, wt, gt] = await Promise.all([
+  const [a, b, x, gy, gam, bet, wt, gt, w8] = await Promise.all([
     host([37, 52], 1), host([52, 41], 2), host([2, 3, 5, 6, 8], 3), host([2, 3, 5, 6, 8], 4), host([2, 3], 5), host([2, 3], 6),
-    host([3, 3, 3, 4, 4], 7), host([2, 3, 5, 12, 16], 8),
+    host([3, 3, 3, 4, 4], 7), host([2, 3, 5, 12, 16], 8), host([8, 3, 3, 4, 4], 9),
   ]);
   // matmul (subgroup broadcast of A), instance norm and AdaIN forward and backward (subgroupAdd of the moments), the
-  // generator's RGB transposed conv by the direct kernels and its input gradient (weights shuffled between lanes)
+  // generator's RGB transposed conv by the direct kernels and its input gradient, an RGB conv to 8 channels (two
+  // channel groups per workgroup; weights shuffled between lanes)
   const run = async () => {
     const xt = tensor(x, [2, 3, 5, 6, 8], { requiresGrad: true });
     const yi = instanceNorm(xt);
@@ -283,7 +284,8 @@ plainPaths('the kernels\' paths without subgroups (a device that lacks them) giv
     const [gx] = grad(ya, xt, { gradOutputs: [tensor(gy, [2, 3, 5, 6, 8])] });
     const yt = convTranspose3d(xt, tensor(wt, [3, 3, 3, 4, 4]), null, { stride: [1, 2, 2], padding: 1, algorithm: 'direct' });
     const [gxt] = grad(yt, xt, { gradOutputs: [tensor(gt, [2, 3, 5, 12, 16])] });
-    return Promise.all([matmul(tensor(a, [37, 52]), tensor(b, [52, 41])).data(), yi.data(), ya.data(), gx!.data(), yt.data(), gxt!.data()]);
+    const yc = conv3d(tensor(gt, [2, 3, 5, 12, 16]), tensor(w8, [8, 3, 3, 4, 4]), null, { stride: [1, 2, 2], padding: 1 });
+    return Promise.all([matmul(tensor(a, [37, 52]), tensor(b, [52, 41])).data(), yi.data(), ya.data(), gx!.data(), yt.data(), gxt!.data(), yc.data()]);
   };
   const withSub = await run();
   const plain = await Engine.create({ gpu: createGpu([]), kernels: readKernels(), subgroups: false });
@@ -296,7 +298,7 @@ plainPaths('the kernels\' paths without subgroups (a device that lacks them) giv
     setEngine(main);
     plain.destroy();
   }
-  ['matmul', 'instanceNorm', 'adain', 'adain backward', 'convTranspose3d direct', 'its input gradient'].forEach((name, k) => {
+  ['matmul', 'instanceNorm', 'adain', 'adain backward', 'convTranspose3d direct', 'its input gradient', 'conv3d 3->8 direct'].forEach((name, k) => {
     const [u, v] = [withSub[k]!, without[k]!];
     assert.is(u.length, v.length);
     const worst = u.reduce((m, val, i) => Math.max(m, Math.abs(val - v[i]!) / (1 + Math.abs(val))), 0);

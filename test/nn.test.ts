@@ -232,6 +232,8 @@ const DIRECT: [string, ConvCase, boolean][] = [
   // the same rows with rows of a multiple of 4 outputs (conv_direct2, and patch_product2 for the weight gradient):
   // Co = 4 fills the vec4 of the weight gradient's A side; 10 quads per row, more than one workgroup's 8 lanes
   ['conv2d', { x: [1, 3, 6, 16], w: [4, 3, 4, 4], bias: true, opts: { stride: 2, padding: 1, algorithm: 'direct' } }, false],
+  // two channel groups per workgroup (PAIR): Co = 12 is 3 groups, so the last pair has no second group
+  ['conv3d', { x: [2, 3, 3, 5, 8], w: [12, 3, 3, 4, 4], bias: true, opts: { stride: [1, 2, 2], padding: 1, algorithm: 'direct' } }, false],
   // convt_direct2 (stride 2 along W, rows of a multiple of 4, output twice as wide): 3 quads per row (both edges and
   // an inner one), Co = 5; k3 with outputPadding 1; 9 quads, more than one workgroup's 8 lanes
   ['convTranspose3d', { x: [2, 3, 3, 4, 12], w: [3, 5, 3, 4, 4], bias: true, opts: { stride: [1, 2, 2], padding: 1, algorithm: 'direct' } }, true],

@@ -29,7 +29,8 @@ export interface ConvOptions {
    * conv2d only. 'auto' (default): Winograd F(2x2, 3x3) for 3x3 stride-1 undilated layers with at least 8 input and
    * output channels and equal padding <= 2 (dilated ones too when their sides divide by the dilation into sub-grids of
    * at least 4x4 and the padding is a multiple of it <= 2d: one undilated layer over the dilation² residue sub-grids);
-   * the direct kernel (kernels/conv_direct.wgsl) for layers with at most 4 input and 4 output channels; else im2col.
+   * the direct kernel (kernels/conv_direct.wgsl) for layers with at most 4 input and 4 output channels, or at most 4
+   * input channels and stride 2 along W (conv_direct2); else im2col.
    * 'im2col', 'winograd' or 'direct' force one.
    */
   algorithm?: 'auto' | 'im2col' | 'winograd' | 'direct';
@@ -267,7 +268,7 @@ function convNd(op: string, nd: number, x: Tensor, w: Tensor, b: Tensor | null |
     return withBias(y, b, Co, nd);
   }
   const directOk = directFits(g, N, Co, 1);
-  if (algo === 'direct' || (algo === 'auto' && C <= DIRECT_MAX_CHANNELS && Co <= DIRECT_MAX_CHANNELS && directOk)) {
+  if (algo === 'direct' || (algo === 'auto' && C <= DIRECT_MAX_CHANNELS && (Co <= DIRECT_MAX_CHANNELS || stride2Pairs(g)) && directOk)) {
     if (!directOk) throw new EngineError(`${op}: the direct kernel's grid (${g.outSize[0] * g.outSize[1]} rows, ${N} x ${Math.ceil(Co / 4)} sample-channel groups) exceeds 65535; use algorithm 'im2col'`);
     return withBias(convDirect(x, w, g), b, Co, nd);
   }
@@ -504,8 +505,10 @@ function convTranspose2dSubpixel(x: Tensor, w: Tensor, g: ConvGeometry, gt: Conv
 
 /**
  * Channel counts up to which 'auto' picks the direct kernels: both the input's and the output's (measured, README
- * "Benchmarks": 2.4-2.8x faster than im2col/col2im on the generator's convT3d 3->3 and its input gradient, but 1.8x
- * slower on the critic's conv3d 3->32, where one vec4 of weights per tap feeds too few multiply-adds).
+ * "Benchmarks": 2.4-2.8x faster than im2col/col2im on the generator's convT3d 3->3 and its input gradient). A conv
+ * with few input channels and stride 2 along W (stride2Pairs: the critic's conv3d 3->32, PWC-Lite's first 3->16
+ * layer) takes conv_direct2 whatever its output channels: 1.8-1.9x faster than im2col there since its weights are
+ * shared by subgroup shuffles and each workgroup computes two channel groups.
  */
 const DIRECT_MAX_CHANNELS = 4;
 /** Output rows per workgroup of the direct kernels (ROWS in conv_direct.wgsl). */
@@ -689,15 +692,19 @@ function launchDirect(entry: 'conv_direct' | 'convt_direct', x: Tensor, packed: 
   const OW = g.outSize[2];
   const quads = entry === 'convt_direct' ? stride2Quads(g) : stride2Pairs(g);
   const name = quads ? `${entry}2` : entry;
+  // conv_direct2 takes two channel groups per workgroup where there are two (its weight share spans 2·KW lanes)
+  const pair = entry === 'conv_direct' && quads && Co > 4 && 2 * g.kernel[2] <= 8;
+  const groups = pair ? Math.ceil(Co / 8) : Math.ceil(Co / 4);
   // what a row's lanes walk (32 per workgroup): outputs (conv_direct, in quads for conv_direct2), the outputs of one
   // phase along W with a grid slice per phase (convt_direct), or input columns in quads that serve both phases
   // (convt_direct2)
   const [cols, phases] = entry === 'conv_direct' ? [OW, 1] : quads ? [g.inSize[2], 1] : [Math.ceil(OW / SW), SW];
   engine().dispatch({
-    kernel: 'conv_direct', entry: name, constants: { ...directConstants(g, DIRECT_ROWS), ...(quads ? { PW2: g.padding[2] } : {}) },
-    params: directParams(g, to3(x.shape.slice(2), 1), [x.shape[1]!, Math.ceil(Co / 4), Co]),
+    kernel: 'conv_direct', entry: name,
+    constants: { ...directConstants(g, DIRECT_ROWS), ...(quads ? { PW2: g.padding[2] } : {}), ...(pair ? { PAIR: 1 } : {}) },
+    params: directParams(g, to3(x.shape.slice(2), 1), [x.shape[1]!, groups, Co]),
     buffers: [x.buffer, packed.buffer, y.buffer],
-    grid: [Math.ceil(cols / 32), g.outSize[0] * Math.ceil(g.outSize[1] / DIRECT_ROWS), N * Math.ceil(Co / 4) * phases],
+    grid: [Math.ceil(cols / 32), g.outSize[0] * Math.ceil(g.outSize[1] / DIRECT_ROWS), N * groups * phases],
     label: `${name} ${fmt(x.shape)} to ${fmt(outShape)} k${fmt(g.kernel)} s${fmt(g.stride)} p${fmt(g.padding)} d${fmt(g.dilation)}`,
   });
   return y;
