@@ -293,8 +293,8 @@ fn convt_direct2(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
 // 8q + 2j − PW2 + kw, a window index known at compile time once the tap loop unrolls, so each tap is 4 multiply-adds
 // of vec4s and no load but the weights' (shared between lanes, w_share). With PAIR a workgroup computes two channel
 // groups (8 output channels: groups 2g' and 2g' + 1, out_size.w = ceil(G / 2)) from each window: half the windows
-// and workgroups, for layers with more than 4 output channels (the critic's conv3d 3->32: 1.55x faster than with one
-// group, and than im2col). Outputs leave as one vec4 per channel. Grid: x = ceil(OW / (4·WG)), y as conv_direct,
+// and workgroups, for layers with more than 4 output channels (the critic's conv3d 3->32: 1.4-1.55x faster than one
+// group per workgroup, or than im2col, in interleaved runs). Outputs leave as one vec4 per channel. Grid: x = ceil(OW / (4·WG)), y as conv_direct,
 // z = N·out_size.w.
 override PAIR: bool = false;
 
