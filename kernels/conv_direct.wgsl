@@ -228,6 +228,16 @@ fn w_tap(share: vec4<f32>, row: u32, k: u32, lane: u32) -> vec4<f32> {
   return wv[row + k];
 }
 
+// The quad of a row's vec4 columns that lane lid of workgroup column wid.x owns, among Q: lanes past the row take
+// the last quad's (a duplicate they compute but do not store, `live` false), so every lane stays active for the
+// weight shuffles.
+struct QuadLane { q: u32, live: bool }
+
+fn quad_lane(wid: vec3<u32>, lid: u32, Q: u32) -> QuadLane {
+  let q = wid.x * WG + lid;
+  return QuadLane(min(q, Q - 1u), q < Q);
+}
+
 // Acc with item j += xv[j] · wk
 fn tap4(acc: Acc, xv: vec4<f32>, wk: vec4<f32>) -> Acc {
   return Acc(fma(vec4<f32>(xv.x), wk, acc.a0), fma(vec4<f32>(xv.y), wk, acc.a1), fma(vec4<f32>(xv.z), wk, acc.a2), fma(vec4<f32>(xv.w), wk, acc.a3));
@@ -241,8 +251,8 @@ fn convt_direct2(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
   let Ci = p.in_size.w;
   let at = place(wid, 1u);
   let Q = W / 4u;
-  let qq = wid.x * WG + lid;
-  let q = min(qq, Q - 1u);   // lanes past the row compute a duplicate and store nothing (all lanes stay active)
+  let lane = quad_lane(wid, lid, Q);
+  let q = lane.q;
   let OW = p.out_size.z;
   let plane = p.out_size.x * p.out_size.y * OW;
   let Co = p.ksize.w;
@@ -278,7 +288,7 @@ fn convt_direct2(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
     }
     let out4 = ((at.n * Co + 4u * at.g) * plane + (u32(at.od) * p.out_size.y + u32(oh)) * OW) / 4u + 2u * q;
     for (var ch = 0u; ch < 4u; ch++) {
-      if (4u * at.g + ch < Co && qq < Q) {
+      if (4u * at.g + ch < Co && lane.live) {
         y4[out4 + ch * plane / 4u] = vec4<f32>(e.a0[ch], o.a0[ch], e.a1[ch], o.a1[ch]);
         y4[out4 + ch * plane / 4u + 1u] = vec4<f32>(e.a2[ch], o.a2[ch], e.a3[ch], o.a3[ch]);
       }
@@ -332,8 +342,8 @@ fn conv_direct2(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
   let Ci = p.in_size.w;
   let at = place(wid, 1u);
   let Q = p.out_size.z / 4u;
-  let qq = wid.x * WG + lid;
-  let q = min(qq, Q - 1u);   // lanes past the row compute a duplicate and store nothing (all lanes stay active)
+  let lane = quad_lane(wid, lid, Q);
+  let q = lane.q;
   let G = (p.ksize.w + 3u) / 4u;
   let g0 = select(at.g, 2u * at.g, PAIR);
   let g1 = min(g0 + 1u, G - 1u);   // PAIR's second group (a duplicate of the first when G is odd: not stored)
@@ -364,7 +374,7 @@ fn conv_direct2(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
         }
       }
     }
-    if (qq < Q) {
+    if (lane.live) {
       let row = u32(at.od) * p.out_size.y + u32(oh);
       store_quad(acc, at.n, g0, row, q);
       if (PAIR && g1 > g0) { store_quad(acc1, at.n, g1, row, q); }
