@@ -283,6 +283,10 @@ lib('train-flow checkpoints resume exactly; evaluation reports EPE against the g
   const avgResumed = await trainFlow(train, [], { ...avgOpts, out: join(dir, 'f.safetensors'), resume: true });
   const avgW2 = await avgResumed.parameters()[0]!.data();
   assert.ok(avgW.every((v, i) => Math.abs(v - avgW2[i]!) < 1e-4 * (1 + Math.abs(v))), 'resumed average equal');
+  // resuming an averaging run without averaging says so (the average is not kept)
+  const changes: string[] = [];
+  (await trainFlow(train, [], { ...opts, out: join(dir, 'f.safetensors'), resume: true, onOptionChange: (n, was, now) => changes.push(`${n} ${was} -> ${now}`) })).dispose();
+  assert.equal(changes, ['average 0.5 -> 0']);
   await trainFlow(train, [], { ...opts, average: 1, out: join(dir, 'g.safetensors') }).then(
     () => assert.unreachable('average 1'),
     (e: Error) => assert.match(e.message, /average must be in \[0, 1\)/),

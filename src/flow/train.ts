@@ -216,8 +216,8 @@ export interface FlowTrainOptions {
   /** stop (with a checkpoint) once this many of the `steps` are done, as an interrupted run would; resume later */
   stopAt?: number;
   onLog?: (entry: Record<string, number | string>) => void;
-  /** on resume: called for each training option (photometric, augment, scaleWeights) that differs from the resumed run's */
-  onOptionChange?: (name: 'photometric' | 'augment' | 'scaleWeights', was: string, now: string) => void;
+  /** on resume: called for each training option (photometric, augment, scaleWeights, average) that differs from the resumed run's */
+  onOptionChange?: (name: 'photometric' | 'augment' | 'scaleWeights' | 'average', was: string, now: string) => void;
 }
 
 export interface EvalResult {
@@ -306,15 +306,15 @@ export async function trainFlow(train: PairDataset, evalClips: ClipInfo[], opts:
     }
     adam.loadState({ step: Number(st.metadata.step), tensors: st.tensors });
     // what the resumed run trained with (checkpoints from before an option existed ran its first default)
-    let ran: { photometric?: string; augment?: string; scaleWeights?: number[] } = {};
+    let ran: { photometric?: string; augment?: string; scaleWeights?: number[]; average?: number } = {};
     try {
       ran = JSON.parse(st.metadata.options ?? '{}');
     } catch {
       ran = {};
     }
-    const was = { photometric: ran.photometric ?? 'l1-ssim', augment: ran.augment ?? 'flip-x', scaleWeights: (ran.scaleWeights ?? STAGE1.wScales).join(',') };
-    const now = { photometric: o.photometric, augment: o.augment, scaleWeights: o.scaleWeights.join(',') };
-    for (const name of ['photometric', 'augment', 'scaleWeights'] as const) {
+    const was = { photometric: ran.photometric ?? 'l1-ssim', augment: ran.augment ?? 'flip-x', scaleWeights: (ran.scaleWeights ?? STAGE1.wScales).join(','), average: String(ran.average ?? 0) };
+    const now = { photometric: o.photometric, augment: o.augment, scaleWeights: o.scaleWeights.join(','), average: String(o.average) };
+    for (const name of ['photometric', 'augment', 'scaleWeights', 'average'] as const) {
       if (was[name] !== now[name]) o.onOptionChange?.(name, was[name], now[name]);
     }
     const tw = new Map([...st.tensors].filter(([k]) => k.startsWith('teacher.')).map(([k, v]) => [k.slice(8), v] as [string, HostTensor]));
