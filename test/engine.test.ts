@@ -161,6 +161,41 @@ batching('many ops and the readback copy are recorded into one submit', async ()
   r.dispose();
 });
 
+batching('a long recording is submitted every maxBatchDispatches dispatches, before any readback', async () => {
+  const main = engine();
+  await main.sync();
+  await assert_rejects_maxBatch();
+  const small = await Engine.create({ gpu: createGpu([]), kernels: readKernels(), maxBatchDispatches: 8 });
+  setEngine(small);
+  try {
+    const r = scope(() => {
+      let t = ones([64]);
+      for (let i = 0; i < 20; i++) t = add(t, 1);
+      return t;
+    });
+    // ones + 20 adds = 21 dispatches: submitted after the 8th and the 16th, the rest with the readback
+    assert.is(small.submitCount, 2, 'two submits before the readback');
+    assert.is((await r.data())[0], 21);
+    assert.is(small.submitCount, 3);
+    r.dispose();
+  } finally {
+    setEngine(main);
+    small.destroy();
+  }
+});
+
+async function assert_rejects_maxBatch(): Promise<void> {
+  for (const bad of [0, 1.5]) {
+    try {
+      await Engine.create({ gpu: createGpu([]), kernels: readKernels(), maxBatchDispatches: bad });
+    } catch (e) {
+      assert.match((e as Error).message, /maxBatchDispatches must be an integer >= 1, got/);
+      continue;
+    }
+    assert.unreachable(`maxBatchDispatches ${bad} was accepted`);
+  }
+}
+
 batching('readback of a large tensor is exact', async () => {
   const n = 1 << 20;
   const src = new Float32Array(n);

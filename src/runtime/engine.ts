@@ -27,6 +27,12 @@ export interface EngineOptions {
   debug?: boolean;
   /** Freed buffers kept for reuse, in bytes, before the pool starts destroying them (default 1 GiB). */
   poolLimitBytes?: number;
+  /**
+   * Submit recorded work after this many dispatches even when nothing reads a result (default 1024). One command
+   * buffer holding tens of thousands of dispatches crashed lavapipe (a segmentation fault at about 60,000: 200
+   * steps of flow refinement recorded without a readback); a submit per 1024 costs nothing measurable.
+   */
+  maxBatchDispatches?: number;
   /** Called once when the device is lost for a reason other than destroy(). Default: print to stderr. */
   onDeviceLost?: (message: string) => void;
   /**
@@ -137,6 +143,8 @@ export class Engine {
   private readonly free = new Map<number, GPUBuffer[]>();
   private readonly sizes = new WeakMap<GPUBuffer, number>();
   private readonly poolLimit: number;
+  private readonly maxBatch: number;
+  private batchDispatches = 0;
   private live = 0;
   private liveCount = 0;
   private pooled = 0;
@@ -168,6 +176,8 @@ export class Engine {
   submitCount = 0;
 
   static async create(opts: EngineOptions): Promise<Engine> {
+    const mb = opts.maxBatchDispatches;
+    if (mb !== undefined && !(Number.isInteger(mb) && mb >= 1)) throw new EngineError(`maxBatchDispatches must be an integer >= 1, got ${String(mb)}`);
     for (const name of KERNEL_FILES) {
       if (typeof opts.kernels?.[name] !== 'string') throw new EngineError(`kernel source '${name}.wgsl' was not provided to the engine`);
     }
@@ -211,6 +221,7 @@ export class Engine {
     this.adapter = adapter;
     this.debug = !!opts.debug;
     this.poolLimit = opts.poolLimitBytes ?? 1 << 30;
+    this.maxBatch = opts.maxBatchDispatches ?? 1024;
     this.sources = { ...opts.kernels };
     this.flags = { SUBGROUPS: adapter.subgroups };
     this.limits = {
@@ -421,6 +432,7 @@ export class Engine {
       this.pass.dispatchWorkgroups(d.grid[0], d.grid[1], d.grid[2]);
     }
     this.dispatchCount++;
+    this.batchDispatches++;
     if (prof && !prof.querySet) {
       // wall-clock profiling: one submit per dispatch, timed from when the previous one finished
       this.flush();
@@ -433,7 +445,7 @@ export class Engine {
           this.addProfile(key, performance.now() - t0);
         }),
       );
-    } else if (this.debug) this.flush();
+    } else if (this.debug || this.batchDispatches >= this.maxBatch) this.flush();
   }
 
   /** Record a buffer-to-buffer copy (bytes must be a multiple of 4). */
@@ -452,6 +464,7 @@ export class Engine {
   flush(): void {
     if (!this.encoder && !this.batch) return;
     this.checkAlive('submit');
+    this.batchDispatches = 0;
     if (this.pass) {
       this.pass.end();
       this.pass = null;
@@ -484,6 +497,22 @@ export class Engine {
         }),
       );
     }
+  }
+
+  /**
+   * Submit what is recorded and return a promise that resolves when all work submitted so far has finished (errors
+   * are reported by the next sync() or readback). For long loops that read nothing back: recording runs far ahead of
+   * lavapipe, and every dispatch in flight holds a bind group — at a few tens of thousands lavapipe crashed in its
+   * descriptor-pool allocation (a segmentation fault, 16 pairs of flow refinement). Awaiting the fence taken one
+   * chunk of work earlier bounds what is in flight without leaving the device idle:
+   *
+   *     let previous = Promise.resolve();
+   *     for (...) { record a chunk; const f = engine.fence(); await previous; previous = f; }
+   */
+  fence(): Promise<void> {
+    this.checkAlive('fence');
+    this.flush();
+    return this.device.queue.onSubmittedWorkDone();
   }
 
   /** Wait until all submitted work is done; throws the first GPU error it produced. */
