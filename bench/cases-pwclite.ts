@@ -3,7 +3,7 @@
 // `dtvnet train-flow` runs it by default. GFLOP/s counts the network's 3.49 GFLOP per pair and direction at 128x128
 // (FLOW.md §2.2; a training step is counted as forward + 2x for backward, both directions). Both use the trainer's
 // forward pass (DEFAULT_MODEL: centred inputs, features normalised before each correlation).
-import { PWCLite, Adam, flowLoss, STAGE1_CENSUS, manualSeed, rand, noGrad, scope, type Tensor } from '../src/node.js';
+import { PWCLite, Adam, flowLoss, STAGE1_CENSUS, manualSeed, rand, randn, noGrad, scope, refineFlow, DEFAULT_REFINE, type Tensor } from '../src/node.js';
 import { DEFAULT_MODEL } from '../src/flow/train.js';
 import type { BenchCase } from './cases.js';
 
@@ -62,4 +62,29 @@ const trainCase: BenchCase = {
   extra: (ms, peak) => ({ steps_per_hour: Math.round(3600e3 / ms), peak_gpu_mb: +(peak / 2 ** 20).toFixed(1) }),
 };
 
-export const pwcliteCases: BenchCase[] = [forwardCase, trainCase];
+// The default estimate's test-time refinement (src/flow/refine.ts) alone: DEFAULT_REFINE's 100 Adam steps on the
+// census + smoothness energy of 8 pairs at once, as eval-flow and flows batch them. Not counted in flops: most of
+// its ~300 dispatches a step are small elementwise ops.
+const REFINE_BATCH = 8;
+const refineCase: BenchCase = {
+  name: `flow.refine b${REFINE_BATCH} 128x128 (${DEFAULT_REFINE.steps} steps)`,
+  group: 'flow-estimator',
+  kind: 'latency',
+  setup: () => ({
+    a: rand([REFINE_BATCH, 3, 128, 128], { seed: 2 }),
+    b: rand([REFINE_BATCH, 3, 128, 128], { seed: 3 }),
+    f: randn([REFINE_BATCH, 2, 128, 128], { seed: 4, std: 0.5 }),
+  }),
+  run: async (s) => {
+    const { a, b, f } = s as { a: Tensor; b: Tensor; f: Tensor };
+    const r = await refineFlow(a, b, f);
+    await r.data();
+    r.dispose();
+  },
+  teardown: (s) => {
+    for (const t of Object.values(s as Record<string, Tensor>)) t.dispose();
+  },
+  extra: (ms, peak) => ({ ms_per_pair: +(ms / REFINE_BATCH).toFixed(1), steps_per_s: +((1000 * DEFAULT_REFINE.steps) / ms).toFixed(2), peak_gpu_mb: +(peak / 2 ** 20).toFixed(1) }),
+};
+
+export const pwcliteCases: BenchCase[] = [forwardCase, trainCase, refineCase];

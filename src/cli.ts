@@ -8,7 +8,7 @@ import {
 } from './node.js';
 import { writeSynthDataset, listClips, readFrame, writeNpyFile } from './data/sky.js';
 import { PairDataset, trainFlow, evaluateFlow, DEFAULT_MODEL } from './flow/train.js';
-import { DEFAULT_BIDIRECTIONAL, DEFAULT_SYMMETRY, type FlowSymmetry } from './flow/estimate.js';
+import { DEFAULT_BIDIRECTIONAL, DEFAULT_REFINE_STEPS, DEFAULT_SYMMETRY, type FlowSymmetry } from './flow/estimate.js';
 import { encodeFlo, flowToRgb, planarToInterleaved } from './io/flo.js';
 
 const HELP = `dtvnet — DTVNet on WebGPU: one still landscape photo in, a 32-frame time-lapse out.
@@ -95,6 +95,7 @@ eval-flow options:
   --split <name>          split folder (default sky_test)   --model <file>  (as for flow)
   --json                  print one JSON object ({"epe", "zero_epe", "ratio", "pairs", ...})
   --symmetry <k>          as for flow (default ${DEFAULT_SYMMETRY})   --bidirectional on|off  as for flow
+  --refine <steps>        as for flow (default ${DEFAULT_REFINE_STEPS})
 
 flow / flows options:
   --model <file>          PWC-Lite weights (default: the shipped model, src/assets/pwclite-synth.safetensors)
@@ -103,13 +104,16 @@ flow / flows options:
                           k times the time; 1 = one pass)
   --bidirectional on|off  average each view's forward flow with its backward flow, negated and sampled where the
                           forward flow lands (default ${DEFAULT_BIDIRECTIONAL ? 'on' : 'off'}; twice the time)
+  --refine <steps>        test-time refinement: Adam steps on the flow field that lower the pair's census +
+                          smoothness energy (default ${DEFAULT_REFINE_STEPS}; the estimate takes about 3 times as long; 0 = the
+                          network's estimate as it is)
   flow:  --out <file.png> colour-wheel picture (default flow.png) and the raw flow as <file>.flo next to it
   flows: --out <dir>      where the .npy files go (default: the official flow/<split>/<vid>/<clip> folder when the
                           clip sits in a Sky Time-lapse tree (flow_estimated/... in a synthetic one, whose flow/ holds the exact flows),
                           else <clip dir>/flow). Frame 0 gets a self-pair flow,
                           frame t >= 1 the flow (t-1 -> t) (FLOW.md §7), each [size, size, 2]; 64x64/ holds the
                           targets resized with resize_flow. Existing files newer than their frames are kept (cache)
-                          unless the model, --size, --symmetry or --bidirectional differ from the run that wrote them
+                          unless the model, --size, --symmetry, --bidirectional or --refine differ from the run that wrote them
                           (recorded in <out>/flows.json).
 
 Any image size and colour type (gray, RGB, with or without alpha) is accepted; alpha is composited over black.
@@ -156,6 +160,11 @@ function symmetryOpt(a: Args): FlowSymmetry {
 /** --bidirectional on|off: estimateFlow's forward-backward average. */
 function bidirectionalOpt(a: Args): boolean {
   return choice(a.opts, 'bidirectional', ['on', 'off'] as const, DEFAULT_BIDIRECTIONAL ? 'on' : 'off') === 'on';
+}
+
+/** --refine <steps>: estimateFlow's test-time refinement (0 = the network's estimate as it is). */
+function refineOpt(a: Args): number {
+  return intOpt(a.opts, 'refine', DEFAULT_REFINE_STEPS, 0);
 }
 
 function choice<T extends string>(opts: Map<string, string | true>, name: string, values: readonly T[], dflt: T): T {
@@ -363,7 +372,7 @@ async function cmdTrainFlow(a: Args): Promise<void> {
 }
 
 async function cmdEvalFlow(a: Args): Promise<void> {
-  known(a, ['data', 'split', 'model', 'json', 'size', 'symmetry', 'bidirectional']);
+  known(a, ['data', 'split', 'model', 'json', 'size', 'symmetry', 'bidirectional', 'refine']);
   const say = reporter(a);
   const data = resolve(strOpt(a, 'data'));
   const split = strOpt(a, 'split', 'sky_test');
@@ -375,15 +384,16 @@ async function cmdEvalFlow(a: Args): Promise<void> {
   const t0 = performance.now();
   const symmetry = symmetryOpt(a);
   const bidirectional = bidirectionalOpt(a);
-  const r = await evaluateFlow(net, clips, { size, symmetry, bidirectional, onProgress: (d, t) => say(`evaluating: ${d}/${t} pairs`, true) });
-  const res = { ...r, ratio: r.epe / r.zero_epe, clips: clips.length, model: path, symmetry, bidirectional, seconds: Math.round((performance.now() - t0) / 100) / 10 };
+  const refine = refineOpt(a);
+  const r = await evaluateFlow(net, clips, { size, symmetry, bidirectional, refine, onProgress: (d, t) => say(`evaluating: ${d}/${t} pairs`, true) });
+  const res = { ...r, ratio: r.epe / r.zero_epe, clips: clips.length, model: path, symmetry, bidirectional, refine, seconds: Math.round((performance.now() - t0) / 100) / 10 };
   if (a.opts.has('json')) console.log(JSON.stringify(res));
-  else console.log(`EPE ${r.epe.toFixed(4)} px over ${r.pairs} pairs of ${clips.length} clips; zero-flow EPE ${r.zero_epe.toFixed(4)} px; ratio ${res.ratio.toFixed(3)} (model ${path}, symmetry ${symmetry}, bidirectional ${bidirectional ? 'on' : 'off'})`);
+  else console.log(`EPE ${r.epe.toFixed(4)} px over ${r.pairs} pairs of ${clips.length} clips; zero-flow EPE ${r.zero_epe.toFixed(4)} px; ratio ${res.ratio.toFixed(3)} (model ${path}, symmetry ${symmetry}, bidirectional ${bidirectional ? 'on' : 'off'}, refine ${refine})`);
   net.dispose();
 }
 
 async function cmdFlow(a: Args): Promise<void> {
-  known(a, ['model', 'out', 'size', 'symmetry', 'bidirectional']);
+  known(a, ['model', 'out', 'size', 'symmetry', 'bidirectional', 'refine']);
   const say = reporter(a);
   if (a.positional.length !== 2) throw new UsageError(`flow needs two frames, got ${a.positional.length}`);
   const size = intOpt(a.opts, 'size', 128, 64);
@@ -393,7 +403,8 @@ async function cmdFlow(a: Args): Promise<void> {
   const { model: net } = await loadFlowModel(a.opts.has('model') ? strOpt(a, 'model') : undefined);
   const symmetry = symmetryOpt(a);
   const bidirectional = bidirectionalOpt(a);
-  const flow = scope(() => estimateFlow(net, framesTensor([fa!], size, size), framesTensor([fb!], size, size), { symmetry, bidirectional }));
+  const refine = refineOpt(a);
+  const flow = await scope(async () => estimateFlow(net, framesTensor([fa!], size, size), framesTensor([fb!], size, size), { symmetry, bidirectional, refine }));
   const planar = await flow.data();
   flow.dispose();
   const inter = planarToInterleaved(planar, size, size);
@@ -417,7 +428,7 @@ function officialFlowDir(clipDir: string): string | null {
 }
 
 async function cmdFlows(a: Args): Promise<void> {
-  known(a, ['model', 'out', 'size', 'symmetry', 'bidirectional']);
+  known(a, ['model', 'out', 'size', 'symmetry', 'bidirectional', 'refine']);
   const say = reporter(a);
   if (a.positional.length !== 1) throw new UsageError(`flows needs one clip folder, got ${a.positional.length}`);
   const clip = resolve(a.positional[0]!);
@@ -434,46 +445,48 @@ async function cmdFlows(a: Args): Promise<void> {
   // the settings the cached files were computed with: files from other settings are recomputed, not kept
   const settingsFile = join(out, 'flows.json');
   const bidirectional = bidirectionalOpt(a);
-  const settings = JSON.stringify({ model: resolve(modelPath), size, symmetry, bidirectional });
+  const refine = refineOpt(a);
+  const settings = JSON.stringify({ model: resolve(modelPath), size, symmetry, bidirectional, refine });
   let sameSettings = false;
   if (existsSync(settingsFile)) {
     sameSettings = readFileSync(settingsFile, 'utf8').trim() === settings;
-    if (!sameSettings) say(`note: ${settingsFile} records other settings (model, --size, --symmetry or --bidirectional); every flow is recomputed`);
+    if (!sameSettings) say(`note: ${settingsFile} records other settings (model, --size, --symmetry, --bidirectional or --refine); every flow is recomputed`);
   }
   const stem = (f: string) => basename(f).replace(/\.[^.]+$/, '');
   // (frame for the file, pair): frame 0 gets the self pair, frame t the pair (t-1, t); the last frame none (FLOW.md §7)
   const jobs = frames.slice(0, -1).map((f, t) => ({ file: stem(f), a: frames[Math.max(0, t - 1)]!, b: f }));
   const fresh = (file: string, src: string[]) => existsSync(file) && src.every((s) => statSync(s).mtimeMs <= statSync(file).mtimeMs);
-  let cached = 0;
-  // consecutive pairs share a frame: decode each once (the previous one is all a pair needs again)
-  let last: { path: string; data: Float32Array } | null = null;
-  const frame = (path: string) => {
-    if (last?.path !== path) last = { path, data: readFrame(path, size) };
-    return last.data;
-  };
+  const todo = jobs
+    .map((j) => ({ ...j, f128: join(out, `${j.file}.npy`), f64: join(out64, `${j.file}.npy`) }))
+    .filter((j) => !(sameSettings && fresh(j.f128, [j.a, j.b]) && fresh(j.f64, [j.a, j.b])));
+  const cached = jobs.length - todo.length;
   const t0 = performance.now();
-  for (const [i, j] of jobs.entries()) {
-    const f128 = join(out, `${j.file}.npy`);
-    const f64 = join(out64, `${j.file}.npy`);
-    if (sameSettings && fresh(f128, [j.a, j.b]) && fresh(f64, [j.a, j.b])) {
-      cached++;
-      continue;
-    }
-    const [fl, fl64] = scope(() => {
-      const f = estimateFlow(net, framesTensor([frame(j.a)], size, size), framesTensor([frame(j.b)], size, size), { symmetry, bidirectional });
+  // FLOWS_BATCH pairs per estimate: one stacked network pass and one refinement loop for them all; each frame decoded once
+  for (let i = 0; i < todo.length; i += FLOWS_BATCH) {
+    const part = todo.slice(i, i + FLOWS_BATCH);
+    const decoded = new Map<string, Float32Array>();
+    const frame = (path: string) => decoded.get(path) ?? decoded.set(path, readFrame(path, size)).get(path)!;
+    const [fl, fl64] = await scope(async () => {
+      const f = await estimateFlow(net, framesTensor(part.map((j) => frame(j.a)), size, size), framesTensor(part.map((j) => frame(j.b)), size, size), { symmetry, bidirectional, refine });
       return [f, resizeFlow(f, 64, 64)];
     });
-    writeNpyFile(f128, planarToInterleaved(await fl.data(), size, size), [size, size, 2]);
-    writeNpyFile(f64, planarToInterleaved(await fl64.data(), 64, 64), [64, 64, 2]);
+    const [d, d64] = [await fl.data(), await fl64.data()];
     fl.dispose();
     fl64.dispose();
-    say(`flows: ${i + 1}/${jobs.length}`, true);
+    for (const [k, j] of part.entries()) {
+      writeNpyFile(j.f128, planarToInterleaved(d.subarray(k * 2 * size * size, (k + 1) * 2 * size * size), size, size), [size, size, 2]);
+      writeNpyFile(j.f64, planarToInterleaved(d64.subarray(k * 2 * 64 * 64, (k + 1) * 2 * 64 * 64), 64, 64), [64, 64, 2]);
+    }
+    say(`flows: ${i + part.length}/${todo.length}`, true);
   }
   if (!sameSettings) writeFileAtomic(settingsFile, new TextEncoder().encode(settings + '\n'));
   const rel = relative(process.cwd(), out) || '.';
   say(`${jobs.length - cached} flows computed, ${cached} cached, in ${((performance.now() - t0) / 1000).toFixed(1)} s: ${rel}/<frame>.npy [${size}, ${size}, 2] and ${rel}/64x64/`);
   net.dispose();
 }
+
+/** Pairs per estimate in `flows`. */
+const FLOWS_BATCH = 8;
 
 const COMMANDS: Record<string, (a: Args) => Promise<void>> = {
   generate: cmdGenerate, synth: cmdSynth, 'train-flow': cmdTrainFlow, 'eval-flow': cmdEvalFlow, flow: cmdFlow, flows: cmdFlows,

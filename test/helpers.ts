@@ -49,6 +49,17 @@ export function throwsMatching(fn: () => unknown, re: RegExp, what: string): voi
   assert.unreachable(`${what}: no error was thrown`);
 }
 
+/** Assert that the promise rejects with an error whose message matches re. */
+export async function rejectsMatching(p: Promise<unknown>, re: RegExp, what: string): Promise<void> {
+  try {
+    await p;
+  } catch (e) {
+    assert.match((e as Error).message, re, `${what}: wrong message: ${(e as Error).message}`);
+    return;
+  }
+  assert.unreachable(`${what}: no error was thrown`);
+}
+
 export interface Check {
   /** the op on the GPU tensors (same order as xs) */
   f: (ts: Tensor[]) => Tensor;

@@ -10,7 +10,7 @@ import { flipX, flipY, transposeXY } from '../src/flow/train.js';
 import { drawSynthParams, renderSynthClip } from '../src/data/synth.js';
 import { mulberry32, rt } from './reference.js';
 import { nnRef } from './reference-nn.js';
-import { setup, throwsMatching } from './helpers.js';
+import { setup, throwsMatching, rejectsMatching } from './helpers.js';
 
 const model = suite('pwclite: network');
 model.before(setup);
@@ -124,7 +124,7 @@ model('estimateFlow symmetry: averaging 8 views makes the estimate equivariant t
   const [a, b] = [planar(clip.frames[0]!), planar(clip.frames[1]!)];
   const see = { fx: flipX, fy: flipY, t: transposeXY } as const;
   const est = async (x: Float32Array, y: Float32Array, symmetry: FlowSymmetry) => {
-    const f = estimateFlow(net, framesTensor([x], S, S), framesTensor([y], S, S), { symmetry });
+    const f = await scope(async () => estimateFlow(net, framesTensor([x], S, S), framesTensor([y], S, S), { symmetry }));
     const d = await f.data();
     f.dispose();
     return d;
@@ -139,7 +139,7 @@ model('estimateFlow symmetry: averaging 8 views makes the estimate equivariant t
       else assert.ok(d < 2e-3, `symmetry ${k}, ${T}: max difference ${d} px`);
     }
   }
-  throwsMatching(() => estimateFlow(net, framesTensor([a], S, S), framesTensor([b], S, S), { symmetry: 3 as FlowSymmetry }), /symmetry must be 1, 2, 4 or 8 \(views averaged\), got 3/, 'symmetry 3');
+  await rejectsMatching(scope(async () => estimateFlow(net, framesTensor([a], S, S), framesTensor([b], S, S), { symmetry: 3 as FlowSymmetry })), /symmetry must be 1, 2, 4 or 8 \(views averaged\), got 3/, 'symmetry 3');
   net.dispose();
 });
 
@@ -156,10 +156,10 @@ model('estimateFlow bidirectional: the forward flow averaged with the backward f
     // the same formula in float64 on the host: (F_ab(x) − F_ba(x + F_ab(x))) / 2, F_ba sampled bilinearly (border)
     const back = nnRef.warp(bwd, fwd, 'border');
     const want = fwd.data.map((v, i) => (v - back.data[i]!) / 2);
-    const got = await estimateFlow(net, a, b, { symmetry: 1, bidirectional: true }).data();
+    const got = await (await estimateFlow(net, a, b, { symmetry: 1, bidirectional: true })).data();
     const gap = got.reduce((m, v, i) => Math.max(m, Math.abs(v - want[i]!)), 0);
     assert.ok(gap < 1e-4, `bidirectional vs the host formula: max difference ${gap} px`);
-    const plain = await estimateFlow(net, a, b, { symmetry: 1, bidirectional: false }).data();
+    const plain = await (await estimateFlow(net, a, b, { symmetry: 1, bidirectional: false })).data();
     assert.ok(plain.reduce((m, v, i) => Math.max(m, Math.abs(v - fwd.data[i]!)), 0) < 1e-5, 'bidirectional false is the forward flow');
     assert.ok(got.reduce((m, v, i) => Math.max(m, Math.abs(v - plain[i]!)), 0) > 0.01, 'the average differs from the forward flow');
   });

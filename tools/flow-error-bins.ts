@@ -7,7 +7,7 @@
 //
 //   node --import tsx tools/flow-error-bins.ts [--data data/synth] [--model file] [--symmetry k] [--bidirectional on|off]
 // (--symmetry / --bidirectional: as estimateFlow's; default 1 view, off: the network itself)
-import { init, close, loadFlowModel, estimateFlow, framesTensor, type FlowSymmetry } from '../src/node.js';
+import { init, close, loadFlowModel, estimateFlow, framesTensor, scope, type FlowSymmetry } from '../src/node.js';
 import { listClips, readFrame, readNpyFile } from '../src/data/sky.js';
 
 const args = process.argv.slice(2);
@@ -35,7 +35,7 @@ let pairs = 0;
 for (const c of clips) {
   for (let t = 0; t + 1 < c.frames.length; t += 2) {
     const a = readFrame(c.frames[t]!, S);
-    const f = estimateFlow(model, framesTensor([a], S, S), framesTensor([readFrame(c.frames[t + 1]!, S)], S, S), { symmetry, bidirectional });
+    const f = await scope(async () => estimateFlow(model, framesTensor([a], S, S), framesTensor([readFrame(c.frames[t + 1]!, S)], S, S), { symmetry, bidirectional }));
     const pred = await f.data();
     f.dispose();
     const g = readNpyFile(c.gtflow![t]!).data;

@@ -47,7 +47,7 @@ for (let k = 0; k < CLIPS; k++) {
   for (let t = 0; t < gap; t++) for (let i = 0; i < 2 * S * S; i++) g[i]! += clip.flows[t]![i]!;
   const a = framesTensor([planar(clip.frames[0]!)], S, S);
   const b = framesTensor([planar(clip.frames[gap]!)], S, S);
-  const pred = await estimateFlow(model, a, b, { symmetry, bidirectional }).data();
+  const pred = await (await estimateFlow(model, a, b, { symmetry, bidirectional })).data();
   for (const [n, [, make]] of fields.entries()) {
     const f = new Float32Array(2 * S * S);
     for (let i = 0; i < S * S; i++) [f[i], f[S * S + i]] = make(g[2 * i]!, g[2 * i + 1]!, pred[i]!, pred[S * S + i]!);

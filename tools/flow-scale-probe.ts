@@ -32,7 +32,7 @@ for (let k = 0; k < CLIPS; k++) await scope(async () => {
   const b = framesTensor([planar(clip.frames[1]!)], S, S);
   const gt = tensor(g, [1, 2, S, S]);
   const through = (n: number) => resizeFlow(resizeFlow(gt, n, n), S, S);
-  const fields: Tensor[] = [gt, through(64), through(32), through(16), estimateFlow(model, a, b, { symmetry: 1, bidirectional: false }), estimateFlow(model, a, b)];
+  const fields: Tensor[] = [gt, through(64), through(32), through(16), await estimateFlow(model, a, b, { symmetry: 1, bidirectional: false }), await estimateFlow(model, a, b)];
   for (const [n, f] of fields.entries()) {
     // both directions as the loss expects them; the backward field taken as minus the forward one
     const stacked = concat([f, neg(f)], 0);

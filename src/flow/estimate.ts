@@ -8,6 +8,7 @@ import { resizeBilinear, resizeFlow, warp } from '../ops/flow.js';
 import { add, mul, sub } from '../ops/elementwise.js';
 import { flip, transpose } from '../ops/shape.js';
 import type { PWCLite } from '../models/pwclite.js';
+import { refineFlow, refineOptions, type RefineOptions } from './refine.js';
 
 /** The network's input size for a frame of H x W: each side rounded to the nearest multiple of 64 (at least 64). */
 export function networkSize(H: number, W: number): [number, number] {
@@ -49,31 +50,51 @@ export interface EstimateOptions {
    * network pass, twice the work of the forward flow alone; the two directions' errors partly cancel.
    */
   bidirectional?: boolean;
+  /**
+   * test-time refinement (src/flow/refine.ts): Adam steps on the averaged field that lower the census + smoothness
+   * energy of the pair; a step count, `true` for DEFAULT_REFINE, or the whole options; 0 / false: none
+   * (default DEFAULT_REFINE_STEPS). Runs at the network's input size, before the flow is resized back.
+   */
+  refine?: number | boolean | Partial<RefineOptions>;
 }
 
 /** estimateFlow's and the CLI's default for `bidirectional`. */
 export const DEFAULT_BIDIRECTIONAL = true;
 
+/** estimateFlow's and the CLI's default refinement: steps of DEFAULT_REFINE (0: the network's estimate as it is). */
+export const DEFAULT_REFINE_STEPS = 100;
+
 /**
  * Forward flows frame1 -> frame2 ([N, 3, H, W] in [0, 1]) at the frames' own size, in its pixels: frames of other
  * sizes are resized (bilinear) to `networkSize` and the flow resized back with FLOW.md §5's resize_flow, as ARFlow's
- * inference does for 360x640 frames. Runs in eval mode without gradients.
+ * inference does for 360x640 frames. Runs in eval mode without gradients (the refinement's own, on the field, aside).
  */
-export function estimateFlow(net: PWCLite, frame1: Tensor, frame2: Tensor, opts: EstimateOptions = {}): Tensor {
+export async function estimateFlow(net: PWCLite, frame1: Tensor, frame2: Tensor, opts: EstimateOptions = {}): Promise<Tensor> {
   const k = opts.symmetry ?? DEFAULT_SYMMETRY;
   if (![1, 2, 4, 8].includes(k)) throw new EngineError(`estimateFlow: symmetry must be 1, 2, 4 or 8 (views averaged), got ${String(opts.symmetry)}`);
+  const refine = refineOptions(opts.refine ?? DEFAULT_REFINE_STEPS);
   const [, , H, W] = frame1.shape as [number, number, number, number];
   const [h, w] = networkSize(H, W);
-  return noGrad(() => scope(() => {
-    const same = h === H && w === W;
+  const same = h === H && w === W;
+  const [a, b, f] = noGrad(() => scope(() => {
     const a = same ? frame1 : resizeBilinear(frame1, h, w, { alignCorners: false });
     const b = same ? frame2 : resizeBilinear(frame2, h, w, { alignCorners: false });
     const bi = opts.bidirectional ?? DEFAULT_BIDIRECTIONAL;
     let f = viewFlow(net, a, b, VIEWS[0]!, bi);
     for (const v of VIEWS.slice(1, k)) f = add(f, viewFlow(net, a, b, v, bi));
-    if (k > 1) f = mul(f, 1 / k);
-    return same ? f : resizeFlow(f, H, W);
+    return [a, b, k > 1 ? mul(f, 1 / k) : f];
   }));
+  // f (and a, b when resized) are ours to free unless f itself is the answer
+  const owned = same ? [f] : [f, a, b];
+  let out: Tensor | null = null;
+  try {
+    const r = refine.steps ? await refineFlow(a, b, f, refine) : f;
+    out = same ? r : noGrad(() => resizeFlow(r, H, W));
+    if (r !== f && r !== out) r.dispose();
+    return out;
+  } finally {
+    for (const t of owned) if (t !== out) t.dispose();
+  }
 }
 
 /** The flow of the pair seen through view v, mapped back to the pair's own frame. */

@@ -426,7 +426,7 @@ export async function trainFlow(train: PairDataset, evalClips: ClipInfo[], opts:
     const done = adam.step === stopAt;
     if (evalClips.length && (adam.step % o.evalEvery === 0 || done)) {
       // one view (the network itself), so the curve tracks training, not test-time averaging
-      const ev = { size: S, maxPairs: 48, symmetry: 1, bidirectional: false } as const;
+      const ev = { size: S, maxPairs: 48, symmetry: 1, bidirectional: false, refine: 0 } as const;
       const r: Record<string, number> = { step: adam.step, ...(await evaluateFlow(net, evalClips, ev)) };
       if (averaged) r.avg_epe = (await evaluateFlow(averaged.net, evalClips, ev)).epe;
       o.onLog?.(r);
@@ -457,7 +457,7 @@ function concatArrays(xs: Float32Array[]): Float32Array {
  * zero-flow baseline, over every consecutive pair (or the first `maxPairs`, spread over the clips); `symmetry` and
  * `bidirectional` as estimateFlow's (defaults DEFAULT_SYMMETRY views, DEFAULT_BIDIRECTIONAL).
  */
-export async function evaluateFlow(net: PWCLite, clips: ClipInfo[], opts: { size?: number; maxPairs?: number; batch?: number; symmetry?: FlowSymmetry; bidirectional?: boolean; onProgress?: (done: number, total: number) => void } = {}): Promise<EvalResult> {
+export async function evaluateFlow(net: PWCLite, clips: ClipInfo[], opts: { size?: number; maxPairs?: number; batch?: number; symmetry?: FlowSymmetry; bidirectional?: boolean; refine?: number; onProgress?: (done: number, total: number) => void } = {}): Promise<EvalResult> {
   const size = opts.size ?? 128;
   const jobs: { a: string; b: string; gt: string }[] = [];
   for (const c of clips) {
@@ -482,7 +482,7 @@ export async function evaluateFlow(net: PWCLite, clips: ClipInfo[], opts: { size
     const [H, W] = gts[0]!.shape as [number, number];
     const fa = framesTensor(part.map((j) => readFrame(j.a, size)), size, size);
     const fb = framesTensor(part.map((j) => readFrame(j.b, size)), size, size);
-    const flow = estimateFlow(net, fa, fb, { symmetry: opts.symmetry, bidirectional: opts.bidirectional });
+    const flow = await estimateFlow(net, fa, fb, { symmetry: opts.symmetry, bidirectional: opts.bidirectional, refine: opts.refine });
     // compare at the ground truth's grid (resize_flow when the evaluation size differs)
     const atGt = H === size && W === size ? null : resizeFlow(flow, H, W);
     const host = await (atGt ?? flow).data();
