@@ -124,7 +124,7 @@ model('estimateFlow symmetry: averaging 8 views makes the estimate equivariant t
   const [a, b] = [planar(clip.frames[0]!), planar(clip.frames[1]!)];
   const see = { fx: flipX, fy: flipY, t: transposeXY } as const;
   const est = async (x: Float32Array, y: Float32Array, symmetry: FlowSymmetry) => {
-    const f = await scope(async () => estimateFlow(net, framesTensor([x], S, S), framesTensor([y], S, S), { symmetry }));
+    const f = await scope(async () => estimateFlow(net, framesTensor([x], S, S), framesTensor([y], S, S), { symmetry, refine: 0 }));
     const d = await f.data();
     f.dispose();
     return d;
@@ -156,10 +156,10 @@ model('estimateFlow bidirectional: the forward flow averaged with the backward f
     // the same formula in float64 on the host: (F_ab(x) − F_ba(x + F_ab(x))) / 2, F_ba sampled bilinearly (border)
     const back = nnRef.warp(bwd, fwd, 'border');
     const want = fwd.data.map((v, i) => (v - back.data[i]!) / 2);
-    const got = await (await estimateFlow(net, a, b, { symmetry: 1, bidirectional: true })).data();
+    const got = await (await estimateFlow(net, a, b, { symmetry: 1, bidirectional: true, refine: 0 })).data();
     const gap = got.reduce((m, v, i) => Math.max(m, Math.abs(v - want[i]!)), 0);
     assert.ok(gap < 1e-4, `bidirectional vs the host formula: max difference ${gap} px`);
-    const plain = await (await estimateFlow(net, a, b, { symmetry: 1, bidirectional: false })).data();
+    const plain = await (await estimateFlow(net, a, b, { symmetry: 1, bidirectional: false, refine: 0 })).data();
     assert.ok(plain.reduce((m, v, i) => Math.max(m, Math.abs(v - fwd.data[i]!)), 0) < 1e-5, 'bidirectional false is the forward flow');
     assert.ok(got.reduce((m, v, i) => Math.max(m, Math.abs(v - plain[i]!)), 0) > 0.01, 'the average differs from the forward flow');
   });

@@ -82,7 +82,7 @@ function translation(S: number, u: number, v: number) {
   return { a: planar(clip.frames[0]!), b: planar(clip.frames[1]!) };
 }
 
-refine('refineFlow moves a start 0.45 px off towards a translation and lowers the energy', async () => {
+refine('refineFlow moves a start 0.45 px off towards a translation', async () => {
   const S = 64;
   const [u, v] = [1.3, -0.6];
   const { a: ad, b: bd } = translation(S, u, v);
@@ -92,27 +92,29 @@ refine('refineFlow moves a start 0.45 px off towards a translation and lowers th
     // 0.45 px off, about the network's error on these clips (census's pull reaches about a pixel of texture)
     const [su, sv] = [u - 0.4, v + 0.2];
     const start = tensor(new Float32Array(2 * S * S).fill(su).fill(sv, S * S), [1, 2, S, S]);
-    // at the default rate (0.2, tuned for the error on fresh clips) this smooth field ends rougher: energy 0.085 -> 0.100
-    const out = await refineFlow(a, b, start, { steps: 60, lr: 0.1 });
+    const out = await refineFlow(a, b, start, { steps: 60 });
     assert.is(out.requiresGrad, false);
     const d = await out.data();
     // away from the border, where content leaves the frame
     let err0 = 0;
     let err1 = 0;
+    let [mu, mv] = [0, 0];
     let n = 0;
     for (let y = 4; y < S - 4; y++) {
       for (let x = 4; x < S - 4; x++) {
         const i = y * S + x;
         err0 += Math.hypot(su - u, sv - v);
         err1 += Math.hypot(d[i]! - u, d[S * S + i]! - v);
+        mu += d[i]!;
+        mv += d[S * S + i]!;
         n++;
       }
     }
-    // measured: 0.447 -> 0.389 px in 60 steps (on the network's starts over the held-out clips, README: 0.24 -> 0.16)
-    assert.ok(err1 / n < 0.93 * (err0 / n), `end-point error ${err0 / n} -> ${err1 / n} px`);
-    const e = (f: Tensor) => noGrad(() => refineEnergy(a, b, f, DEFAULT_REFINE)).item();
-    const [e0, e1] = [await e(start), await e(out)];
-    assert.ok(e1 < e0, `energy ${e0} -> ${e1}`);
+    // measured: error 0.447 -> 0.339 px, mean flow (0.9, -0.4) -> (0.997, -0.451) of (1.3, -0.6) in 60 steps
+    assert.ok(err1 / n < 0.85 * (err0 / n), `end-point error ${err0 / n} -> ${err1 / n} px`);
+    assert.ok(mu / n > su + 0.05 && mv / n < sv - 0.02, `mean flow (${mu / n}, ${mv / n}) from (${su}, ${sv}) towards (${u}, ${v})`);
+    // the energy is not asserted here: this start is a constant field, as smooth as a field can be, and per-value
+    // Adam steps roughen it (0.085 -> 0.100 at the default rate); the next test checks it falls from a network's start
     // the start is left alone; 0 steps is a copy
     assert.is((await start.data())[0], Math.fround(su));
     const same = await refineFlow(a, b, start, 0);
