@@ -105,7 +105,7 @@ flow / flows options:
   --bidirectional on|off  average each view's forward flow with its backward flow, negated and sampled where the
                           forward flow lands (default ${DEFAULT_BIDIRECTIONAL ? 'on' : 'off'}; twice the time)
   --refine <steps>        test-time refinement: Adam steps on the flow field that lower the pair's census +
-                          smoothness energy (default ${DEFAULT_REFINE_STEPS}; the estimate takes about 3 times as long; 0 = the
+                          smoothness energy (default ${DEFAULT_REFINE_STEPS}; the estimate takes 3-4 times as long; 0 = the
                           network's estimate as it is)
   flow:  --out <file.png> colour-wheel picture (default flow.png) and the raw flow as <file>.flo next to it
   flows: --out <dir>      where the .npy files go (default: the official flow/<split>/<vid>/<clip> folder when the
@@ -461,7 +461,8 @@ async function cmdFlows(a: Args): Promise<void> {
     .filter((j) => !(sameSettings && fresh(j.f128, [j.a, j.b]) && fresh(j.f64, [j.a, j.b])));
   const cached = jobs.length - todo.length;
   const t0 = performance.now();
-  // FLOWS_BATCH pairs per estimate: one stacked network pass and one refinement loop for them all; each frame decoded once
+  // FLOWS_BATCH pairs per estimate: one stacked network pass and one refinement loop for them all; each frame decoded
+  // once per batch
   for (let i = 0; i < todo.length; i += FLOWS_BATCH) {
     const part = todo.slice(i, i + FLOWS_BATCH);
     const decoded = new Map<string, Float32Array>();

@@ -28,9 +28,9 @@ export interface EngineOptions {
   /** Freed buffers kept for reuse, in bytes, before the pool starts destroying them (default 1 GiB). */
   poolLimitBytes?: number;
   /**
-   * Submit recorded work after this many dispatches even when nothing reads a result (default 1024). One command
-   * buffer holding tens of thousands of dispatches crashed lavapipe (a segmentation fault at about 60,000: 200
-   * steps of flow refinement recorded without a readback); a submit per 1024 costs nothing measurable.
+   * Submit recorded work after this many dispatches even when nothing reads a result (default 1024), so the device
+   * starts on a long recording early and no command buffer grows without bound. A long loop that never waits still
+   * needs fence() (see there): submitting alone did not stop the crash it describes.
    */
   maxBatchDispatches?: number;
   /** Called once when the device is lost for a reason other than destroy(). Default: print to stderr. */
@@ -502,8 +502,8 @@ export class Engine {
   /**
    * Submit what is recorded and return a promise that resolves when all work submitted so far has finished (errors
    * are reported by the next sync() or readback). For long loops that read nothing back: recording runs far ahead of
-   * lavapipe, and every dispatch in flight holds a bind group — at a few tens of thousands lavapipe crashed in its
-   * descriptor-pool allocation (a segmentation fault, 16 pairs of flow refinement). Awaiting the fence taken one
+   * lavapipe, and every dispatch in flight holds a bind group — with 80,000 or more in flight lavapipe crashed in its
+   * descriptor-pool allocation (a segmentation fault; flow refinement, about 540 dispatches a step). Awaiting the fence taken one
    * chunk of work earlier bounds what is in flight without leaving the device idle:
    *
    *     let previous = Promise.resolve();
