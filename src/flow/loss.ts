@@ -76,14 +76,22 @@ function halfMeans(x: Tensor): Tensor {
   return affine(sum(reshape(x, [2, half]), 1), 1 / half, 0);
 }
 
+/**
+ * Edge-aware smoothness weights of images [B, C, H, W]: exp(−α · mean_c |∂I|) between neighbours along x
+ * ([B, 1, H, W − 1]) and along y ([B, 1, H − 1, W]) (FLOW.md §6.3).
+ */
+export function edgeWeights(img: Tensor, alpha: number): [Tensor, Tensor] {
+  const [, , H, W] = img.shape as [number, number, number, number];
+  const dxI = sub(slice(img, 3, 1, W), slice(img, 3, 0, W - 1));
+  const dyI = sub(slice(img, 2, 1, H), slice(img, 2, 0, H - 1));
+  return [exp(affine(mean(abs(dxI), 1, true), -alpha, 0)), exp(affine(mean(abs(dyI), 1, true), -alpha, 0))];
+}
+
 /** Second-order edge-aware smoothness of flows [B, 2, H, W] given images [B, 3, H, W] (FLOW.md §6.3), per direction [2]. */
 function smoothness2nd(flow: Tensor, img: Tensor, alpha: number): Tensor {
   const [, , H, W] = flow.shape as [number, number, number, number];
   const f = affine(flow, 1 / Math.min(H, W), 0);
-  const dxI = sub(slice(img, 3, 1, W), slice(img, 3, 0, W - 1));
-  const dyI = sub(slice(img, 2, 1, H), slice(img, 2, 0, H - 1));
-  const wx = exp(affine(mean(abs(dxI), 1, true), -alpha, 0));
-  const wy = exp(affine(mean(abs(dyI), 1, true), -alpha, 0));
+  const [wx, wy] = edgeWeights(img, alpha);
   const dxx = add(sub(slice(f, 3, 2, W), affine(slice(f, 3, 1, W - 1), 2, 0)), slice(f, 3, 0, W - 2));
   const dyy = add(sub(slice(f, 2, 2, H), affine(slice(f, 2, 1, H - 1), 2, 0)), slice(f, 2, 0, H - 2));
   const sx = halfMeans(mul(slice(wx, 3, 1, W - 1), abs(dxx)));

@@ -11,11 +11,12 @@
 
 import { EngineError } from '../runtime/engine.js';
 import { Tensor, engine, keep, noGrad, scope } from '../tensor.js';
-import { abs, add, affine, exp, mul, sub } from '../ops/elementwise.js';
+import { abs, add, affine, mul, sub } from '../ops/elementwise.js';
 import { census } from '../ops/nn.js';
 import { warp } from '../ops/flow.js';
-import { mean, sum } from '../ops/reduce.js';
-import { slice } from '../ops/shape.js';
+import { sum } from '../ops/reduce.js';
+import { clone, slice } from '../ops/shape.js';
+import { edgeWeights } from './loss.js';
 import { fmt } from '../ops/shapes.js';
 import { Adam } from '../train/adam.js';
 
@@ -50,21 +51,22 @@ export function refineOptions(r: number | boolean | Partial<RefineOptions> | und
 
 /** E(F) summed over the batch (each pair's energy is a mean over its pixels, so pairs do not scale each other). */
 export function refineEnergy(frame1: Tensor, frame2: Tensor, flow: Tensor, o: Pick<RefineOptions, 'smooth' | 'edgeAlpha'>): Tensor {
+  return scope(() => energy(frame1, frame2, flow, o.smooth, edgeWeights(frame1, o.edgeAlpha)));
+}
+
+/** E(F) with frame1's edge weights given (they do not change while the field does). */
+function energy(frame1: Tensor, frame2: Tensor, flow: Tensor, smooth: number, [wx, wy]: [Tensor, Tensor]): Tensor {
   const [, , H, W] = flow.shape as [number, number, number, number];
-  return scope(() => {
-    const data = affine(sum(census(warp(frame2, flow, 'border'), frame1)), 1 / (H * W), 0);
-    if (!o.smooth) return data;
-    const f = affine(flow, 1 / Math.min(H, W), 0);
-    const along = (axis: 2 | 3) => {
-      const n = flow.shape[axis]!;
-      const dI = sub(slice(frame1, axis, 1, n), slice(frame1, axis, 0, n - 1));
-      const w = exp(affine(mean(abs(dI), 1, true), -o.edgeAlpha, 0));
-      const dF = sub(slice(f, axis, 1, n), slice(f, axis, 0, n - 1));
-      // each pair's mean over its pixels and the two flow channels (Σ / 2HW), then ½ for the two axes
-      return affine(sum(mul(w, abs(dF))), 0.25 / (H * W), 0);
-    };
-    return add(data, affine(add(along(3), along(2)), o.smooth, 0));
-  });
+  const data = affine(sum(census(warp(frame2, flow, 'border'), frame1)), 1 / (H * W), 0);
+  if (!smooth) return data;
+  const f = affine(flow, 1 / Math.min(H, W), 0);
+  const along = (axis: 2 | 3, w: Tensor) => {
+    const n = flow.shape[axis]!;
+    const dF = sub(slice(f, axis, 1, n), slice(f, axis, 0, n - 1));
+    // each pair's mean over its pixels and the two flow channels (Σ / 2HW), then ½ for the two axes
+    return affine(sum(mul(w, abs(dF))), 0.25 / (H * W), 0);
+  };
+  return add(data, affine(add(along(3, wx), along(2, wy)), smooth, 0));
 }
 
 /**
@@ -79,13 +81,14 @@ export async function refineFlow(frame1: Tensor, frame2: Tensor, flow: Tensor, o
   if (frame1.rank !== 4 || C !== 3 || frame2.shape.join() !== frame1.shape.join() || flow.shape.join() !== [N, 2, H, W].join()) {
     throw new EngineError(`refineFlow: need frames [N, 3, H, W] of one shape and a flow [N, 2, H, W], got ${fmt(frame1.shape)}, ${fmt(frame2.shape)}, ${fmt(flow.shape)}`);
   }
-  const field = keep(noGrad(() => affine(flow, 1, 0))).requiresGrad_();
+  const field = keep(noGrad(() => clone(flow))).requiresGrad_();
+  const weights = noGrad(() => scope(() => edgeWeights(frame1, o.edgeAlpha))).map(keep) as [Tensor, Tensor];
   const adam = new Adam([['flow', field]], { lr: o.lr });
   let previous: Promise<void> = Promise.resolve();
   try {
     for (let s = 0; s < o.steps; s++) {
       adam.lr = o.lr * refineSchedule(s, o.steps);
-      scope(() => refineEnergy(frame1, frame2, field, o).backward());
+      scope(() => energy(frame1, frame2, field, o.smooth, weights).backward());
       adam.update();
       adam.zeroGrad();
       if ((s + 1) % CHUNK === 0) {
@@ -95,10 +98,11 @@ export async function refineFlow(frame1: Tensor, frame2: Tensor, flow: Tensor, o
       }
     }
     await previous;
-    return noGrad(() => affine(field, 1, 0));
+    return noGrad(() => clone(field));
   } finally {
     adam.dispose();
     field.dispose();
+    for (const w of weights) w.dispose();
   }
 }
 
