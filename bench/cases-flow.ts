@@ -1,7 +1,7 @@
 // Optical-flow op benchmarks (../shared/spec/FLOW.md §3-§4) at the sizes the flow estimator and DTVNet use.
 // Work is the bytes an ideal kernel moves: every input read once and every output written once (gathers of
 // neighbouring pixels are assumed to hit cache).
-import { randn, rand, grad, warp, correlation, type Tensor } from '../src/node.js';
+import { randn, rand, grad, warp, correlation, census, type Tensor } from '../src/node.js';
 import type { BenchCase } from './cases.js';
 
 const F32 = 4;
@@ -62,4 +62,17 @@ const corrCases = pair(
   (f1, f2) => correlation(f1, f2, 4),
 );
 
-export const flowCases: BenchCase[] = [...warpCases, ...corrCases];
+// The soft census distance (FLOW.md §6.2) of 8 pairs of 128² frames: the photometric term of flow training and
+// of test-time refinement (which runs it on 8 pairs at once), one kernel each way. Per pixel it evaluates the 3x3
+// patch of both images (about 60 flops forward), so even at cache speed it is not a pure copy.
+const CN = 8;
+const censusCases = pair(
+  'census 8x3x128x128',
+  'memory',
+  (3 + 3 + 1) * CN * HW * F32,            // both images in, distance map out
+  (1 + 3 + 3 + 3 + 3) * CN * HW * F32,    // g and both images in; both image gradients out
+  () => [rand([CN, 3, 128, 128], { seed: 1 }), rand([CN, 3, 128, 128], { seed: 2 })],
+  (a, b) => census(a, b),
+);
+
+export const flowCases: BenchCase[] = [...warpCases, ...corrCases, ...censusCases];

@@ -71,7 +71,7 @@ train-flow options:
   --eval-every <n>        steps between end-point-error evaluations (default 100)
   --max-gap <k>           train on frame pairs up to k frames apart (default 3; 1 = consecutive pairs only, as
                           ARFlow): larger motions that the coarse levels can see
-  --photometric census|l1-ssim   stage 1's photometric term: the 7x7 census distance (default; measured
+  --photometric census|l1-ssim   stage 1's photometric term: the 3x3 census distance (default; measured
                           better on SynthSky) or 0.15 L1 + 0.85 SSIM (ARFlow's sky recipe), both with the
                           range-map occlusion
   --augment flip-x|dihedral   random horizontal flips and frame swaps (default flip-x, ARFlow); dihedral adds

@@ -560,6 +560,9 @@ losses('census: forward and gradients of both inputs (random and near-flat image
     [[2, 3, 6, 7], 0.2, 0, 1], // gray steps of tens: the soft sign saturates
     [[1, 3, 5, 8], 0.004, 0.5, 0.51], // gray steps of about 1: the soft sign's linear range
     [[1, 3, 3, 3], 0.1, 0, 1], // only one interior pixel
+    [[3, 3, 17, 37], 0.1, 0, 1], // batch 3, odd sizes: quads past the row's end, elementwise loads and stores
+    [[2, 3, 7, 72], 0.1, 0, 1], // rows of 18 quads: vec4 loads and stores, 2 quads a lane, a part-filled workgroup
+    [[1, 3, 2, 9], 0.1, 0, 1], // no interior pixel: all zero, zero gradients
   ];
   for (const [shape, noise, lo, hi] of cases) {
     const [a, b] = imagePair(shape, rng, noise, lo, hi);
@@ -568,6 +571,17 @@ losses('census: forward and gradients of both inputs (random and near-flat image
       tol: CENSUS_TOL, gradTol: censusGradTol,
     }, rng);
   }
+});
+
+losses('census: first order only — differentiating its gradient again is a named error', async () => {
+  await scope(async () => {
+    const rng = mulberry32(2404);
+    const [ra, rb] = imagePair([1, 3, 5, 6], rng, 0.2);
+    const a = gpu(ra, true);
+    const b = gpu(rb, true);
+    const [ga] = grad(sum(census(a, b)), [a], { createGraph: true });
+    throwsMatching(() => sum(ga!).backward(), /census: second-order gradients are not implemented .*\[1, 3, 5, 6\]/, 'census double backward');
+  });
 });
 
 // ------------------------------------------------------------------------------------------------ double backward

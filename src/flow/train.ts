@@ -176,7 +176,7 @@ export interface FlowTrainOptions {
    */
   dihedralUntil?: number;
   /**
-   * photometric term of stage 1: 'census' (default: the 7x7 soft census distance ARFlow uses in stage 2) or 'l1-ssim'
+   * photometric term of stage 1: 'census' (default: the 3x3 soft census distance of FLOW.md §6.2, which ARFlow uses in stage 2) or 'l1-ssim'
    * (ARFlow's sky recipe, 0.15·L1 + 0.85·SSIM), both with the range-map occlusion of stage 1. Measured on SynthSky
    * (README): SSIM scores the ground-truth flow worse than v = 0 and worse than the model's own prediction, census
    * and L1 score it best; the census run ends at EPE 0.355 where the L1/SSIM run ends at 0.376.

@@ -1,6 +1,7 @@
 // Neural-network ops on [N, C, ...spatial] tensors: padding (kernels/pad.wgsl), instance norm and AdaIN
 // (kernels/norm.wgsl), batch norm, pooling and losses. Fused kernels where they save memory traffic; the backward
-// rules are written with differentiable ops, so second derivatives (the WGAN-GP critic) work through all of them.
+// rules are written with differentiable ops, so second derivatives (the WGAN-GP critic) work through all of them —
+// except the census distance (kernels/census.wgsl), a flow loss whose gradient is a kernel of its own (first order).
 
 import { record } from '../autograd.js';
 import { EngineError, rowItems as items } from '../runtime/engine.js';
@@ -462,36 +463,34 @@ export function ssimMap(x: Tensor, y: Tensor): Tensor {
 /**
  * Soft census (ternary) distance map (FLOW.md §6.2): gray = 255·(0.2989 R + 0.5870 G + 0.1140 B); for the 9
  * offsets k of a 3x3 patch (zero padding) t_k = Δ_k / sqrt(0.81 + Δ_k²); d = mean_k (t¹_k - t²_k)² / (0.1 + (t¹_k -
- * t²_k)²), zero on the 1-pixel border. [N, 3, H, W] pair -> [N, 1, H, W]. Composed of ops.
+ * t²_k)²), zero on the 1-pixel border. [N, 3, H, W] pair -> [N, 1, H, W]. One kernel (kernels/census.wgsl), and one
+ * launch for each gradient asked for (a flow loss needs only the warped image's); first order only: differentiating
+ * the gradient again throws.
  */
 export function census(a: Tensor, b: Tensor): Tensor {
   checkPair('census', a, b);
   if (a.rank !== 4 || a.shape[1] !== 3) throw new EngineError(`census: inputs must be RGB [N, 3, H, W], got ${fmt(a.shape)}`);
   const [N, , H, W] = a.shape as [number, number, number, number];
-  return scope(() => {
-    const wgt = tensor([0.2989 * 255, 0.587 * 255, 0.114 * 255], [1, 3, 1, 1]);
-    const transform = (img: Tensor): Tensor[] => {
-      const gray = sum(mul(img, wgt), 1, true);
-      const padded = pad(gray, 1);
-      const ts: Tensor[] = [];
-      for (let dy = 0; dy < 3; dy++) {
-        for (let dx = 0; dx < 3; dx++) {
-          const nb = slice(slice(padded, 2, dy, dy + H), 3, dx, dx + W);
-          const diff = sub(nb, gray);
-          ts.push(div(diff, sqrt(affine(square(diff), 1, 0.81))));
-        }
-      }
-      return ts;
-    };
-    const ta = transform(a);
-    const tb = transform(b);
-    let total: Tensor | null = null;
-    for (let k = 0; k < 9; k++) {
-      const d2 = square(sub(ta[k]!, tb[k]!));
-      const term = div(d2, affine(d2, 1, 0.1));
-      total = total ? add(total, term) : term;
-    }
-    const mask = pad(ones([N, 1, H - 2, W - 2]), 1);
-    return mul(mul(total!, 1 / 9), mask);
+  if (N > 65535 || H > 65535) throw new EngineError(`census: N and H must be at most 65535, got ${fmt(a.shape)}`);
+  const y = empty([N, 1, H, W], 'census');
+  censusLaunch('census_fwd', 0, a, b, y, a, `census ${fmt(a.shape)}`);
+  return record(y, 'census', [a, b], (g, [ai, bi], needs) => needs.map((need, side) => {
+    if (!need) return null;
+    const d = empty(ai!.shape, side ? 'census grad b' : 'census grad a');
+    censusLaunch('census_bwd', side, ai!, bi!, d, g, `census backward (${side ? 'b' : 'a'}) ${fmt(ai!.shape)}`);
+    return record(d, 'censusGrad', [g, ai!, bi!], () => {
+      throw new EngineError(`census: second-order gradients are not implemented (census's gradient for ${fmt(ai!.shape)} was differentiated again)`);
+    });
+  }));
+}
+
+/** One launch of kernels/census.wgsl over the [N, ·, H, W] pixels of a and b into out, reading g (census_bwd). */
+function censusLaunch(entry: 'census_fwd' | 'census_bwd', side: number, a: Tensor, b: Tensor, out: Tensor, g: Tensor, label: string): void {
+  const [N, , H, W] = a.shape as [number, number, number, number];
+  const quads = Math.ceil(W / 4);
+  const it = items(quads);
+  engine().dispatch({
+    kernel: 'census', entry, constants: { WG: 8, ITEMS: it, ALIGNED: W % 4 === 0, SIDE: side }, params: new Uint32Array([N, H, W, 0]),
+    buffers: [a.buffer, b.buffer, out.buffer, g.buffer], grid: [Math.ceil(quads / (8 * it)), H, N], label,
   });
 }

@@ -503,7 +503,7 @@ export class Engine {
    * Submit what is recorded and return a promise that resolves when all work submitted so far has finished (errors
    * are reported by the next sync() or readback). For long loops that read nothing back: recording runs far ahead of
    * lavapipe, and every dispatch in flight holds a bind group — with 80,000 or more in flight lavapipe crashed in its
-   * descriptor-pool allocation (a segmentation fault; flow refinement, about 540 dispatches a step). Awaiting the fence taken one
+   * descriptor-pool allocation (a segmentation fault; flow refinement, then about 540 dispatches a step). Awaiting the fence taken one
    * chunk of work earlier bounds what is in flight without leaving the device idle:
    *
    *     let previous = Promise.resolve();

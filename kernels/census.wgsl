@@ -1,0 +1,219 @@
+// Soft census (ternary) distance of two RGB images and its gradient (FLOW.md §6.2).
+//
+//   gray(p)   = 255 · (0.2989 R + 0.5870 G + 0.1140 B)                         per image, at pixel p
+//   Δ_o(p)    = gray(p + o) − gray(p)                                          o one of the 8 offsets of a 3x3 patch
+//   τ(Δ)      = Δ / sqrt(0.81 + Δ²)                                            a soft sign
+//   t_o(p)    = τ(Δᵃ_o(p)) − τ(Δᵇ_o(p))
+//   d(p)      = m(p) / 9 · Σ_o ψ(t_o(p)),   ψ(t) = t² / (0.1 + t²)              m = 1 inside, 0 on the 1-pixel border
+//
+// The centre offset o = 0 has Δ = 0 in both images and adds nothing, so the 9-term mean is over 8 terms plus a zero.
+// Only interior pixels have a nonzero d, and their patches lie inside the image, so the zero padding of the spec
+// never enters a value.
+//
+// census_fwd   out[n, 0, p] = d(p)                                  src_a = a, src_b = b (both [N, 3, H, W])
+// census_bwd   the gradient of Σ_p g(p)·d(p) w.r.t. a (SIDE 0) or b (SIDE 1), written to out ([N, 3, H, W]) as
+//   255 · gray weight · Gᵃ(q) (or Gᵇ(q); one launch a side, since a flow loss needs only the warped image's). With
+//   G(p) = g(p)·m(p)/9, ψ'(t) = 0.2·t / (0.1 + t²)², τ'(Δ) = 0.81 / (0.81 + Δ²)^(3/2) and, for each
+//   neighbour n = q − o of q, Dᵃ = grayᵃ(q) − grayᵃ(n) (likewise Dᵇ):
+//     Gᵃ(q) = Σ_n (G(n) + G(q)) · ψ'(τ(Dᵃ) − τ(Dᵇ)) · τ'(Dᵃ)
+//     Gᵇ(q) = −Σ_n (G(n) + G(q)) · ψ'(τ(Dᵃ) − τ(Dᵇ)) · τ'(Dᵇ)
+//   The G(n) part is term o of the neighbour's own patch, in which q is the tap (Δ_o(n) = D); the G(q) part is q's
+//   own term −o, whose Δ is −D (τ and ψ' are odd, τ' even, so both parts share one factor). A neighbour outside
+//   the image has G(n) = 0, and then q is on the border and G(q) = 0 too: its zero-padded gray enters with weight 0.
+//   A gather: each pixel reads its 3x3 neighbourhood, no scatter, no atomics.
+//
+// A lane owns quads of 4 pixels of a row (x0 = 4·qx .. x0 + 3) and reads each row of the 3x3 patches as a window of
+// 6 columns, x0 − 1 .. x0 + 4 (`Win`: one vec4 and two scalars per channel, instead of a scalar load per tap and
+// pixel); the 8 neighbours of the quad's pixels are that window shifted, so all the arithmetic runs on vec4s.
+// ALIGNED (W % 4 == 0): the vec4s are loaded and stored whole; otherwise element by element, pixels past the row's
+// end masked.
+//
+// Grid (WG-lane workgroups, ITEMS quads a lane at qx = wid.x·WG·ITEMS + lid + t·WG): x = ceil(ceil(W / 4) / (WG·ITEMS)),
+// y = H (row), z = N (sample).
+
+override WG: u32 = 8u;
+override ITEMS: u32 = 4u;
+override ALIGNED: bool = true;
+override SIDE: u32 = 0u;
+
+struct Params {
+  dims: vec4<u32>,   // N, H, W, -
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> src_a: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> src_b: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> out: array<vec4<f32>>;   // d [N, 1, H, W] or a gradient [N, 3, H, W]
+@group(0) @binding(4) var<storage, read> gout: array<vec4<f32>>;        // census_bwd: g [N, 1, H, W] (census_fwd: unread,
+                                                                        // bound to a: `elem` names it)
+
+const GRAY = vec3<f32>(0.2989 * 255.0, 0.587 * 255.0, 0.114 * 255.0);
+const SRC_A = 0u;
+const SRC_B = 1u;
+const GOUT = 2u;
+
+// Element i of input `which` (a constant at every call, so the switch folds away).
+fn elem(which: u32, i: u32) -> f32 {
+  switch which {
+    case 0u: { return src_a[i >> 2u][i & 3u]; }
+    case 1u: { return src_b[i >> 2u][i & 3u]; }
+    default: { return gout[i >> 2u][i & 3u]; }
+  }
+}
+
+// Elements i .. i + 3 of input `which`, i being a row's pixel x0 (its row starts at `row`); past the row's end, 0.
+fn quad(which: u32, row: u32, x0: u32, W: u32) -> vec4<f32> {
+  if (ALIGNED) {
+    let k = (row + x0) >> 2u;
+    switch which {
+      case 0u: { return src_a[k]; }
+      case 1u: { return src_b[k]; }
+      default: { return gout[k]; }
+    }
+  }
+  var v = vec4<f32>(0.0);
+  for (var j = 0u; j < 4u; j++) {
+    if (x0 + j < W) { v[j] = elem(which, row + x0 + j); }
+  }
+  return v;
+}
+
+// Columns x0 − 1 (l), x0 .. x0 + 3 (c) and x0 + 4 (r) of one row, 0 outside the image.
+struct Win {
+  l: f32,
+  c: vec4<f32>,
+  r: f32,
+}
+
+fn window(which: u32, row: u32, x0: u32, W: u32) -> Win {
+  var w = Win(0.0, quad(which, row, x0, W), 0.0);
+  if (x0 > 0u) { w.l = elem(which, row + x0 - 1u); }
+  if (x0 + 4u < W) { w.r = elem(which, row + x0 + 4u); }
+  return w;
+}
+
+// The window's values at column offset ox − 1 (ox = 0, 1, 2) from each of the quad's 4 pixels.
+fn shifted(w: Win, ox: u32) -> vec4<f32> {
+  switch ox {
+    case 0u: { return vec4<f32>(w.l, w.c.xyz); }
+    case 1u: { return w.c; }
+    default: { return vec4<f32>(w.c.yzw, w.r); }
+  }
+}
+
+// Gray window of row y (0 outside the image) of image `which` of sample n.
+fn gray_window(which: u32, n: u32, y: i32, x0: u32, H: u32, W: u32) -> Win {
+  var g = Win(0.0, vec4<f32>(0.0), 0.0);
+  if (y < 0 || u32(y) >= H) { return g; }
+  for (var c = 0u; c < 3u; c++) {
+    let w = window(which, ((n * 3u + c) * H + u32(y)) * W, x0, W);
+    g.l += GRAY[c] * w.l;
+    g.c += GRAY[c] * w.c;
+    g.r += GRAY[c] * w.r;
+  }
+  return g;
+}
+
+fn soft_sign(d: vec4<f32>) -> vec4<f32> { return d / sqrt(0.81 + d * d); }
+
+// m(p) for the quad's pixels and their left and right neighbours in row y: 1 on interior pixels.
+fn interior(y: i32, x0: u32, H: u32, W: u32) -> Win {
+  if (y < 1 || u32(y) + 2u > H) { return Win(0.0, vec4<f32>(0.0), 0.0); }
+  let x = vec4<i32>(i32(x0)) + vec4<i32>(0, 1, 2, 3);
+  let inside = (x >= vec4<i32>(1)) & (x <= vec4<i32>(i32(W) - 2));
+  return Win(select(0.0, 1.0, x0 >= 2u && x0 + 1u <= W), select(vec4<f32>(0.0), vec4<f32>(1.0), inside), select(0.0, 1.0, x0 + 6u <= W));
+}
+
+// First pixel x0 of the t-th quad of this lane.
+fn quad_start(wid: vec3<u32>, lid: u32, t: u32) -> u32 { return 4u * (wid.x * WG * ITEMS + lid + t * WG); }
+
+@compute @workgroup_size(WG)
+fn census_fwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let H = p.dims.y;
+  let W = p.dims.z;
+  let n = wid.z;
+  let row = (n * H + wid.y) * W;
+  let y = i32(wid.y);
+  for (var t = 0u; t < ITEMS; t++) {
+    let x0 = quad_start(wid, lid, t);
+    if (x0 >= W) { break; }
+    let m = interior(y, x0, H, W).c;
+    var acc = vec4<f32>(0.0);
+    if (any(m > vec4<f32>(0.0))) {
+      let ca = gray_window(SRC_A, n, y, x0, H, W).c;
+      let cb = gray_window(SRC_B, n, y, x0, H, W).c;
+      for (var oy = 0; oy < 3; oy++) {
+        let wa = gray_window(SRC_A, n, y + oy - 1, x0, H, W);
+        let wb = gray_window(SRC_B, n, y + oy - 1, x0, H, W);
+        for (var ox = 0u; ox < 3u; ox++) {
+          let tt = soft_sign(shifted(wa, ox) - ca) - soft_sign(shifted(wb, ox) - cb);
+          let t2 = tt * tt;
+          acc += t2 / (0.1 + t2);
+        }
+      }
+    }
+    store(row, x0, W, m * acc / 9.0);
+  }
+}
+
+// Write the quad's values v to out at elements row + x0 .. row + x0 + 3 (those < W).
+fn store(row: u32, x0: u32, W: u32, v: vec4<f32>) {
+  if (ALIGNED) {
+    out[(row + x0) >> 2u] = v;
+    return;
+  }
+  for (var j = 0u; j < 4u; j++) {
+    let i = row + x0 + j;
+    if (x0 + j < W) { out[i >> 2u][i & 3u] = v[j]; }
+  }
+}
+
+@compute @workgroup_size(WG)
+fn census_bwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let H = p.dims.y;
+  let W = p.dims.z;
+  let n = wid.z;
+  let y = i32(wid.y);
+  for (var t = 0u; t < ITEMS; t++) {
+    let x0 = quad_start(wid, lid, t);
+    if (x0 >= W) { break; }
+    // G = g·m/9 over the 3 rows of the quad's neighbourhood
+    var gw: array<Win, 3>;
+    for (var oy = 0; oy < 3; oy++) {
+      let yy = y + oy - 1;
+      let m = interior(yy, x0, H, W);
+      if (m.l + dot(m.c, vec4<f32>(1.0)) + m.r > 0.0) {
+        let g = window(GOUT, (n * H + u32(yy)) * W, x0, W);
+        gw[oy] = Win(g.l * m.l / 9.0, g.c * m.c / 9.0, g.r * m.r / 9.0);
+      } else {
+        gw[oy] = Win(0.0, vec4<f32>(0.0), 0.0);
+      }
+    }
+    let gq = gw[1].c;
+    let ca = gray_window(SRC_A, n, y, x0, H, W).c;
+    let cb = gray_window(SRC_B, n, y, x0, H, W).c;
+    var sum = vec4<f32>(0.0);
+    for (var oy = 0; oy < 3; oy++) {
+      let wa = gray_window(SRC_A, n, y + oy - 1, x0, H, W);
+      let wb = gray_window(SRC_B, n, y + oy - 1, x0, H, W);
+      for (var ox = 0u; ox < 3u; ox++) {
+        // the centre (oy, ox) = (1, 1) has D = 0 and adds 0
+        let w = shifted(gw[oy], ox) + gq;
+        let dA = ca - shifted(wa, ox);
+        let dB = cb - shifted(wb, ox);
+        let qa = 0.81 + dA * dA;
+        let qb = 0.81 + dB * dB;
+        let ra = 1.0 / sqrt(qa);
+        let rb = 1.0 / sqrt(qb);
+        let tt = dA * ra - dB * rb;
+        let den = 0.1 + tt * tt;
+        let s = w * 0.2 * tt / (den * den);
+        // τ'(D) = 0.81 · r / q for the side's D; b's enters t with a minus sign
+        sum += select(s * 0.81 * ra / qa, -s * 0.81 * rb / qb, SIDE == 1u);
+      }
+    }
+    for (var c = 0u; c < 3u; c++) {
+      store(((n * 3u + c) * H + wid.y) * W, x0, W, GRAY[c] * sum);
+    }
+  }
+}
