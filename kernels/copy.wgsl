@@ -8,7 +8,8 @@
 //
 // Specialisation: WG invocations per workgroup (8 = one lavapipe SIMD vector), ITEMS elements per invocation
 // (invocation l of workgroup g copies elements g*WG*ITEMS + l + k*WG, k < ITEMS).
-// copy_vec4 is the contiguous special case (rank 1, unit strides, 16-byte aligned): one vec4 per step.
+// copy_vec4 is the contiguous special case (rank 1, unit strides, 16-byte aligned): one vec4 per step; splat4 the
+// broadcast of one element (rank 1, source stride 0).
 // copy_rows4 is the row case: the innermost dim is contiguous in src and dst with a length that is a multiple of 4
 // and every offset 16-byte aligned (slices and concats along outer axes, expand of whole rows): rows run on grid y
 // (and z), the index arithmetic of a row is done once per invocation, and the row moves as vec4s.
@@ -68,6 +69,20 @@ fn copy_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
     let i = base + k * WG;
     if (i >= p.n) { break; }
     dst4[p.dst_off + i] = src4[p.src_off + i];
+  }
+}
+
+// splat4: dst4[dst_off + i] = vec4(src[src_off]) for i < n — one value broadcast to a contiguous block (expand of a
+// single element: the gradient of a full sum or mean). n and dst_off count vec4s, src_off floats.
+@compute @workgroup_size(WG)
+fn splat4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+          @builtin(local_invocation_index) lid: u32) {
+  let v = vec4<f32>(src[p.src_off]);
+  let base = (wid.y * nwg.x + wid.x) * WG * ITEMS + lid;
+  for (var k = 0u; k < ITEMS; k++) {
+    let i = base + k * WG;
+    if (i >= p.n) { break; }
+    dst4[p.dst_off + i] = v;
   }
 }
 

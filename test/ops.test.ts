@@ -9,7 +9,7 @@ import {
   neg, exp, log, sqrt, rsqrt, abs, tanh, sigmoid, relu, sin, cos, reciprocal, square, leakyRelu, affine, powScalar,
   add, sub, mul, div, maximum, minimum, gt, ge, lt, le, eq, ne, where,
   sum, mean, max, min, variance,
-  reshape, permute, transpose, flip, slice, concat, expand,
+  reshape, permute, transpose, flip, slice, concat, expand, diff, grad,
   matmul, linear, matmulPitched,
 } from '../src/node.js';
 import { RT, rt, randRT, mulberry32, ref, vjp } from './reference.js';
@@ -485,6 +485,32 @@ shp('concat of 3 tensors along a middle axis, the first and the last axis', asyn
   }
 });
 
+shp('diff: along the last, a middle and the first axis; odd sizes; rows past one workgroup', async () => {
+  const rng = mulberry32(545);
+  const cases: [number[], number][] = [
+    [[2, 3, 7], -1], // LAST: rows along the axis
+    [[2, 5, 3], 1], // a middle axis: rows of inner elements
+    [[4, 9], 0],
+    [[2], 0], // one difference
+    [[8, 2, 40, 131], 3], // the refinement's smoothness shapes, rows longer than one lane's run
+    [[3, 2, 33, 20], 2],
+  ];
+  for (const [s, axis] of cases) {
+    await check(`diff ${fmt(s)} axis ${axis}`, [randRT(s, rng)], { f: ([x]) => diff(x!, axis), fr: ([v]) => ref.diff(v!, axis), fv: (g, [v]) => vjp.diff(g, v!, axis) }, rng);
+  }
+  // the gradient's own gradient (diff's adjoint, differentiated w.r.t. the upstream gradient) is diff again
+  await scope(async () => {
+    const x = gpu(randRT([2, 6, 5], rng), true);
+    const gy = gpu(randRT([2, 5, 5], rng), true);
+    const v = randRT([2, 6, 5], rng);
+    const [gx] = grad(diff(x, 1), [x], { gradOutputs: [gy], createGraph: true });
+    await close(gx!, vjp.diff(rt([2, 5, 5], Array.from(await gy.data())), rt([2, 6, 5], Array.from(await x.data())), 1)[0]!, 'diff: first gradient');
+    const [ggy] = grad(sum(mul(gx!, gpu(v))), [gy]);
+    await close(ggy!, ref.diff(v, 1), 'diff: gradient of its gradient w.r.t. gy');
+  });
+  throwsMatching(() => diff(ones([3, 1, 4]), 1), /^diff: axis 1 of \[3, 1, 4\] has 1 element\(s\)/, 'diff of a single element');
+});
+
 shp('expand', async () => {
   const rng = mulberry32(540);
   const cases: [number[], number[]][] = [
@@ -492,6 +518,8 @@ shp('expand', async () => {
     [[1, 5], [4, 5]],
     [[], [3, 7]],
     [[1], [129]],
+    [[1, 1, 1, 1], [3, 2, 7, 12]], // one value to a multiple of 4: vec4 stores (splat4)
+    [[], [64, 130]], // the same with several vec4s a lane (a full sum's gradient)
     [[3, 1, 5], [2, 3, 4, 5]],
     [[3, 4], [3, 4]],
   ];

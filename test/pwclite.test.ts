@@ -349,7 +349,7 @@ loss('exclude leaves pixels out of the photometric term (distillation: what the 
   for (const t of [a, b, ...flows]) t.dispose();
 });
 
-loss('smoothness is zero for an affine flow and positive for a kinked one; gradients reach the flows', async () => {
+loss('smoothness is zero for an affine flow and, for a kinked one, what FLOW.md §6.3 gives by hand; gradients reach the flows', async () => {
   const S = 64;
   const [a, b] = texturePair(S, 0, 0);
   const cfg = { ...STAGE1, wScales: [0, 0, 0, 0, 0] };
@@ -367,7 +367,21 @@ loss('smoothness is zero for an affine flow and positive for a kinked one; gradi
   assert.ok(Math.abs(l0) < 1e-7, `affine flow smoothness ${l0}`);
   const kinked = ramp(true);
   const l1 = scope(() => flowLoss(a, b, kinked, cfg).total);
-  assert.ok((await l1.item()) > 1e-5);
+  // FLOW.md §6.3 on the host: the ramp fills the first flow's u only (n² of its 4n² values); its kink's second
+  // difference along x is 0.2 (÷ S, the flow's scale) at column S/2 of every row, weighted by wx there
+  // (exp(-10 · mean_c |∂x I|) of that direction's frame, a); ∂yy F = 0. smooth = ½ Σ_dir ½ (mean wx·|∂xx F| + 0)
+  // with the mean over both channels, the total wSmooth times that.
+  const img = await a.data();
+  let acc = 0;
+  for (let y = 0; y < S; y++) {
+    let d = 0;
+    for (let c = 0; c < 3; c++) d += Math.abs(img[(c * S + y) * S + S / 2 + 1]! - img[(c * S + y) * S + S / 2]!) / 3;
+    acc += Math.exp(-10 * d) * (0.2 / S);
+  }
+  const want = (0.25 * acc) / (2 * S * (S - 2));
+  const smooth = await scope(() => flowLoss(a, b, kinked, cfg).smooth).item();
+  assert.ok(Math.abs(smooth - want) < 1e-3 * want, `kinked flow smoothness ${smooth}, by hand ${want}`);
+  assert.ok(Math.abs((await l1.item()) - cfg.wSmooth * want) < 1e-3 * cfg.wSmooth * want, 'the total is wSmooth times it');
   l1.backward();
   const g = await kinked[0]!.grad!.data();
   assert.ok(g.some((x) => x !== 0), 'gradient reaches the flow');

@@ -260,6 +260,8 @@ forward('shape ops: reshape, permute, transpose, slice, concat, expand', () => {
   close(ref.slice(a, 0, 1, 2), [1, 5], [5, 6, 7, 8, 9]);
   close(ref.slice(a, -1, 4, 5), [2, 1], [4, 9]);
   close(ref.slice(a, 1, 2, 2), [2, 0], []);
+  close(ref.diff(a, 1), [2, 4], [1, 1, 1, 1, 1, 1, 1, 1]);
+  close(ref.diff(a, 0), [1, 5], [5, 5, 5, 5, 5]);
 
   close(ref.concat([rt([1, 2], [1, 2]), rt([2, 2], [3, 4, 5, 6])], 0), [3, 2], [1, 2, 3, 4, 5, 6]);
   close(ref.concat([rt([2, 1], [1, 2]), rt([2, 2], [3, 4, 5, 6])], 1), [2, 3], [1, 3, 4, 2, 5, 6]);
@@ -612,6 +614,13 @@ fd('shape slice', () => {
       (gy, xs) => vjp.slice(gy, xs[0], axis, start, end),
       rng,
     );
+  }
+});
+
+fd('shape diff', () => {
+  const rng = mulberry32(911);
+  for (const [sx, axis] of [[[2, 5, 3], 1], [[2, 5, 3], -1], [[7], 0], [[2, 3], 0]] as Array<[number[], number]>) {
+    fdCheck(`diff ${JSON.stringify(sx)} axis ${axis}`, [randRT(sx, rng)], (xs) => ref.diff(xs[0], axis), (gy, xs) => vjp.diff(gy, xs[0], axis), rng);
   }
 });
 

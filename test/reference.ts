@@ -681,6 +681,16 @@ function slice(x: RT, axis: number, start: number, end: number): RT {
   return new RT(s.shape, out);
 }
 
+/** numpy.diff along one axis: y[.., i, ..] = x[.., i + 1, ..] - x[.., i, ..]; the axis needs >= 2 elements. */
+function diff(x: RT, axis: number): RT {
+  checkRT('diff', 'x', x);
+  const ax = normAxis('diff', axis, x.shape.length, x.shape);
+  const n = x.shape[ax];
+  const lo = slice(x, ax, 0, n - 1);
+  const hi = slice(x, ax, 1, n);
+  return new RT(lo.shape, hi.data.map((v, i) => v - lo.data[i]));
+}
+
 function concatInfo(op: string, xs: RT[], axis: number) {
   if (!Array.isArray(xs) || xs.length === 0) throw new Error(`${op}: needs a non-empty array of tensors`);
   for (let t = 0; t < xs.length; t++) checkRT(op, `xs[${t}]`, xs[t]);
@@ -871,6 +881,7 @@ export const ref = {
   flip,
   transpose,
   slice,
+  diff,
   concat,
   expand,
   matmul,
@@ -1075,6 +1086,16 @@ export const vjp = {
       }
     }
     return [new RT([...x.shape], gx)];
+  },
+  /** x_i takes +gy_{i-1} (as the upper neighbour) and -gy_i (as the lower one). */
+  diff(gy: RT, x: RT, axis: number): RT[] {
+    checkRT('vjp.diff', 'x', x);
+    const ax = normAxis('vjp.diff', axis, x.shape.length, x.shape);
+    const n = x.shape[ax];
+    checkGy('diff', gy, x.shape.map((d, i) => (i === ax ? n - 1 : d)));
+    const up = vjp.slice(gy, x, ax, 1, n)[0];
+    const down = vjp.slice(gy, x, ax, 0, n - 1)[0];
+    return [new RT([...x.shape], up.data.map((v, i) => v - down.data[i]))];
   },
   /** Returns one gradient per tensor in xs. */
   concat(gy: RT, xs: RT[], axis: number): RT[] {

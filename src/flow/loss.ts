@@ -12,7 +12,7 @@ import { ones, zeros } from '../ops/creation.js';
 import { warp, warpAdjoint } from '../ops/flow.js';
 import { avgPool2x, census, ssimMap } from '../ops/nn.js';
 import { mean, sum } from '../ops/reduce.js';
-import { concat, reshape, slice } from '../ops/shape.js';
+import { concat, diff, reshape, slice } from '../ops/shape.js';
 import { fmt } from '../ops/shapes.js';
 
 export interface FlowLossConfig {
@@ -81,10 +81,7 @@ function halfMeans(x: Tensor): Tensor {
  * ([B, 1, H, W − 1]) and along y ([B, 1, H − 1, W]) (FLOW.md §6.3).
  */
 export function edgeWeights(img: Tensor, alpha: number): [Tensor, Tensor] {
-  const [, , H, W] = img.shape as [number, number, number, number];
-  const dxI = sub(slice(img, 3, 1, W), slice(img, 3, 0, W - 1));
-  const dyI = sub(slice(img, 2, 1, H), slice(img, 2, 0, H - 1));
-  return [exp(affine(mean(abs(dxI), 1, true), -alpha, 0)), exp(affine(mean(abs(dyI), 1, true), -alpha, 0))];
+  return [exp(affine(mean(abs(diff(img, 3)), 1, true), -alpha, 0)), exp(affine(mean(abs(diff(img, 2)), 1, true), -alpha, 0))];
 }
 
 /** Second-order edge-aware smoothness of flows [B, 2, H, W] given images [B, 3, H, W] (FLOW.md §6.3), per direction [2]. */
@@ -92,8 +89,8 @@ function smoothness2nd(flow: Tensor, img: Tensor, alpha: number): Tensor {
   const [, , H, W] = flow.shape as [number, number, number, number];
   const f = affine(flow, 1 / Math.min(H, W), 0);
   const [wx, wy] = edgeWeights(img, alpha);
-  const dxx = add(sub(slice(f, 3, 2, W), affine(slice(f, 3, 1, W - 1), 2, 0)), slice(f, 3, 0, W - 2));
-  const dyy = add(sub(slice(f, 2, 2, H), affine(slice(f, 2, 1, H - 1), 2, 0)), slice(f, 2, 0, H - 2));
+  const dxx = diff(diff(f, 3), 3);   // F[x+2] − 2F[x+1] + F[x]
+  const dyy = diff(diff(f, 2), 2);
   const sx = halfMeans(mul(slice(wx, 3, 1, W - 1), abs(dxx)));
   const sy = halfMeans(mul(slice(wy, 2, 1, H - 1), abs(dyy)));
   return affine(add(sx, sy), 0.5, 0);

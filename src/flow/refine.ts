@@ -11,11 +11,11 @@
 
 import { EngineError } from '../runtime/engine.js';
 import { Tensor, engine, keep, noGrad, scope } from '../tensor.js';
-import { abs, add, affine, mul, sub } from '../ops/elementwise.js';
+import { abs, add, affine, mul } from '../ops/elementwise.js';
 import { census } from '../ops/nn.js';
 import { warp } from '../ops/flow.js';
 import { sum } from '../ops/reduce.js';
-import { clone, slice } from '../ops/shape.js';
+import { clone, diff } from '../ops/shape.js';
 import { edgeWeights } from './loss.js';
 import { fmt } from '../ops/shapes.js';
 import { Adam } from '../train/adam.js';
@@ -60,12 +60,8 @@ function energy(frame1: Tensor, frame2: Tensor, flow: Tensor, smooth: number, [w
   const data = affine(sum(census(warp(frame2, flow, 'border'), frame1)), 1 / (H * W), 0);
   if (!smooth) return data;
   const f = affine(flow, 1 / Math.min(H, W), 0);
-  const along = (axis: 2 | 3, w: Tensor) => {
-    const n = flow.shape[axis]!;
-    const dF = sub(slice(f, axis, 1, n), slice(f, axis, 0, n - 1));
-    // each pair's mean over its pixels and the two flow channels (Σ / 2HW), then ½ for the two axes
-    return affine(sum(mul(w, abs(dF))), 0.25 / (H * W), 0);
-  };
+  // each pair's mean over its pixels and the two flow channels (Σ / 2HW), then ½ for the two axes
+  const along = (axis: 2 | 3, w: Tensor) => affine(sum(mul(w, abs(diff(f, axis)))), 0.25 / (H * W), 0);
   return add(data, affine(add(along(3, wx), along(2, wy)), smooth, 0));
 }
 

@@ -6,7 +6,7 @@ import * as ew from './elementwise.js';
 import { ones } from './creation.js';
 import { matmul, linear, type MatmulOptions } from './matmul.js';
 import { sum, mean, max, min, variance, sumTo } from './reduce.js';
-import { reshape, permute, transpose, flip, slice, concat, expand, clone } from './shape.js';
+import { reshape, permute, transpose, flip, slice, concat, expand, clone, diff } from './shape.js';
 
 export * from './elementwise.js';
 export * from './creation.js';
@@ -15,7 +15,7 @@ export * from './conv.js';
 export * from './flow.js';
 export * from './nn.js';
 export * from './reduce.js';
-export { reshape, permute, transpose, flip, slice, concat, expand, clone } from './shape.js';
+export { reshape, permute, transpose, flip, slice, concat, expand, clone, diff } from './shape.js';
 
 installAutogradOps((a, b) => ew.add(a, b));
 
@@ -62,6 +62,7 @@ declare module '../tensor.js' {
     transpose(d0?: number, d1?: number): Tensor;
     flip(axes: number | readonly number[]): Tensor;
     slice(axis: number, start: number, end: number): Tensor;
+    diff(axis: number): Tensor;
     expand(shape: readonly number[]): Tensor;
     clone(): Tensor;
     matmul(b: Tensor, opts?: MatmulOptions): Tensor;
@@ -99,6 +100,7 @@ const methods: Partial<Tensor> = {
   transpose(this: Tensor, d0?: number, d1?: number) { return transpose(this, d0, d1); },
   flip(this: Tensor, axes: number | readonly number[]) { return flip(this, axes); },
   slice(this: Tensor, axis: number, start: number, end: number) { return slice(this, axis, start, end); },
+  diff(this: Tensor, axis: number) { return diff(this, axis); },
   expand(this: Tensor, shape: readonly number[]) { return expand(this, shape); },
   clone(this: Tensor) { return clone(this); },
   matmul(this: Tensor, b: Tensor, opts?: MatmulOptions) { return matmul(this, b, opts); },

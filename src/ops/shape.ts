@@ -1,8 +1,9 @@
 // Shape ops: reshape (a view), permute/transpose, flip, slice, concat, expand. Data moves through one strided-copy
-// kernel (kernels/copy.wgsl).
+// kernel (kernels/copy.wgsl). Also diff, the finite difference along an axis (kernels/diff.wgsl), which replaces a
+// pair of slices and a subtraction.
 
 import { record } from '../autograd.js';
-import { EngineError, itemsGrid } from '../runtime/engine.js';
+import { EngineError, itemsGrid, rowItems } from '../runtime/engine.js';
 import { Tensor, checkShape, empty, engine, live } from '../tensor.js';
 import { zeros } from './creation.js';
 import { broadcastShapes, broadcastStrides, contiguousStrides, fmt, mergeDims, normAxis, numel, packDims, sameShape } from './shapes.js';
@@ -29,6 +30,13 @@ export function stridedCopy(
     u.set([n / 4, 1, srcOff / 4, dstOff / 4]);
     const g = itemsGrid(n / 4);
     e.dispatch({ kernel: 'copy', entry: 'copy_vec4', constants: { WG: g.wg, ITEMS: g.items }, params: buf, buffers: [src.buffer, dst.buffer], bindings: [3, 4], grid: g.grid, label });
+    return;
+  }
+  if (m.shape.length === 1 && s0[0] === 0 && d0[0] === 1 && n % 4 === 0 && dstOff % 4 === 0) {
+    // one element everywhere (expand of a scalar): whole vec4s of it
+    u.set([n / 4, 1, srcOff, dstOff / 4]);
+    const g = itemsGrid(n / 4);
+    e.dispatch({ kernel: 'copy', entry: 'splat4', constants: { WG: g.wg, ITEMS: g.items }, params: buf, buffers: [src.buffer, dst.buffer], bindings: [1, 4], grid: g.grid, label });
     return;
   }
   const r = m.shape.length - 1;
@@ -224,6 +232,47 @@ export function expand(x: Tensor, shape: readonly number[]): Tensor {
   const y = empty(shape, 'expand');
   stridedCopy(x, y, shape, broadcastStrides(x.shape, shape), 0, contiguousStrides(shape), 0, `expand ${fmt(x.shape)} to ${fmt(shape)}`);
   return record(y, 'expand', [x], (g, [xi]) => [sumTo(g, xi!.shape)]);
+}
+
+/**
+ * The finite difference along an axis: y[.., i, ..] = x[.., i + 1, ..] − x[.., i, ..] (numpy.diff), the axis one
+ * shorter. Its gradient is the adjoint (a difference of g's neighbours), whose own gradient is diff again: linear
+ * both ways, so derivatives of any order work.
+ */
+export function diff(x: Tensor, axis: number): Tensor {
+  live('diff', x);
+  const ax = normAxis('diff', x.rank, axis);
+  const n = x.shape[ax]!;
+  if (n < 2) throw new EngineError(`diff: axis ${ax} of ${fmt(x.shape)} has ${n} element(s); a difference needs at least 2`);
+  const shape = [...x.shape];
+  shape[ax] = n - 1;
+  return diffLaunch('diff', x, shape, ax, n, `diff ${fmt(x.shape)} axis ${ax}`);
+}
+
+/** diff's transpose: g [.., n − 1, ..] -> [.., n, ..], out_i = g_{i−1} − g_i (terms outside g dropped). */
+function diffAdjoint(g: Tensor, ax: number, n: number): Tensor {
+  const shape = [...g.shape];
+  shape[ax] = n;
+  return diffLaunch('diff_adjoint', g, shape, ax, n, `diff adjoint ${fmt(g.shape)} axis ${ax}`);
+}
+
+function diffLaunch(entry: 'diff' | 'diff_adjoint', src: Tensor, shape: number[], ax: number, n: number, label: string): Tensor {
+  const y = empty(shape, entry);
+  const inner = numel(shape.slice(ax + 1));
+  const outer = numel(shape.slice(0, ax));
+  const last = inner === 1;
+  const C = last ? shape[ax]! : inner;
+  const R = last ? outer : outer * shape[ax]!;
+  if (R > 0 && C > 0) {
+    const it = rowItems(C);
+    engine().dispatch({
+      kernel: 'diff', entry, constants: { WG: 8, ITEMS: it, LAST: last }, params: new Uint32Array([R, C, n, inner]),
+      buffers: [src.buffer, y.buffer], grid: [Math.ceil(C / (8 * it)), Math.min(R, 65535), Math.ceil(R / 65535)], label,
+    });
+  }
+  return entry === 'diff'
+    ? record(y, 'diff', [src], (g) => [diffAdjoint(g, ax, n)])
+    : record(y, 'diffAdjoint', [src], (g) => [diff(g, ax)]);
 }
 
 /** A copy with its own storage (no graph link is lost: the gradient passes through). */

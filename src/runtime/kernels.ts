@@ -3,7 +3,7 @@
 // (loadKernelsFromUrl).
 
 /** Every kernel family the engine runs, by file name without `.wgsl`. */
-export const KERNEL_FILES = ['elementwise', 'copy', 'reduce', 'matmul', 'fill', 'conv', 'conv_direct', 'warp', 'resize', 'correlation', 'pad', 'norm', 'winograd', 'optim', 'census'] as const;
+export const KERNEL_FILES = ['elementwise', 'copy', 'reduce', 'matmul', 'fill', 'conv', 'conv_direct', 'warp', 'resize', 'correlation', 'pad', 'norm', 'winograd', 'optim', 'census', 'diff'] as const;
 export type KernelFile = (typeof KERNEL_FILES)[number];
 export type KernelSources = Record<KernelFile, string>;
 
