@@ -63,8 +63,8 @@ const trainCase: BenchCase = {
 };
 
 // The default estimate's test-time refinement (src/flow/refine.ts) alone: DEFAULT_REFINE's 100 Adam steps on the
-// census + smoothness energy of 8 pairs at once, as eval-flow and flows batch them. Not counted in flops: about 60
-// dispatches a step (census one kernel each way, warp two, the smoothness term small elementwise ops).
+// census + smoothness energy of 8 pairs at once, as eval-flow and flows batch them. Not counted in flops: about 40
+// dispatches a step (census and warp one kernel each way, diff two per axis, the rest small elementwise ops).
 const REFINE_BATCH = 8;
 const refineCase: BenchCase = {
   name: `flow.refine b${REFINE_BATCH} 128x128 (${DEFAULT_REFINE.steps} steps)`,

@@ -494,6 +494,7 @@ shp('diff: along the last, a middle and the first axis; odd sizes; rows past one
     [[2], 0], // one difference
     [[8, 2, 40, 131], 3], // the refinement's smoothness shapes, rows longer than one lane's run
     [[3, 2, 33, 20], 2],
+    [[65540, 3], 1], // more than 65535 rows: the grid's z takes the rest
   ];
   for (const [s, axis] of cases) {
     await check(`diff ${fmt(s)} axis ${axis}`, [randRT(s, rng)], { f: ([x]) => diff(x!, axis), fr: ([v]) => ref.diff(v!, axis), fv: (g, [v]) => vjp.diff(g, v!, axis) }, rng);

@@ -239,7 +239,7 @@ forward('variance biased and unbiased', () => {
   close(ref.variance(y, [0], false, true), [3], [0.5, 2, 4.5]);
 });
 
-forward('shape ops: reshape, permute, transpose, slice, concat, expand', () => {
+forward('shape ops: reshape, permute, transpose, slice, diff, concat, expand', () => {
   const x = arange([2, 3, 4]); // x[i][j][k] = 12i + 4j + k
   close(ref.reshape(x, [4, -1]), [4, 6], Array.from(x.data));
   close(ref.reshape(rt([1, 1], [5]), []), [], [5]);

@@ -116,5 +116,5 @@ export function refineSchedule(s: number, n: number): number {
 
 const WARMUP = 10;
 
-/** Steps per chunk of refineFlow's in-flight work (about 60 dispatches a step; 540 before the census kernel). */
+/** Steps per chunk of refineFlow's in-flight work (about 40 dispatches a step; 540 before census and diff were kernels). */
 const CHUNK = 10;

@@ -6,8 +6,8 @@
 import { record } from '../autograd.js';
 import { EngineError, rowItems as items } from '../runtime/engine.js';
 import { Tensor, empty, engine, live, noGrad, scope } from '../tensor.js';
-import { abs, add, affine, div, maximum, minimum, mul, neg, powScalar, rsqrt, sqrt, square, step, sub } from './elementwise.js';
-import { ones, tensor, zeros } from './creation.js';
+import { abs, add, affine, div, maximum, minimum, mul, neg, powScalar, rsqrt, square, step, sub } from './elementwise.js';
+import { ones, zeros } from './creation.js';
 import { mean, sum, variance } from './reduce.js';
 import { reshape, slice } from './shape.js';
 import { fmt, numel } from './shapes.js';
