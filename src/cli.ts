@@ -105,7 +105,7 @@ flow / flows options:
   --bidirectional on|off  average each view's forward flow with its backward flow, negated and sampled where the
                           forward flow lands (default ${DEFAULT_BIDIRECTIONAL ? 'on' : 'off'}; twice the time)
   --refine <steps>        test-time refinement: Adam steps on the flow field that lower the pair's census +
-                          smoothness energy (default ${DEFAULT_REFINE_STEPS}; the estimate takes 3-4 times as long; 0 = the
+                          smoothness energy (default ${DEFAULT_REFINE_STEPS}; about 1.6 times the estimate's time; 0 = the
                           network's estimate as it is)
   flow:  --out <file.png> colour-wheel picture (default flow.png) and the raw flow as <file>.flo next to it
   flows: --out <dir>      where the .npy files go (default: the official flow/<split>/<vid>/<clip> folder when the

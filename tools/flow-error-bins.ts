@@ -6,7 +6,7 @@
 //   * the predicted u and v against the true ones: standard deviations and correlation.
 //
 //   node --import tsx tools/flow-error-bins.ts [--data data/synth] [--model file] [--symmetry k] [--bidirectional on|off]
-// (--symmetry / --bidirectional: as estimateFlow's; default 1 view, off: the network itself)
+// (--symmetry / --bidirectional: as estimateFlow's; default 1 view, off: the network itself; never test-time refinement)
 import { init, close, loadFlowModel, estimateFlow, framesTensor, scope, type FlowSymmetry } from '../src/node.js';
 import { listClips, readFrame, readNpyFile } from '../src/data/sky.js';
 
@@ -35,7 +35,7 @@ let pairs = 0;
 for (const c of clips) {
   for (let t = 0; t + 1 < c.frames.length; t += 2) {
     const a = readFrame(c.frames[t]!, S);
-    const f = await scope(async () => estimateFlow(model, framesTensor([a], S, S), framesTensor([readFrame(c.frames[t + 1]!, S)], S, S), { symmetry, bidirectional }));
+    const f = await scope(async () => estimateFlow(model, framesTensor([a], S, S), framesTensor([readFrame(c.frames[t + 1]!, S)], S, S), { symmetry, bidirectional, refine: 0 }));
     const pred = await f.data();
     f.dispose();
     const g = readNpyFile(c.gtflow![t]!).data;

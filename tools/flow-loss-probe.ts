@@ -3,7 +3,7 @@
 // the weighted smoothness, averaged over 8 fresh SynthSky clips (seed 4242, never used for training or evaluation).
 //
 //   node --import tsx tools/flow-loss-probe.ts [--model file] [--gap k] [--mode default|pure-advection] [--symmetry k] [--bidirectional on|off]
-// (--symmetry / --bidirectional: as estimateFlow's for the model's prediction; default 1 view, off: the network itself)
+// (--symmetry / --bidirectional: as estimateFlow's for the model's prediction; default 1 view, off: the network itself; never test-time refinement)
 //
 // --gap k scores frame 0 against frame k (the ground truth summed over the k steps: the fields are smooth and slow,
 // so this is close to the composed flow). The README's table ("Flow estimator", training status) is --gap 1.
@@ -47,7 +47,7 @@ for (let k = 0; k < CLIPS; k++) {
   for (let t = 0; t < gap; t++) for (let i = 0; i < 2 * S * S; i++) g[i]! += clip.flows[t]![i]!;
   const a = framesTensor([planar(clip.frames[0]!)], S, S);
   const b = framesTensor([planar(clip.frames[gap]!)], S, S);
-  const pred = await (await estimateFlow(model, a, b, { symmetry, bidirectional })).data();
+  const pred = await (await estimateFlow(model, a, b, { symmetry, bidirectional, refine: 0 })).data();
   for (const [n, [, make]] of fields.entries()) {
     const f = new Float32Array(2 * S * S);
     for (let i = 0; i < S * S; i++) [f[i], f[S * S + i]] = make(g[2 * i]!, g[2 * i + 1]!, pred[i]!, pred[S * S + i]!);

@@ -22,7 +22,7 @@ const { model, path } = await loadFlowModel(i >= 0 ? args[i + 1] : undefined);
 const S = 128;
 const CLIPS = 8;
 const planar = (rgb: Uint8Array) => toPlanarRGB({ width: S, height: S, channels: 3, data: rgb });
-const names = ['ground truth', 'ground truth through 64x64', 'ground truth through 32x32 (the network\'s output grid)', 'ground truth through 16x16', 'the model (one pass)', 'the model (2 views, bidirectional: the default)'];
+const names = ['ground truth', 'ground truth through 64x64', 'ground truth through 32x32 (the network\'s output grid)', 'ground truth through 16x16', 'the model (one pass)', 'the model (2 views, bidirectional; no refinement)'];
 const totals = names.map(() => ({ epe: 0, scale: [0, 0, 0, 0] }));
 for (let k = 0; k < CLIPS; k++) await scope(async () => {
   const clip = renderSynthClip({ ...drawSynthParams(4242, k, S), mode: 'default' }, { size: S, frames: 2 });
@@ -32,7 +32,7 @@ for (let k = 0; k < CLIPS; k++) await scope(async () => {
   const b = framesTensor([planar(clip.frames[1]!)], S, S);
   const gt = tensor(g, [1, 2, S, S]);
   const through = (n: number) => resizeFlow(resizeFlow(gt, n, n), S, S);
-  const fields: Tensor[] = [gt, through(64), through(32), through(16), await estimateFlow(model, a, b, { symmetry: 1, bidirectional: false }), await estimateFlow(model, a, b)];
+  const fields: Tensor[] = [gt, through(64), through(32), through(16), await estimateFlow(model, a, b, { symmetry: 1, bidirectional: false, refine: 0 }), await estimateFlow(model, a, b, { refine: 0 })];
   for (const [n, f] of fields.entries()) {
     // both directions as the loss expects them; the backward field taken as minus the forward one
     const stacked = concat([f, neg(f)], 0);
