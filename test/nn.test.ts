@@ -197,6 +197,22 @@ convs('convTranspose2d: auto takes the sub-pixel form for stride-2 layers with p
   }
 });
 
+convs('convTranspose3d: auto takes convt_direct2 for 3 output channels whatever the input channels (stride 2 along W), col2im without that shape', async () => {
+  const route = async (xs: number[], w: number[], stride: number[]) => scope(async () => {
+    const x = gpu(randRT(xs, mulberry32(2008)));
+    const wt = gpu(randRT(w, mulberry32(2009), -0.5, 0.5));
+    engine().profileStart();
+    const y = convTranspose3d(x, wt, null, { stride, padding: 1 });
+    await y.data();
+    const p = await engine().profileStop();
+    return p.entries.map((e) => e.label).join('\n');
+  });
+  assert.match(await route([1, 32, 2, 4, 8], [32, 3, 3, 4, 4], [1, 2, 2]), /^convt_direct2 /m, '32 -> 3, stride (1, 2, 2)');
+  assert.match(await route([1, 3, 2, 4, 8], [3, 3, 3, 4, 4], [1, 2, 2]), /^convt_direct2 /m, '3 -> 3');
+  const plain = await route([1, 32, 2, 4, 8], [32, 3, 3, 4, 4], [1, 1, 1]);
+  assert.ok(/col2im/.test(plain) && !/convt_direct/.test(plain), `32 -> 3 at stride 1: col2im, got ${plain}`);
+});
+
 const CONVT3D: ConvCase[] = [
   { x: [1, 2, 3, 4, 3], w: [2, 3, 3, 3, 3], bias: true, opts: { stride: 2, padding: 1, outputPadding: 1 } },
   { x: [2, 2, 3, 3, 4], w: [2, 2, 2, 3, 2], bias: false, opts: { dilation: 2, padding: [0, 1, 1] } },
@@ -239,6 +255,9 @@ const DIRECT: [string, ConvCase, boolean][] = [
   ['convTranspose3d', { x: [2, 3, 3, 4, 12], w: [3, 5, 3, 4, 4], bias: true, opts: { stride: [1, 2, 2], padding: 1, algorithm: 'direct' } }, true],
   ['convTranspose2d', { x: [1, 3, 5, 8], w: [3, 2, 3, 3], bias: false, opts: { stride: 2, padding: 1, outputPadding: 1, algorithm: 'direct' } }, true],
   ['convTranspose3d', { x: [1, 2, 2, 3, 36], w: [2, 3, 2, 4, 4], bias: false, opts: { stride: [2, 1, 2], padding: [0, 1, 1], algorithm: 'direct' } }, true],
+  // many input channels, 3 outputs: the input gradient of an RGB conv (the critic's conv3d 3->32), which 'auto' sends
+  // to convt_direct2 whatever the input channels
+  ['convTranspose3d', { x: [2, 9, 3, 4, 8], w: [9, 3, 3, 4, 4], bias: true, opts: { stride: [1, 2, 2], padding: 1, algorithm: 'direct' } }, true],
 ];
 
 convs('direct kernels (few channels): forward and gradients of x, w, b, and the im2col route on the same layers', async () => {

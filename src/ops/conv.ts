@@ -42,7 +42,8 @@ export interface ConvTransposeOptions extends Omit<ConvOptions, 'algorithm'> {
    * sides are multiples of the stride): one matmul per output phase (stride² of them: the phase's taps times the
    * input's patches at stride 1), written into the output interleaved — no scatter. 'direct'
    * (kernels/conv_direct.wgsl): a gather over the taps of each output. 'auto' (default): direct when both channel
-   * counts are at most 4, sub-pixel for layers with stride 2 along W that are large enough (see subpixelPays;
+   * counts are at most 4, or the output's are and the layer has convt_direct2's stride-2 shape (the input gradient of
+   * an RGB layer such as the critic's conv3d 3->32), sub-pixel for layers with stride 2 along W that are large enough (see subpixelPays;
    * 96->96 k3 s2 @64x64: 39.7 ms vs col2im's 53.6), else col2im.
    */
   algorithm?: 'auto' | 'col2im' | 'subpixel' | 'direct';
@@ -375,7 +376,7 @@ function convTransposeNd(op: string, nd: number, x: Tensor, w: Tensor, b: Tensor
   const g = { ...convGeometry(op, outSp, Co, k, { stride: s, padding: p, dilation: d }), outSize: to3(inSp, 1) };
   const gt: ConvGeometry = { ...g, inSize: to3(inSp, 1), outSize: to3(outSp, 1), channels: Ci };
   const directOk = directFits(gt, N, Co, gt.stride[2]);
-  if (algo === 'direct' || (algo === 'auto' && Ci <= DIRECT_MAX_CHANNELS && Co <= DIRECT_MAX_CHANNELS && directOk)) {
+  if (algo === 'direct' || (algo === 'auto' && Co <= DIRECT_MAX_CHANNELS && (Ci <= DIRECT_MAX_CHANNELS || stride2Quads(gt)) && directOk)) {
     if (!directOk) throw new EngineError(`${op}: the direct kernel's grid exceeds 65535 for output ${fmt(outSp)} and ${N} samples; use algorithm 'col2im'`);
     return withBias(convTransposeDirect(x, w, gt, g), b, Co, nd);
   }
@@ -508,7 +509,10 @@ function convTranspose2dSubpixel(x: Tensor, w: Tensor, g: ConvGeometry, gt: Conv
  * "Benchmarks": 2.4-2.8x faster than im2col/col2im on the generator's convT3d 3->3 and its input gradient). A conv
  * with few input channels and stride 2 along W (stride2Pairs: the critic's conv3d 3->32, the flow encoder's 2->32,
  * PWC-Lite's first 3->16 layer) takes conv_direct2 whatever its output channels: 1.4-1.9x faster than im2col there since its weights are
- * shared by subgroup shuffles and each workgroup computes two channel groups.
+ * shared by subgroup shuffles and each workgroup computes two channel groups. Likewise a transposed conv with few
+ * output channels and convt_direct2's stride-2 shape (the input gradient of those layers: conv3d 3->32's is a
+ * convT3d 32->3) takes it whatever its input channels: no 75 MB column buffer (peak 78 -> 6 MiB) and GPU time
+ * 292 -> 238 ms (medians of 6 interleaved runs on a slowed machine, README kernel notes).
  */
 const DIRECT_MAX_CHANNELS = 4;
 /** Output rows per workgroup of the direct kernels (ROWS in conv_direct.wgsl). */
