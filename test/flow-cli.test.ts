@@ -203,6 +203,54 @@ lib('stage 1 trains with the census term by default, with 0.15 L1 + 0.85 SSIM wh
   );
 });
 
+lib('train-flow --init-from starts from given weights with a fresh optimiser; --smooth-order and --smooth-weight reach the loss; bad values are named', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'dtvnet-flowinit-'));
+  await writeSynthDataset(dir, { clips: 1, frames: 2, seed: 8, size: 64 });
+  const train = new PairDataset(listClips(dir).clips, 64);
+  const base = join(dir, 'base.safetensors');
+  (await trainFlow(train, [], { steps: 1, batch: 1, size: 64, seed: 3, out: base })).dispose();
+  const want = readSafetensorsFile(base).tensors;
+  const maxDiff = async (opts: Partial<Parameters<typeof trainFlow>[2]>, name: string) => {
+    const net = await trainFlow(train, [], { steps: 1, batch: 1, size: 64, seed: 4, lr: 1e-9, out: join(dir, `${name}.safetensors`), ...opts });
+    let d = 0;
+    for (const [k, t] of await net.stateDictHost()) {
+      const w = want.get(k)!.data;
+      t.data.forEach((v, i) => { d = Math.max(d, Math.abs(v - w[i]!)); });
+    }
+    net.dispose();
+    return d;
+  };
+  // one step at a learning rate of 1e-9 moves no weight further than that: the run started from base's weights
+  const [fine, fresh] = [await maxDiff({ initFrom: base }, 'fine'), await maxDiff({}, 'fresh')];
+  assert.ok(fine < 1e-6, `fine-tuned from base: max weight change ${fine}`);
+  assert.ok(fresh > 1e-2, `a fresh run differs from base: ${fresh}`);
+  // the first step's terms: first differences of a near-zero flow are larger than second ones; weight 0 leaves the
+  // photometric term alone; the total is photometric + weight x smooth
+  const first = async (opts: Partial<Parameters<typeof trainFlow>[2]>) => {
+    const logs: Record<string, number | string>[] = [];
+    (await trainFlow(train, [], { steps: 1, batch: 1, size: 64, seed: 1, initFrom: base, out: join(dir, 's.safetensors'), onLog: (e) => logs.push(e), ...opts })).dispose();
+    return { total: Number(logs[0]!.total), photometric: Number(logs[0]!.photometric), smooth: Number(logs[0]!.smooth) };
+  };
+  const [second, firstOrder, off] = [await first({}), await first({ smoothOrder: 1, smoothWeight: 400 }), await first({ smoothOrder: 1, smoothWeight: 0 })];
+  assert.ok(Math.abs(second.photometric - firstOrder.photometric) <= 1e-5 * second.photometric, 'same weights and batch, same photometric term');
+  assert.ok(firstOrder.smooth > 1.5 * second.smooth && second.smooth > 0, `first-order ${firstOrder.smooth} vs second-order ${second.smooth}`);
+  assert.ok(Math.abs(second.total - second.photometric - 75 * second.smooth) <= 1e-4 * second.total, 'default weight 75');
+  assert.ok(Math.abs(firstOrder.total - firstOrder.photometric - 400 * firstOrder.smooth) <= 1e-4 * firstOrder.total, 'weight 400');
+  assert.ok(Math.abs(off.total - off.photometric) <= 1e-6 * off.total, 'weight 0: the total is the photometric term');
+  const cases = [
+    [{ smoothOrder: 3 }, /smoothOrder must be 1 or 2, got 3/],
+    [{ smoothWeight: -1 }, /smoothWeight must be a finite number >= 0, got -1/],
+    [{ initFrom: base, resume: true }, /initFrom starts a new run from given weights; resume continues one/],
+    [{ initFrom: join(dir, 'missing.safetensors') }, /initFrom: no weights file at .*missing.safetensors/],
+  ] as const;
+  for (const [extra, msg] of cases) {
+    await trainFlow(train, [], { steps: 1, size: 64, ...extra, out: join(dir, 'x.safetensors') } as Parameters<typeof trainFlow>[2]).then(
+      () => assert.unreachable(JSON.stringify(extra)),
+      (e: Error) => assert.match(e.message, msg),
+    );
+  }
+});
+
 lib('the shipped model recovers pure translations: horizontal ones within 0.3 px, vertical ones at least 40 % (README: its vertical motion is weaker)', async () => {
   const { model } = await loadFlowModel();
   const S = 128;
@@ -434,6 +482,18 @@ cli('synth, train-flow (log, f16 export), eval-flow --json, flow, flows (with it
   const e14 = dtvnet(['train-flow', '--data', dir, '--scale-weights', '1,x']);
   assert.is(e14.status, 2);
   assert.match(e14.stderr, /--scale-weights must be 1 to 5 comma-separated weights >= 0, finest scale first, not all 0 \(e.g. 1,1,0,0,0\), got '1,x'/);
+  const eOrder = dtvnet(['train-flow', '--data', dir, '--smooth-order', '3']);
+  assert.is(eOrder.status, 2);
+  assert.match(eOrder.stderr, /--smooth-order must be one of 2, 1, got '3'/);
+  const eWeight = dtvnet(['train-flow', '--data', dir, '--smooth-weight', '-1']);
+  assert.is(eWeight.status, 2);
+  assert.match(eWeight.stderr, /--smooth-weight must be a number >= 0, got '-1'/);
+  const eInit = dtvnet(['train-flow', '--data', dir, '--init-from', model, '--resume']);
+  assert.is(eInit.status, 2);
+  assert.match(eInit.stderr, /--init-from starts a new run from given weights and --resume continues one/);
+  const eInit2 = dtvnet(['train-flow', '--data', dir, '--init-from', join(dir, 'nothing.safetensors')]);
+  assert.is(eInit2.status, 2);
+  assert.match(eInit2.stderr, /--init-from: no such file .*nothing\.safetensors/);
   const e12 = dtvnet(['train-flow', '--data', dir, '--decay-at', '1.5']);
   assert.is(e12.status, 2);
   assert.match(e12.stderr, /--decay-at must be a fraction of the steps in \[0, 1\], got '1.5'/);

@@ -349,7 +349,7 @@ loss('exclude leaves pixels out of the photometric term (distillation: what the 
   for (const t of [a, b, ...flows]) t.dispose();
 });
 
-loss('smoothness is zero for an affine flow and, for a kinked one, what FLOW.md §6.3 gives by hand; gradients reach the flows', async () => {
+loss('smoothness is zero for an affine flow and, for a kinked one, what FLOW.md §6.3 gives by hand (and the first-order variant); gradients reach the flows', async () => {
   const S = 64;
   const [a, b] = texturePair(S, 0, 0);
   const cfg = { ...STAGE1, wScales: [0, 0, 0, 0, 0] };
@@ -382,6 +382,19 @@ loss('smoothness is zero for an affine flow and, for a kinked one, what FLOW.md 
   const smooth = await scope(() => flowLoss(a, b, kinked, cfg).smooth).item();
   assert.ok(Math.abs(smooth - want) < 1e-3 * want, `kinked flow smoothness ${smooth}, by hand ${want}`);
   assert.ok(Math.abs((await l1.item()) - cfg.wSmooth * want) < 1e-3 * cfg.wSmooth * want, 'the total is wSmooth times it');
+  // first order (smoothOrder 1): |∂x F| = 0.1 (÷ S) between every pair of columns, each weighted by the edge between
+  // them; ∂y F = 0
+  let acc1 = 0;
+  for (let y = 0; y < S; y++) {
+    for (let x = 0; x + 1 < S; x++) {
+      let d = 0;
+      for (let c = 0; c < 3; c++) d += Math.abs(img[(c * S + y) * S + x + 1]! - img[(c * S + y) * S + x]!) / 3;
+      acc1 += Math.exp(-10 * d) * (0.1 / S);
+    }
+  }
+  const want1 = (0.25 * acc1) / (2 * S * (S - 1));
+  const smooth1 = await scope(() => flowLoss(a, b, kinked, { ...cfg, smoothOrder: 1 }).smooth).item();
+  assert.ok(Math.abs(smooth1 - want1) < 1e-3 * want1, `kinked flow first-order smoothness ${smooth1}, by hand ${want1}`);
   l1.backward();
   const g = await kinked[0]!.grad!.data();
   assert.ok(g.some((x) => x !== 0), 'gradient reaches the flow');

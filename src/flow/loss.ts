@@ -1,6 +1,6 @@
 // The unsupervised flow loss of ARFlow's sky configuration (../shared/spec/FLOW.md §6), written in ops so autograd
-// differentiates it: multi-scale occlusion-masked photometric terms (L1 / SSIM / census), second-order edge-aware
-// smoothness, occlusion from the backward flow's range map (stage 1) or the forward-backward check (stage 2).
+// differentiates it: multi-scale occlusion-masked photometric terms (L1 / SSIM / census), second-order (ARFlow) or
+// first-order edge-aware smoothness, occlusion from the backward flow's range map (stage 1) or the forward-backward check (stage 2).
 //
 // Everything works on the stacked batch the network returns: [frame1 -> frame2 ; frame2 -> frame1] (batch 2N), so
 // one kernel launch serves both directions; per-direction means are taken on the two halves, as ARFlow does.
@@ -24,12 +24,14 @@ export interface FlowLossConfig {
   occlusion: 'range' | 'fb' | 'none';
   /** weights of the photometric term per scale, finest first (ARFlow: 1, 1, 1, 1, 0) */
   wScales: number[];
-  /** smoothness weight (sky: 75) and edge sensitivity α (10); second order; applied at the finest scale */
+  /** smoothness weight (sky: 75) and edge sensitivity α (10); applied at the finest scale */
   wSmooth: number;
   edgeAlpha: number;
+  /** order of the smoothness term's differences: 2 (ARFlow's sky recipe, FLOW.md §6.3) or 1 (the refinement's energy) */
+  smoothOrder: 1 | 2;
 }
 
-export const STAGE1: FlowLossConfig = { wL1: 0.15, wSsim: 0.85, wCensus: 0, occlusion: 'range', wScales: [1, 1, 1, 1, 0], wSmooth: 75, edgeAlpha: 10 };
+export const STAGE1: FlowLossConfig = { wL1: 0.15, wSsim: 0.85, wCensus: 0, occlusion: 'range', wScales: [1, 1, 1, 1, 0], wSmooth: 75, edgeAlpha: 10, smoothOrder: 2 };
 /** Stage 1 as `train-flow` runs it by default: the census term with stage 1's range-map occlusion. */
 export const STAGE1_CENSUS: FlowLossConfig = { ...STAGE1, wL1: 0, wSsim: 0, wCensus: 1 };
 export const STAGE2: FlowLossConfig = { ...STAGE1_CENSUS, occlusion: 'fb' };
@@ -84,16 +86,24 @@ export function edgeWeights(img: Tensor, alpha: number): [Tensor, Tensor] {
   return [exp(affine(mean(abs(diff(img, 3)), 1, true), -alpha, 0)), exp(affine(mean(abs(diff(img, 2)), 1, true), -alpha, 0))];
 }
 
-/** Second-order edge-aware smoothness of flows [B, 2, H, W] given images [B, 3, H, W] (FLOW.md §6.3), per direction [2]. */
-function smoothness2nd(flow: Tensor, img: Tensor, alpha: number): Tensor {
+/**
+ * The edge-weighted absolute differences of flows [B, 2, H, W] along x and y, of order 1 or 2 (FLOW.md §6.3; the
+ * flow in units of the frame's shorter side): w_x · |∂ˣF| ([B, 2, H, W − o]) and w_y · |∂ʸF| ([B, 2, H − o, W]),
+ * each weighted by the image edge between the pixels the difference spans (its middle pair for order 2).
+ */
+export function smoothnessTerms(flow: Tensor, [wx, wy]: [Tensor, Tensor], order: 1 | 2): [Tensor, Tensor] {
   const [, , H, W] = flow.shape as [number, number, number, number];
   const f = affine(flow, 1 / Math.min(H, W), 0);
-  const [wx, wy] = edgeWeights(img, alpha);
+  if (order === 1) return [mul(wx, abs(diff(f, 3))), mul(wy, abs(diff(f, 2)))];
   const dxx = diff(diff(f, 3), 3);   // F[x+2] − 2F[x+1] + F[x]
   const dyy = diff(diff(f, 2), 2);
-  const sx = halfMeans(mul(slice(wx, 3, 1, W - 1), abs(dxx)));
-  const sy = halfMeans(mul(slice(wy, 2, 1, H - 1), abs(dyy)));
-  return affine(add(sx, sy), 0.5, 0);
+  return [mul(slice(wx, 3, 1, W - 1), abs(dxx)), mul(slice(wy, 2, 1, H - 1), abs(dyy))];
+}
+
+/** Edge-aware smoothness of flows [B, 2, H, W] given images [B, 3, H, W], per direction [2]: ½ (mean_x + mean_y). */
+function smoothness(flow: Tensor, img: Tensor, alpha: number, order: 1 | 2): Tensor {
+  const [sx, sy] = smoothnessTerms(flow, edgeWeights(img, alpha), order);
+  return affine(add(halfMeans(sx), halfMeans(sy)), 0.5, 0);
 }
 
 export interface FlowLossParts {
@@ -148,7 +158,7 @@ export function flowLoss(img1: Tensor, img2: Tensor, flows: Tensor[], cfg: FlowL
       photometric = photometric ? add(photometric, term) : term;
     }
     photometric ??= zeros([]);
-    const smooth = affine(sum(smoothness2nd(flows[0]!, concat([img1, img2], 0), cfg.edgeAlpha)), 0.5, 0);
+    const smooth = affine(sum(smoothness(flows[0]!, concat([img1, img2], 0), cfg.edgeAlpha, cfg.smoothOrder)), 0.5, 0);
     const total = add(photometric, affine(smooth, cfg.wSmooth, 0));
     return { total, photometric, smooth, mask: mask0 };
   });

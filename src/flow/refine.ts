@@ -11,12 +11,12 @@
 
 import { EngineError } from '../runtime/engine.js';
 import { Tensor, engine, keep, noGrad, scope } from '../tensor.js';
-import { abs, add, affine, mul } from '../ops/elementwise.js';
+import { add, affine } from '../ops/elementwise.js';
 import { census } from '../ops/nn.js';
 import { warp } from '../ops/flow.js';
 import { sum } from '../ops/reduce.js';
-import { clone, diff } from '../ops/shape.js';
-import { edgeWeights } from './loss.js';
+import { clone } from '../ops/shape.js';
+import { edgeWeights, smoothnessTerms } from './loss.js';
 import { fmt } from '../ops/shapes.js';
 import { Adam } from '../train/adam.js';
 
@@ -55,14 +55,13 @@ export function refineEnergy(frame1: Tensor, frame2: Tensor, flow: Tensor, o: Pi
 }
 
 /** E(F) with frame1's edge weights given (they do not change while the field does). */
-function energy(frame1: Tensor, frame2: Tensor, flow: Tensor, smooth: number, [wx, wy]: [Tensor, Tensor]): Tensor {
+function energy(frame1: Tensor, frame2: Tensor, flow: Tensor, smooth: number, weights: [Tensor, Tensor]): Tensor {
   const [, , H, W] = flow.shape as [number, number, number, number];
   const data = affine(sum(census(warp(frame2, flow, 'border'), frame1)), 1 / (H * W), 0);
   if (!smooth) return data;
-  const f = affine(flow, 1 / Math.min(H, W), 0);
   // each pair's mean over its pixels and the two flow channels (Σ / 2HW), then ½ for the two axes
-  const along = (axis: 2 | 3, w: Tensor) => affine(sum(mul(w, abs(diff(f, axis)))), 0.25 / (H * W), 0);
-  return add(data, affine(add(along(3, wx), along(2, wy)), smooth, 0));
+  const [sx, sy] = smoothnessTerms(flow, weights, 1);
+  return add(data, affine(add(sum(sx), sum(sy)), (0.25 * smooth) / (H * W), 0));
 }
 
 /**

@@ -8,7 +8,8 @@
 //   3. SelFlow-style self-supervised distillation: a frozen copy of the network at the start of this stage is the
 //      teacher; the student sees frame 2 with random noise patches pasted in (hiding pixels the teacher could
 //      see) and is regressed to the teacher's flow there with ψ(x) = (|x| + 0.01)^0.4, next to the stage-2 loss.
-// Always: second-order edge-aware smoothness (weight 75, α 10). Adam (ε 1e-7, L2 decay 1e-6 on weights only) as
+// Always: edge-aware smoothness (α 10; by default second order with weight 75 as ARFlow; `smoothOrder: 1` takes the
+// test-time refinement's first-order term). Adam (ε 1e-7, L2 decay 1e-6 on weights only) as
 // ARFlow; augmentation: random horizontal flip and random swap of the two frames (ARFlow), optionally also random
 // vertical flips and transposition (`augment: 'dihedral'`), so vertical motion is trained exactly as horizontal.
 // Departures from the sky recipe, for a one-hour budget on a 2-core CPU adapter (all options): 128x128 input
@@ -204,6 +205,18 @@ export interface FlowTrainOptions {
   /** pairs per update while training on windows (default `batch`; `batch` applies to the whole-frame steps) */
   cropBatch?: number;
   /**
+   * order of the edge-aware smoothness term's differences: 2 (default, ARFlow's sky recipe: |∂²F|) or 1 (|∂F|, the
+   * term the test-time refinement minimises, refine.ts)
+   */
+  smoothOrder?: 1 | 2;
+  /** weight of the smoothness term (default 75, ARFlow's sky recipe) */
+  smoothWeight?: number;
+  /**
+   * start from these weights (a .safetensors checkpoint or shipped float16 file; its forward-pass options come with
+   * it) instead of a fresh initialisation, with a fresh optimiser: fine-tuning. Not with `resume`.
+   */
+  initFrom?: string;
+  /**
    * Polyak averaging: the share d of the old weight average kept per step (e.g. 0.995: about the last 200 steps;
    * default 0 = off). From `averageAt` on, `out` holds the averaged weights (what is evaluated, returned and shipped)
    * and the state file the trained ones; the tracked evaluation reports both (`epe`, `avg_epe`).
@@ -216,8 +229,8 @@ export interface FlowTrainOptions {
   /** stop (with a checkpoint) once this many of the `steps` are done, as an interrupted run would; resume later */
   stopAt?: number;
   onLog?: (entry: Record<string, number | string>) => void;
-  /** on resume: called for each training option (photometric, augment, scaleWeights, average) that differs from the resumed run's */
-  onOptionChange?: (name: 'photometric' | 'augment' | 'scaleWeights' | 'average', was: string, now: string) => void;
+  /** on resume: called for each training option (photometric, augment, scaleWeights, average, smoothOrder, smoothWeight) that differs from the resumed run's */
+  onOptionChange?: (name: 'photometric' | 'augment' | 'scaleWeights' | 'average' | 'smoothOrder' | 'smoothWeight', was: string, now: string) => void;
 }
 
 export interface EvalResult {
@@ -245,14 +258,18 @@ export async function trainFlow(train: PairDataset, evalClips: ClipInfo[], opts:
     scaleWeights: opts.scaleWeights ?? STAGE1.wScales,
     average: opts.average ?? 0,
     averageAt: opts.averageAt ?? 0,
+    smoothOrder: opts.smoothOrder ?? STAGE1.smoothOrder,
+    smoothWeight: opts.smoothWeight ?? STAGE1.wSmooth,
   };
   if (o.photometric !== 'l1-ssim' && o.photometric !== 'census') throw new EngineError(`trainFlow: photometric must be 'l1-ssim' or 'census', got '${String(o.photometric)}'`);
   if (!(Array.isArray(o.scaleWeights) && o.scaleWeights.length >= 1 && o.scaleWeights.length <= 5 && o.scaleWeights.every((v) => v >= 0 && Number.isFinite(v)) && o.scaleWeights.some((v) => v > 0))) {
     throw new EngineError(`trainFlow: scaleWeights must be 1 to 5 finite weights >= 0 (finest scale first), not all 0, got ${JSON.stringify(o.scaleWeights)}`);
   }
-  const wScales = [...o.scaleWeights];
-  const stage1: FlowLossConfig = { ...(o.photometric === 'l1-ssim' ? STAGE1 : STAGE1_CENSUS), wScales };
-  const stage2: FlowLossConfig = { ...STAGE2, wScales };
+  if (o.smoothOrder !== 1 && o.smoothOrder !== 2) throw new EngineError(`trainFlow: smoothOrder must be 1 or 2, got ${String(o.smoothOrder)}`);
+  if (!(o.smoothWeight >= 0 && Number.isFinite(o.smoothWeight))) throw new EngineError(`trainFlow: smoothWeight must be a finite number >= 0, got ${o.smoothWeight}`);
+  const smoothing = { wScales: [...o.scaleWeights], smoothOrder: o.smoothOrder, wSmooth: o.smoothWeight };
+  const stage1: FlowLossConfig = { ...(o.photometric === 'l1-ssim' ? STAGE1 : STAGE1_CENSUS), ...smoothing };
+  const stage2: FlowLossConfig = { ...STAGE2, ...smoothing };
   if (o.augment !== 'flip-x' && o.augment !== 'dihedral') throw new EngineError(`trainFlow: augment must be 'flip-x' or 'dihedral', got '${String(o.augment)}'`);
   if (!(o.dihedralAt === undefined || (o.dihedralAt >= 0 && o.dihedralAt <= 1))) throw new EngineError(`trainFlow: dihedralAt must be a fraction of the steps in [0, 1], got ${o.dihedralAt}`);
   if (!(o.wDistill >= 0 && Number.isFinite(o.wDistill))) throw new EngineError(`trainFlow: wDistill must be a finite number >= 0, got ${o.wDistill}`);
@@ -270,11 +287,17 @@ export async function trainFlow(train: PairDataset, evalClips: ClipInfo[], opts:
   const cropBatch = o.cropBatch ?? o.batch;
   if (!Number.isInteger(cropBatch) || cropBatch < 1) throw new EngineError(`trainFlow: cropBatch must be a positive integer, got ${o.cropBatch}`);
   manualSeed(o.seed);
+  if (o.initFrom !== undefined && o.resume) throw new EngineError('trainFlow: initFrom starts a new run from given weights; resume continues one (pass one of them)');
   const statePath = `${o.out}.train.safetensors`;
   if (o.resume && (!existsSync(o.out) || !existsSync(statePath))) throw new EngineError(`--resume: no checkpoint at ${o.out} (with ${statePath}); start without --resume`);
+  if (o.initFrom !== undefined && !existsSync(o.initFrom)) throw new EngineError(`trainFlow: initFrom: no weights file at ${o.initFrom}`);
   const saved = o.resume ? readSafetensorsFile(o.out) : null;
-  const net = new PWCLite(saved ? PWCLite.optionsFrom(saved.metadata, o.out) : { ...DEFAULT_MODEL, ...o.model });
-  if (!o.resume) {
+  const start = o.initFrom !== undefined ? readSafetensorsFile(o.initFrom) : null;
+  const from = saved ? { file: saved, path: o.out } : start ? { file: start, path: o.initFrom! } : null;
+  const net = new PWCLite(from ? PWCLite.optionsFrom(from.file.metadata, from.path) : { ...DEFAULT_MODEL, ...o.model });
+  if (start) {
+    net.loadStateDict(start.tensors, { what: o.initFrom! });
+  } else if (!o.resume) {
     if ((o.init ?? 'kaiming') === 'kaiming') net.initKaiming();
     noGrad(() => {
       for (const [k, p] of net.namedParameters()) {
@@ -306,15 +329,21 @@ export async function trainFlow(train: PairDataset, evalClips: ClipInfo[], opts:
     }
     adam.loadState({ step: Number(st.metadata.step), tensors: st.tensors });
     // what the resumed run trained with (checkpoints from before an option existed ran its first default)
-    let ran: { photometric?: string; augment?: string; scaleWeights?: number[]; average?: number } = {};
+    let ran: { photometric?: string; augment?: string; scaleWeights?: number[]; average?: number; smoothOrder?: number; smoothWeight?: number } = {};
     try {
       ran = JSON.parse(st.metadata.options ?? '{}');
     } catch {
       ran = {};
     }
-    const was = { photometric: ran.photometric ?? 'l1-ssim', augment: ran.augment ?? 'flip-x', scaleWeights: (ran.scaleWeights ?? STAGE1.wScales).join(','), average: String(ran.average ?? 0) };
-    const now = { photometric: o.photometric, augment: o.augment, scaleWeights: o.scaleWeights.join(','), average: String(o.average) };
-    for (const name of ['photometric', 'augment', 'scaleWeights', 'average'] as const) {
+    const was = {
+      photometric: ran.photometric ?? 'l1-ssim', augment: ran.augment ?? 'flip-x', scaleWeights: (ran.scaleWeights ?? STAGE1.wScales).join(','), average: String(ran.average ?? 0),
+      smoothOrder: String(ran.smoothOrder ?? STAGE1.smoothOrder), smoothWeight: String(ran.smoothWeight ?? STAGE1.wSmooth),
+    };
+    const now = {
+      photometric: o.photometric, augment: o.augment, scaleWeights: o.scaleWeights.join(','), average: String(o.average),
+      smoothOrder: String(o.smoothOrder), smoothWeight: String(o.smoothWeight),
+    };
+    for (const name of ['photometric', 'augment', 'scaleWeights', 'average', 'smoothOrder', 'smoothWeight'] as const) {
       if (was[name] !== now[name]) o.onOptionChange?.(name, was[name], now[name]);
     }
     const tw = new Map([...st.tensors].filter(([k]) => k.startsWith('teacher.')).map(([k, v]) => [k.slice(8), v] as [string, HostTensor]));
