@@ -75,4 +75,14 @@ const censusCases = pair(
   (a, b) => census(a, b),
 );
 
-export const flowCases: BenchCase[] = [...warpCases, ...corrCases, ...censusCases];
+// The same with DDFlow's and SelFlow's 7x7 patch (`--census-patch 7`): 49 taps a pixel instead of 9, the same bytes.
+const census7Cases = pair(
+  'census 7x7 8x3x128x128',
+  'memory',
+  (3 + 3 + 1) * CN * HW * F32,
+  (1 + 3 + 3 + 3 + 3) * CN * HW * F32,
+  () => [rand([CN, 3, 128, 128], { seed: 1 }), rand([CN, 3, 128, 128], { seed: 2 })],
+  (a, b) => census(a, b, 7),
+);
+
+export const flowCases: BenchCase[] = [...warpCases, ...corrCases, ...censusCases, ...census7Cases];

@@ -1,30 +1,31 @@
-// Soft census (ternary) distance of two RGB images and its gradient (FLOW.md §6.2).
+// Soft census (ternary) distance of two RGB images and its gradient (FLOW.md §6.2), over a K = (2R + 1)² patch:
+// R = RADIUS, 1 (3x3, ARFlow's, the default) up to 4 (9x9; DDFlow and SelFlow use 7x7, R = 3).
 //
 //   gray(p)   = 255 · (0.2989 R + 0.5870 G + 0.1140 B)                         per image, at pixel p
-//   Δ_o(p)    = gray(p + o) − gray(p)                                          o one of the 8 offsets of a 3x3 patch
+//   Δ_o(p)    = gray(p + o) − gray(p)                                          o one of the offsets of the patch
 //   τ(Δ)      = Δ / sqrt(0.81 + Δ²)                                            a soft sign
 //   t_o(p)    = τ(Δᵃ_o(p)) − τ(Δᵇ_o(p))
-//   d(p)      = m(p) / 9 · Σ_o ψ(t_o(p)),   ψ(t) = t² / (0.1 + t²)              m = 1 inside, 0 on the 1-pixel border
+//   d(p)      = m(p) / K · Σ_o ψ(t_o(p)),   ψ(t) = t² / (0.1 + t²)              m = 1 inside, 0 on the R-pixel border
 //
-// The centre offset o = 0 has Δ = 0 in both images and adds nothing, so the 9-term mean is over 8 terms plus a zero.
-// Only interior pixels have a nonzero d, and their patches lie inside the image, so the zero padding of the spec
-// never enters a value.
+// The centre offset o = 0 has Δ = 0 in both images and adds nothing, so the K-term mean is over K − 1 terms plus a
+// zero. Only interior pixels have a nonzero d, and their patches lie inside the image, so the zero padding of the
+// spec never enters a value.
 //
 // census_fwd   out[n, 0, p] = d(p)                                  src_a = a, src_b = b (both [N, 3, H, W])
 // census_bwd   the gradient of Σ_p g(p)·d(p) w.r.t. a (SIDE 0) or b (SIDE 1), written to out ([N, 3, H, W]) as
 //   255 · gray weight · Gᵃ(q) (or Gᵇ(q); one launch a side, since a flow loss needs only the warped image's). With
-//   G(p) = g(p)·m(p)/9, ψ'(t) = 0.2·t / (0.1 + t²)², τ'(Δ) = 0.81 / (0.81 + Δ²)^(3/2) and, for each
+//   G(p) = g(p)·m(p)/K, ψ'(t) = 0.2·t / (0.1 + t²)², τ'(Δ) = 0.81 / (0.81 + Δ²)^(3/2) and, for each
 //   neighbour n = q − o of q, Dᵃ = grayᵃ(q) − grayᵃ(n) (likewise Dᵇ):
 //     Gᵃ(q) = Σ_n (G(n) + G(q)) · ψ'(τ(Dᵃ) − τ(Dᵇ)) · τ'(Dᵃ)
 //     Gᵇ(q) = −Σ_n (G(n) + G(q)) · ψ'(τ(Dᵃ) − τ(Dᵇ)) · τ'(Dᵇ)
 //   The G(n) part is term o of the neighbour's own patch, in which q is the tap (Δ_o(n) = D); the G(q) part is q's
 //   own term −o, whose Δ is −D (τ and ψ' are odd, τ' even, so both parts share one factor). A neighbour outside
 //   the image has G(n) = 0, and then q is on the border and G(q) = 0 too: its zero-padded gray enters with weight 0.
-//   A gather: each pixel reads its 3x3 neighbourhood, no scatter, no atomics.
+//   A gather: each pixel reads its patch-sized neighbourhood, no scatter, no atomics.
 //
-// A lane owns quads of 4 pixels of a row (x0 = 4·qx .. x0 + 3) and reads each row of the 3x3 patches as a window of
-// 6 columns, x0 − 1 .. x0 + 4 (`Win`: one vec4 and two scalars per channel, instead of a scalar load per tap and
-// pixel); the 8 neighbours of the quad's pixels are that window shifted, so all the arithmetic runs on vec4s.
+// A lane owns quads of 4 pixels of a row (x0 = 4·qx .. x0 + 3) and reads each row of the patches as a window of 12
+// columns, x0 − 4 .. x0 + 7 (`Win`: three vec4s per channel, instead of a scalar load per tap and pixel); the
+// neighbours of the quad's pixels are that window shifted by −R .. R, so all the arithmetic runs on vec4s.
 // ALIGNED (W % 4 == 0): the vec4s are loaded and stored whole; otherwise element by element, pixels past the row's
 // end masked.
 //
@@ -35,6 +36,7 @@ override WG: u32 = 8u;
 override ITEMS: u32 = 4u;
 override ALIGNED: bool = true;
 override SIDE: u32 = 0u;
+override RADIUS: u32 = 1u;   // the patch is (2·RADIUS + 1)², RADIUS 1 ..= 4
 
 struct Params {
   dims: vec4<u32>,   // N, H, W, -
@@ -78,32 +80,46 @@ fn quad(which: u32, row: u32, x0: u32, W: u32) -> vec4<f32> {
   return v;
 }
 
-// Columns x0 − 1 (l), x0 .. x0 + 3 (c) and x0 + 4 (r) of one row, 0 outside the image.
+// Columns x0 − 4 .. x0 − 1 (l), x0 .. x0 + 3 (c) and x0 + 4 .. x0 + 7 (r) of one row, 0 outside the image.
 struct Win {
-  l: f32,
+  l: vec4<f32>,
   c: vec4<f32>,
-  r: f32,
+  r: vec4<f32>,
 }
 
 fn window(which: u32, row: u32, x0: u32, W: u32) -> Win {
-  var w = Win(0.0, quad(which, row, x0, W), 0.0);
-  if (x0 > 0u) { w.l = elem(which, row + x0 - 1u); }
-  if (x0 + 4u < W) { w.r = elem(which, row + x0 + 4u); }
+  var w = Win(vec4<f32>(0.0), quad(which, row, x0, W), vec4<f32>(0.0));
+  if (RADIUS == 1u) {
+    // 3x3 patches reach one column to each side: two scalar loads instead of two vec4s (whole vec4s made the 3x3
+    // kernel 20-30 % slower: a vec4 gather is 4 loads per lane on lavapipe)
+    if (x0 > 0u) { w.l.w = elem(which, row + x0 - 1u); }
+    if (x0 + 4u < W) { w.r.x = elem(which, row + x0 + 4u); }
+    return w;
+  }
+  if (x0 >= 4u) { w.l = quad(which, row, x0 - 4u, W); }
+  if (x0 + 4u < W) { w.r = quad(which, row, x0 + 4u, W); }
   return w;
 }
 
-// The window's values at column offset ox − 1 (ox = 0, 1, 2) from each of the quad's 4 pixels.
-fn shifted(w: Win, ox: u32) -> vec4<f32> {
-  switch ox {
-    case 0u: { return vec4<f32>(w.l, w.c.xyz); }
-    case 1u: { return w.c; }
-    default: { return vec4<f32>(w.c.yzw, w.r); }
+// The window's values at column offset s (−4 ..= 4) from each of the quad's 4 pixels (s is a constant once the
+// callers' loops unroll, so the switch folds away).
+fn shifted(w: Win, s: i32) -> vec4<f32> {
+  switch s {
+    case -4: { return w.l; }
+    case -3: { return vec4<f32>(w.l.yzw, w.c.x); }
+    case -2: { return vec4<f32>(w.l.zw, w.c.xy); }
+    case -1: { return vec4<f32>(w.l.w, w.c.xyz); }
+    case 0: { return w.c; }
+    case 1: { return vec4<f32>(w.c.yzw, w.r.x); }
+    case 2: { return vec4<f32>(w.c.zw, w.r.xy); }
+    case 3: { return vec4<f32>(w.c.w, w.r.xyz); }
+    default: { return w.r; }
   }
 }
 
 // Gray window of row y (0 outside the image) of image `which` of sample n.
 fn gray_window(which: u32, n: u32, y: i32, x0: u32, H: u32, W: u32) -> Win {
-  var g = Win(0.0, vec4<f32>(0.0), 0.0);
+  var g = Win(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
   if (y < 0 || u32(y) >= H) { return g; }
   for (var c = 0u; c < 3u; c++) {
     let w = window(which, ((n * 3u + c) * H + u32(y)) * W, x0, W);
@@ -116,13 +132,22 @@ fn gray_window(which: u32, n: u32, y: i32, x0: u32, H: u32, W: u32) -> Win {
 
 fn soft_sign(d: vec4<f32>) -> vec4<f32> { return d / sqrt(0.81 + d * d); }
 
-// m(p) for the quad's pixels and their left and right neighbours in row y: 1 on interior pixels.
+// m(p) for the window's columns in row y: 1 on interior pixels (the whole patch inside the image).
 fn interior(y: i32, x0: u32, H: u32, W: u32) -> Win {
-  if (y < 1 || u32(y) + 2u > H) { return Win(0.0, vec4<f32>(0.0), 0.0); }
+  let R = i32(RADIUS);
+  if (y < R || y + R >= i32(H)) { return Win(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0)); }
   let x = vec4<i32>(i32(x0)) + vec4<i32>(0, 1, 2, 3);
-  let inside = (x >= vec4<i32>(1)) & (x <= vec4<i32>(i32(W) - 2));
-  return Win(select(0.0, 1.0, x0 >= 2u && x0 + 1u <= W), select(vec4<f32>(0.0), vec4<f32>(1.0), inside), select(0.0, 1.0, x0 + 6u <= W));
+  let lo = vec4<i32>(R);
+  let hi = vec4<i32>(i32(W) - 1 - R);
+  let one = vec4<f32>(1.0);
+  let zero = vec4<f32>(0.0);
+  let l = x - vec4<i32>(4);
+  let r = x + vec4<i32>(4);
+  return Win(select(zero, one, (l >= lo) & (l <= hi)), select(zero, one, (x >= lo) & (x <= hi)), select(zero, one, (r >= lo) & (r <= hi)));
 }
+
+// The patch's side, 2R + 1.
+fn patch_side() -> u32 { return 2u * RADIUS + 1u; }
 
 // First pixel x0 of the t-th quad of this lane.
 fn quad_start(wid: vec3<u32>, lid: u32, t: u32) -> u32 { return 4u * (wid.x * WG * ITEMS + lid + t * WG); }
@@ -142,17 +167,20 @@ fn census_fwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
     if (any(m > vec4<f32>(0.0))) {
       let ca = gray_window(SRC_A, n, y, x0, H, W).c;
       let cb = gray_window(SRC_B, n, y, x0, H, W).c;
-      for (var oy = 0; oy < 3; oy++) {
-        let wa = gray_window(SRC_A, n, y + oy - 1, x0, H, W);
-        let wb = gray_window(SRC_B, n, y + oy - 1, x0, H, W);
-        for (var ox = 0u; ox < 3u; ox++) {
+      let R = i32(RADIUS);
+      for (var ky = 0u; ky < patch_side(); ky++) {
+        let oy = i32(ky) - R;
+        let wa = gray_window(SRC_A, n, y + oy, x0, H, W);
+        let wb = gray_window(SRC_B, n, y + oy, x0, H, W);
+        for (var kx = 0u; kx < patch_side(); kx++) {
+          let ox = i32(kx) - R;
           let tt = soft_sign(shifted(wa, ox) - ca) - soft_sign(shifted(wb, ox) - cb);
           let t2 = tt * tt;
           acc += t2 / (0.1 + t2);
         }
       }
     }
-    store(row, x0, W, m * acc / 9.0);
+    store(row, x0, W, m * acc / f32(patch_side() * patch_side()));
   }
 }
 
@@ -177,28 +205,30 @@ fn census_bwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
   for (var t = 0u; t < ITEMS; t++) {
     let x0 = quad_start(wid, lid, t);
     if (x0 >= W) { break; }
-    // G = g·m/9 over the 3 rows of the quad's neighbourhood
-    var gw: array<Win, 3>;
-    for (var oy = 0; oy < 3; oy++) {
-      let yy = y + oy - 1;
+    // G = g·m/K over the 2R + 1 rows of the quad's neighbourhood (the first 2R + 1 of 9 slots)
+    let K = f32(patch_side() * patch_side());
+    let R = i32(RADIUS);
+    var gw: array<Win, 9>;
+    for (var ky = 0u; ky < patch_side(); ky++) {
+      let yy = y + i32(ky) - R;
       let m = interior(yy, x0, H, W);
-      if (m.l + dot(m.c, vec4<f32>(1.0)) + m.r > 0.0) {
+      gw[ky] = Win(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
+      if (dot(m.l + m.c + m.r, vec4<f32>(1.0)) > 0.0) {
         let g = window(GOUT, (n * H + u32(yy)) * W, x0, W);
-        gw[oy] = Win(g.l * m.l / 9.0, g.c * m.c / 9.0, g.r * m.r / 9.0);
-      } else {
-        gw[oy] = Win(0.0, vec4<f32>(0.0), 0.0);
+        gw[ky] = Win(g.l * m.l / K, g.c * m.c / K, g.r * m.r / K);
       }
     }
-    let gq = gw[1].c;
+    let gq = gw[RADIUS].c;
     let ca = gray_window(SRC_A, n, y, x0, H, W).c;
     let cb = gray_window(SRC_B, n, y, x0, H, W).c;
     var sum = vec4<f32>(0.0);
-    for (var oy = 0; oy < 3; oy++) {
-      let wa = gray_window(SRC_A, n, y + oy - 1, x0, H, W);
-      let wb = gray_window(SRC_B, n, y + oy - 1, x0, H, W);
-      for (var ox = 0u; ox < 3u; ox++) {
-        // the centre (oy, ox) = (1, 1) has D = 0 and adds 0
-        let w = shifted(gw[oy], ox) + gq;
+    for (var ky = 0u; ky < patch_side(); ky++) {
+      let wa = gray_window(SRC_A, n, y + i32(ky) - R, x0, H, W);
+      let wb = gray_window(SRC_B, n, y + i32(ky) - R, x0, H, W);
+      for (var kx = 0u; kx < patch_side(); kx++) {
+        // offset ox along the row; the centre (R, R) has D = 0 and adds 0
+        let ox = i32(kx) - R;
+        let w = shifted(gw[ky], ox) + gq;
         let dA = ca - shifted(wa, ox);
         let dB = cb - shifted(wb, ox);
         let qa = 0.81 + dA * dA;

@@ -71,6 +71,7 @@ train-flow options:
   --smooth-order 2|1      the edge-aware smoothness term on second differences of the flow (default, ARFlow)
                           or first ones (the test-time refinement's term)
   --smooth-weight <x>     its weight (default 75, ARFlow's sky recipe)
+  --census-patch 3|5|7|9  side of the census term's patch (default 3, ARFlow's; DDFlow and SelFlow use 7)
   --init-from <file>      start from these weights (a checkpoint or a shipped float16 file) with a fresh
                           optimiser: fine-tuning; not with --resume
   --eval-every <n>        steps between end-point-error evaluations (default 100)
@@ -288,7 +289,7 @@ async function cmdSynth(a: Args): Promise<void> {
 }
 
 async function cmdTrainFlow(a: Args): Promise<void> {
-  known(a, ['data', 'eval-data', 'steps', 'batch', 'lr', 'out', 'resume', 'seed', 'log', 'ship', 'size', 'stage2-at', 'distill-at', 'eval-every', 'max-gap', 'input-norm', 'corr-norm', 'augment', 'photometric', 'crop', 'crop-until', 'crop-batch', 'dihedral-at', 'dihedral-until', 'decay-at', 'distill-weight', 'scale-weights', 'average', 'average-at', 'smooth-order', 'smooth-weight', 'init-from']);
+  known(a, ['data', 'eval-data', 'steps', 'batch', 'lr', 'out', 'resume', 'seed', 'log', 'ship', 'size', 'stage2-at', 'distill-at', 'eval-every', 'max-gap', 'input-norm', 'corr-norm', 'augment', 'photometric', 'crop', 'crop-until', 'crop-batch', 'dihedral-at', 'dihedral-until', 'decay-at', 'distill-weight', 'scale-weights', 'average', 'average-at', 'smooth-order', 'smooth-weight', 'init-from', 'census-patch']);
   const say = reporter(a);
   const data = resolve(strOpt(a, 'data'));
   const evalRoot = resolve(strOpt(a, 'eval-data', data));
@@ -326,8 +327,9 @@ async function cmdTrainFlow(a: Args): Promise<void> {
   const smoothOrder = Number(choice(a.opts, 'smooth-order', ['2', '1'] as const, '2')) as 1 | 2;
   const smoothWeight = a.opts.has('smooth-weight') ? Number(a.opts.get('smooth-weight')) : 75;
   if (!(smoothWeight >= 0 && Number.isFinite(smoothWeight))) throw new UsageError(`--smooth-weight must be a number >= 0, got '${String(a.opts.get('smooth-weight'))}'`);
+  const censusPatch = Number(choice(a.opts, 'census-patch', ['3', '5', '7', '9'] as const, '3'));
   const initFrom = a.opts.has('init-from') ? resolve(strOpt(a, 'init-from')) : undefined;
-  if (initFrom && a.opts.has('resume')) throw new UsageError('--init-from starts a new run from given weights and --resume continues one: pass one of them');
+  if (initFrom && a.opts.has('resume')) throw new UsageError('--init-from starts a new run from given weights and --resume continues one (to continue an interrupted fine-tuning run, drop --init-from)');
   if (initFrom && !existsSync(initFrom)) throw new UsageError(`--init-from: no such file ${initFrom}`);
   const cropBatch = intOpt(a.opts, 'crop-batch', batch, 1);
   if ((a.opts.has('crop-until') || a.opts.has('crop-batch')) && crop === size) throw new UsageError(`--crop-until and --crop-batch need --crop smaller than the frame (--size ${size}): they say how long and in batches of how many pairs to train on windows`);
@@ -357,7 +359,7 @@ async function cmdTrainFlow(a: Args): Promise<void> {
   const t0 = performance.now();
   let warnedMask = false;
   const net = await trainFlow(ds, evalClips?.clips.filter((c) => c.gtflow) ?? [], {
-    steps, batch, lr, seed, size, out, resume: a.opts.has('resume'), stage2At, distillAt, evalEvery, model, augment, photometric, crop, cropUntil, cropBatch, dihedralAt, dihedralUntil, decayAt, wDistill, scaleWeights, average, averageAt, smoothOrder, smoothWeight, initFrom,
+    steps, batch, lr, seed, size, out, resume: a.opts.has('resume'), stage2At, distillAt, evalEvery, model, augment, photometric, crop, cropUntil, cropBatch, dihedralAt, dihedralUntil, decayAt, wDistill, scaleWeights, average, averageAt, smoothOrder, smoothWeight, censusPatch, initFrom,
     onOptionChange: (name, was, now) => {
       const flag = name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
       say(`note: the run being resumed used --${flag} ${was}; it continues with ${now} (pass --${flag} ${was} to keep it)`);

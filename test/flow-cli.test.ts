@@ -203,7 +203,7 @@ lib('stage 1 trains with the census term by default, with 0.15 L1 + 0.85 SSIM wh
   );
 });
 
-lib('train-flow --init-from starts from given weights with a fresh optimiser; --smooth-order and --smooth-weight reach the loss; bad values are named', async () => {
+lib('train-flow --init-from starts from given weights with a fresh optimiser; --smooth-order, --smooth-weight and --census-patch reach the loss; bad values are named', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'dtvnet-flowinit-'));
   await writeSynthDataset(dir, { clips: 1, frames: 2, seed: 8, size: 64 });
   const train = new PairDataset(listClips(dir).clips, 64);
@@ -231,7 +231,10 @@ lib('train-flow --init-from starts from given weights with a fresh optimiser; --
     (await trainFlow(train, [], { steps: 1, batch: 1, size: 64, seed: 1, initFrom: base, out: join(dir, 's.safetensors'), onLog: (e) => logs.push(e), ...opts })).dispose();
     return { total: Number(logs[0]!.total), photometric: Number(logs[0]!.photometric), smooth: Number(logs[0]!.smooth) };
   };
-  const [second, firstOrder, off] = [await first({}), await first({ smoothOrder: 1, smoothWeight: 400 }), await first({ smoothOrder: 1, smoothWeight: 0 })];
+  const [second, firstOrder, off, wide] = [await first({}), await first({ smoothOrder: 1, smoothWeight: 400 }), await first({ smoothOrder: 1, smoothWeight: 0 }), await first({ censusPatch: 7 })];
+  // a 7x7 census patch: another photometric value for the same weights and batch, the same smoothness
+  assert.ok(wide.photometric > 0 && Math.abs(wide.photometric - second.photometric) > 1e-3 * second.photometric, `census 7x7 ${wide.photometric} vs 3x3 ${second.photometric}`);
+  assert.ok(Math.abs(wide.smooth - second.smooth) <= 1e-6 * second.smooth, 'the patch leaves the smoothness term alone');
   assert.ok(Math.abs(second.photometric - firstOrder.photometric) <= 1e-5 * second.photometric, 'same weights and batch, same photometric term');
   assert.ok(firstOrder.smooth > 1.5 * second.smooth && second.smooth > 0, `first-order ${firstOrder.smooth} vs second-order ${second.smooth}`);
   assert.ok(Math.abs(second.total - second.photometric - 75 * second.smooth) <= 1e-4 * second.total, 'default weight 75');
@@ -240,6 +243,7 @@ lib('train-flow --init-from starts from given weights with a fresh optimiser; --
   const cases = [
     [{ smoothOrder: 3 }, /smoothOrder must be 1 or 2, got 3/],
     [{ smoothWeight: -1 }, /smoothWeight must be a finite number >= 0, got -1/],
+    [{ censusPatch: 4 }, /censusPatch must be an odd patch side from 3 to 9, got 4/],
     [{ initFrom: base, resume: true }, /initFrom starts a new run from given weights; resume continues one/],
     [{ initFrom: join(dir, 'missing.safetensors') }, /initFrom: no weights file at .*missing.safetensors/],
   ] as const;
@@ -488,6 +492,9 @@ cli('synth, train-flow (log, f16 export), eval-flow --json, flow, flows (with it
   const eWeight = dtvnet(['train-flow', '--data', dir, '--smooth-weight', '-1']);
   assert.is(eWeight.status, 2);
   assert.match(eWeight.stderr, /--smooth-weight must be a number >= 0, got '-1'/);
+  const ePatch = dtvnet(['train-flow', '--data', dir, '--census-patch', '4']);
+  assert.is(ePatch.status, 2);
+  assert.match(ePatch.stderr, /--census-patch must be one of 3, 5, 7, 9, got '4'/);
   const eInit = dtvnet(['train-flow', '--data', dir, '--init-from', model, '--resume']);
   assert.is(eInit.status, 2);
   assert.match(eInit.stderr, /--init-from starts a new run from given weights and --resume continues one/);

@@ -592,6 +592,30 @@ losses('census: forward and gradients of both inputs (random and near-flat image
   }
 });
 
+losses('census with wider patches (5x5, 7x7, 9x9): forward and gradients of both inputs; bad patch sizes are named', async () => {
+  const rng = mulberry32(2405);
+  const cases: [number[], number, number, number, number][] = [
+    [[2, 3, 9, 11], 5, 0.1, 0, 1], // odd sizes: elementwise loads, quads past the row's end
+    [[1, 3, 12, 40], 7, 0.1, 0, 1], // rows of 10 quads: vec4 loads, windows reaching 3 columns into the next quads
+    [[1, 3, 8, 8], 7, 0.004, 0.5, 0.51], // near-flat (the soft sign's linear range); a 2x2 interior
+    [[1, 3, 13, 16], 9, 0.1, 0, 1], // the widest patch: shifts of ±4, whole neighbouring quads
+    [[1, 3, 6, 16], 7, 0.1, 0, 1], // no interior row: all zero, zero gradients
+  ];
+  for (const [shape, patch, noise, lo, hi] of cases) {
+    const [a, b] = imagePair(shape, rng, noise, lo, hi);
+    await check(`census ${patch}x${patch} ${fmt(shape)}`, [a, b], {
+      f: ([x, y]) => census(x!, y!, patch), fr: ([x, y]) => nnRef.census(x!, y!, patch), fv: (g, [x, y]) => nnVjp.census(g, x!, y!, patch),
+      tol: CENSUS_TOL, gradTol: censusGradTol,
+    }, rng);
+  }
+  await scope(async () => {
+    const [ra, rb] = imagePair([1, 3, 8, 8], rng, 0.1);
+    for (const patch of [4, 1, 11, 2.5]) {
+      throwsMatching(() => census(gpu(ra), gpu(rb), patch), new RegExp(`^census: patch must be an odd side from 3 to 9, got ${patch}`), `patch ${patch}`);
+    }
+  });
+});
+
 losses('census: first order only — differentiating its gradient again is a named error', async () => {
   await scope(async () => {
     const rng = mulberry32(2404);

@@ -475,7 +475,7 @@ forward('ssimMap: identical inputs -> 0, constants by hand, window means by hand
   close(nnRef.ssimMap(xa, ya), [1, 1, 1, 1], [(1 - S) / 2], 1e-10);
 });
 
-forward('census by hand: one bright centre pixel, border masked', () => {
+forward('census by hand: one bright centre pixel, border masked (3x3 and 5x5 patches)', () => {
   // a: 3x3 black image with a centre of gray 1 (after x255); b: black
   const v = 1 / (255 * (0.2989 + 0.587 + 0.114));
   const a = zerosRT([1, 3, 3, 3]);
@@ -489,6 +489,14 @@ forward('census by hand: one bright centre pixel, border masked', () => {
   closeRT(nnRef.census(b, a), y);
   const r = randRT([2, 3, 4, 5], mulberry32(4), 0, 1);
   closeRT(nnRef.census(r, r), zerosRT([2, 1, 4, 5]));
+  // a 5x5 patch: on a 5x5 image only the centre is interior; its 24 neighbours each differ by the same step
+  const a5 = zerosRT([1, 3, 5, 5]);
+  for (let c = 0; c < 3; c++) a5.data[c * 25 + 12] = v;
+  const y5 = nnRef.census(a5, zerosRT([1, 3, 5, 5]), 5);
+  const want5 = new Array(25).fill(0);
+  want5[12] = ((24 / 25) * t2) / (0.1 + t2);
+  close(y5, [1, 1, 5, 5], want5, 1e-10);
+  assert.equal(Array.from(nnRef.census(a, b, 5).data), new Array(9).fill(0), 'no pixel of a 3x3 image is interior to a 5x5 patch');
 });
 
 forward.run();
@@ -772,11 +780,15 @@ fd('ssimMap with the clamp inactive', () => {
   for (let i = 0; i < dn.size; i++) assert.ok(dn.data[i] >= 0 && dn.data[i] <= 1);
 });
 
-fd('census on images with spread gray values', () => {
+fd('census on images with spread gray values (3x3 and 5x5 patches)', () => {
   const rng = mulberry32(1400);
   const a = spreadRGB(2, 5, 6, rng);
   const b = spreadRGB(2, 5, 6, rng);
   fdCheck('census', [a, b], (xs) => nnRef.census(xs[0], xs[1]), (gy, xs) => nnVjp.census(gy, xs[0], xs[1]), rng);
+  // a 5x5 patch on a 7x8 image (interior 3x4)
+  const a7 = spreadRGB(1, 7, 8, rng);
+  const b7 = spreadRGB(1, 7, 8, rng);
+  fdCheck('census 5x5', [a7, b7], (xs) => nnRef.census(xs[0], xs[1], 5), (gy, xs) => nnVjp.census(gy, xs[0], xs[1], 5), rng);
 });
 
 fd.run();

@@ -1152,17 +1152,19 @@ function grayAt(g: Float64Array, base: number, H: number, W: number, yy: number,
   return yy < 0 || yy >= H || xx < 0 || xx >= W ? 0 : g[base + yy * W + xx];
 }
 
-function interior(H: number, W: number, yy: number, xx: number): boolean {
-  return yy >= 1 && yy <= H - 2 && xx >= 1 && xx <= W - 2;
+/** Whether the whole patch of radius r around (yy, xx) lies inside the image. */
+function interior(H: number, W: number, yy: number, xx: number, r: number): boolean {
+  return yy >= r && yy <= H - 1 - r && xx >= r && xx <= W - 1 - r;
 }
 
 /**
- * FLOW.md §6.2 CEN map [N, 1, H, W]: 3x3 soft census (zero padding),
+ * FLOW.md §6.2 CEN map [N, 1, H, W]: patch x patch soft census (3 as the spec; zero padding),
  * t_k = D_k / sqrt(0.81 + D_k^2) with D_k = gray(p+k) - gray(p),
- * d = mean_k (t1_k - t2_k)^2 / (0.1 + (t1_k - t2_k)^2), times a mask zeroing the 1-pixel border.
+ * d = mean_k (t1_k - t2_k)^2 / (0.1 + (t1_k - t2_k)^2), times a mask zeroing the (patch - 1) / 2-pixel border.
  */
-function census(a: RT, b: RT): RT {
+function census(a: RT, b: RT, patch = 3): RT {
   const { N, H, W } = censusInfo('census', a, b);
+  const r = (patch - 1) / 2;
   const HW = H * W;
   const ga = grayOf(a, N, HW);
   const gb = grayOf(b, N, HW);
@@ -1171,19 +1173,19 @@ function census(a: RT, b: RT): RT {
     const base = n * HW;
     for (let yy = 0; yy < H; yy++) {
       for (let xx = 0; xx < W; xx++) {
-        if (!interior(H, W, yy, xx)) continue;
+        if (!interior(H, W, yy, xx, r)) continue;
         const ca = ga[base + yy * W + xx];
         const cb = gb[base + yy * W + xx];
         let acc = 0;
-        for (let ky = -1; ky <= 1; ky++) {
-          for (let kx = -1; kx <= 1; kx++) {
+        for (let ky = -r; ky <= r; ky++) {
+          for (let kx = -r; kx <= r; kx++) {
             const da = grayAt(ga, base, H, W, yy + ky, xx + kx) - ca;
             const db = grayAt(gb, base, H, W, yy + ky, xx + kx) - cb;
             const t = da / Math.sqrt(0.81 + da * da) - db / Math.sqrt(0.81 + db * db);
             acc += (t * t) / (0.1 + t * t);
           }
         }
-        out[base + yy * W + xx] = acc / 9;
+        out[base + yy * W + xx] = acc / (patch * patch);
       }
     }
   }
@@ -1570,9 +1572,10 @@ export const nnVjp = {
     return [mk(x.shape, gx), mk(y.shape, gyy)];
   },
 
-  /** Returns [ga, gb] for census(a, b). */
-  census(g: RT, a: RT, b: RT): RT[] {
+  /** Returns [ga, gb] for census(a, b, patch). */
+  census(g: RT, a: RT, b: RT, patch = 3): RT[] {
     const { N, H, W } = censusInfo('nnVjp.census', a, b);
+    const r = (patch - 1) / 2;
     checkGy('census', g, [N, 1, H, W]);
     const HW = H * W;
     const ga = grayOf(a, N, HW);
@@ -1583,11 +1586,11 @@ export const nnVjp = {
       const base = n * HW;
       for (let yy = 0; yy < H; yy++) {
         for (let xx = 0; xx < W; xx++) {
-          if (!interior(H, W, yy, xx)) continue;
-          const gv = g.data[base + yy * W + xx] / 9;
+          if (!interior(H, W, yy, xx, r)) continue;
+          const gv = g.data[base + yy * W + xx] / (patch * patch);
           const p = base + yy * W + xx;
-          for (let ky = -1; ky <= 1; ky++) {
-            for (let kx = -1; kx <= 1; kx++) {
+          for (let ky = -r; ky <= r; ky++) {
+            for (let kx = -r; kx <= r; kx++) {
               const qy = yy + ky;
               const qx = xx + kx;
               const inside = qy >= 0 && qy < H && qx >= 0 && qx < W;

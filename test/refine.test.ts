@@ -15,12 +15,12 @@ const refine = suite('flow refinement');
 refine.before(setup);
 
 /** E(F) and ∂E/∂F in float64 on the host, from the reference census and warp and their hand-derived VJPs. */
-function hostEnergy(a: RT, b: RT, f: RT, smooth: number, alpha: number): { e: number; g: Float64Array } {
+function hostEnergy(a: RT, b: RT, f: RT, smooth: number, alpha: number, patch = 3): { e: number; g: Float64Array } {
   const [N, , H, W] = f.shape as [number, number, number, number];
   const warped = nnRef.warp(b, f, 'border');
-  const cen = nnRef.census(warped, a);
+  const cen = nnRef.census(warped, a, patch);
   let e = cen.data.reduce((s, v) => s + v, 0) / (H * W);
-  const [gWarped] = nnVjp.census(rt(cen.shape, new Float64Array(cen.size).fill(1 / (H * W))), warped, a);
+  const [gWarped] = nnVjp.census(rt(cen.shape, new Float64Array(cen.size).fill(1 / (H * W))), warped, a, patch);
   const g = Float64Array.from(nnVjp.warp(gWarped!, b, f, 'border')[1]!.data);
   const at = (t: RT, n: number, c: number, y: number, x: number) => t.data[((n * t.shape[1]! + c) * H + y) * W + x]!;
   const scale = 1 / Math.min(H, W);
@@ -46,27 +46,29 @@ function hostEnergy(a: RT, b: RT, f: RT, smooth: number, alpha: number): { e: nu
   return { e, g };
 }
 
-refine('the energy and its gradient match a float64 host evaluation (batch 2, odd sizes)', async () => {
+refine('the energy and its gradient match a float64 host evaluation (batch 2, odd sizes; census patches 3 and 7)', async () => {
   const [N, H, W] = [2, 11, 14];
   const rnd = mulberry32(31);
   const img = () => Array.from({ length: N * 3 * H * W }, () => rnd());
   const [ad, bd] = [img(), img()];
   const fd = Array.from({ length: N * 2 * H * W }, () => 3 * (rnd() - 0.5));
-  const host = hostEnergy(rt([N, 3, H, W], ad), rt([N, 3, H, W], bd), rt([N, 2, H, W], fd), 200, 10);
-  await scope(async () => {
-    const a = tensor(ad, [N, 3, H, W]);
-    const b = tensor(bd, [N, 3, H, W]);
-    const f = tensor(fd, [N, 2, H, W]).requiresGrad_();
-    const e = refineEnergy(a, b, f, { smooth: 200, edgeAlpha: 10 });
-    const [g] = grad(e, [f]);
-    const got = await e.item();
-    assert.ok(Math.abs(got - host.e) < 1e-4 * (1 + Math.abs(host.e)), `energy ${got} vs ${host.e}`);
-    const gd = await g!.data();
-    const worst = gd.reduce((m, v, i) => Math.max(m, Math.abs(v - host.g[i]!)), 0);
-    const big = host.g.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
-    assert.ok(big > 1e-3, 'the gradient is not trivially zero');
-    assert.ok(worst < 2e-3 * big, `gradient: largest difference ${worst} (largest entry ${big})`);
-  });
+  for (const patch of [3, 7]) {
+    const host = hostEnergy(rt([N, 3, H, W], ad), rt([N, 3, H, W], bd), rt([N, 2, H, W], fd), 200, 10, patch);
+    await scope(async () => {
+      const a = tensor(ad, [N, 3, H, W]);
+      const b = tensor(bd, [N, 3, H, W]);
+      const f = tensor(fd, [N, 2, H, W]).requiresGrad_();
+      const e = refineEnergy(a, b, f, { smooth: 200, edgeAlpha: 10, patch });
+      const [g] = grad(e, [f]);
+      const got = await e.item();
+      assert.ok(Math.abs(got - host.e) < 1e-4 * (1 + Math.abs(host.e)), `patch ${patch}: energy ${got} vs ${host.e}`);
+      const gd = await g!.data();
+      const worst = gd.reduce((m, v, i) => Math.max(m, Math.abs(v - host.g[i]!)), 0);
+      const big = host.g.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+      assert.ok(big > 1e-3, 'the gradient is not trivially zero');
+      assert.ok(worst < 2e-3 * big, `patch ${patch}: gradient: largest difference ${worst} (largest entry ${big})`);
+    });
+  }
 });
 
 /** A SynthSky cloud texture moved by (u, v) pixels per frame (pure advection: frame2(x + (u, v)) = frame1(x)). */
@@ -148,6 +150,7 @@ refine('estimateFlow refine: the shipped model on fresh SynthSky pairs, refined,
 refine('bad refine options are refused by name', async () => {
   throwsMatching(() => refineOptions(-1), /refine: steps must be an integer >= 0, got -1/, 'negative steps');
   throwsMatching(() => refineOptions({ steps: 10, lr: 0 }), /need lr > 0, smooth >= 0 and edgeAlpha >= 0, got lr 0/, 'lr 0');
+  throwsMatching(() => refineOptions({ patch: 4 }), /refine: patch must be an odd census patch side from 3 to 9, got 4/, 'patch 4');
   assert.equal(refineOptions(true), DEFAULT_REFINE);
   assert.is(refineOptions(false).steps, 0);
   await scope(async () => {

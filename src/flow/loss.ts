@@ -29,9 +29,11 @@ export interface FlowLossConfig {
   edgeAlpha: number;
   /** order of the smoothness term's differences: 2 (ARFlow's sky recipe, FLOW.md §6.3) or 1 (the refinement's energy) */
   smoothOrder: 1 | 2;
+  /** side of the census term's patch: 3 (ARFlow, FLOW.md §6.2) or up to 9 (DDFlow and SelFlow: 7) */
+  censusPatch: number;
 }
 
-export const STAGE1: FlowLossConfig = { wL1: 0.15, wSsim: 0.85, wCensus: 0, occlusion: 'range', wScales: [1, 1, 1, 1, 0], wSmooth: 75, edgeAlpha: 10, smoothOrder: 2 };
+export const STAGE1: FlowLossConfig = { wL1: 0.15, wSsim: 0.85, wCensus: 0, occlusion: 'range', wScales: [1, 1, 1, 1, 0], wSmooth: 75, edgeAlpha: 10, smoothOrder: 2, censusPatch: 3 };
 /** Stage 1 as `train-flow` runs it by default: the census term with stage 1's range-map occlusion. */
 export const STAGE1_CENSUS: FlowLossConfig = { ...STAGE1, wL1: 0, wSsim: 0, wCensus: 1 };
 export const STAGE2: FlowLossConfig = { ...STAGE1_CENSUS, occlusion: 'fb' };
@@ -150,7 +152,7 @@ export function flowLoss(img1: Tensor, img2: Tensor, flows: Tensor[], cfg: FlowL
         const a = mul(rec, m);
         const b = mul(im1, m);
         if (cfg.wSsim) addTerm(affine(halfMeans(ssimMap(a, b)), cfg.wSsim, 0));
-        if (cfg.wCensus) addTerm(affine(halfMeans(census(a, b)), cfg.wCensus, 0));
+        if (cfg.wCensus) addTerm(affine(halfMeans(census(a, b, cfg.censusPatch)), cfg.wCensus, 0));
       }
       // per direction: divide by the mean of its mask; then average the two directions
       const perDir = div(ph!, maximum(halfMeans(m), 1e-6));

@@ -29,13 +29,15 @@ export interface RefineOptions {
   smooth: number;
   /** α, how strongly image edges lower the smoothness weight */
   edgeAlpha: number;
+  /** side of the census term's patch (3, as the network is trained, up to 9) */
+  patch: number;
 }
 
 /**
  * The defaults, tuned on fresh SynthSky clips (seed 4242, never used for training or evaluation; README "Flow
  * estimator" lists what was tried).
  */
-export const DEFAULT_REFINE: RefineOptions = { steps: 100, lr: 0.2, smooth: 400, edgeAlpha: 10 };
+export const DEFAULT_REFINE: RefineOptions = { steps: 100, lr: 0.2, smooth: 400, edgeAlpha: 10, patch: 3 };
 
 /** `refine` as estimateFlow and the CLI take it: a step count, or the whole options; 0 / false: none. */
 export function refineOptions(r: number | boolean | Partial<RefineOptions> | undefined): RefineOptions {
@@ -46,18 +48,19 @@ export function refineOptions(r: number | boolean | Partial<RefineOptions> | und
   if (!(o.lr > 0) || !(o.smooth >= 0) || !(o.edgeAlpha >= 0)) {
     throw new EngineError(`refine: need lr > 0, smooth >= 0 and edgeAlpha >= 0, got lr ${o.lr}, smooth ${o.smooth}, edgeAlpha ${o.edgeAlpha}`);
   }
+  if (!(Number.isInteger(o.patch) && o.patch % 2 === 1 && o.patch >= 3 && o.patch <= 9)) throw new EngineError(`refine: patch must be an odd census patch side from 3 to 9, got ${String(o.patch)}`);
   return o;
 }
 
 /** E(F) summed over the batch (each pair's energy is a mean over its pixels, so pairs do not scale each other). */
-export function refineEnergy(frame1: Tensor, frame2: Tensor, flow: Tensor, o: Pick<RefineOptions, 'smooth' | 'edgeAlpha'>): Tensor {
-  return scope(() => energy(frame1, frame2, flow, o.smooth, edgeWeights(frame1, o.edgeAlpha)));
+export function refineEnergy(frame1: Tensor, frame2: Tensor, flow: Tensor, o: Pick<RefineOptions, 'smooth' | 'edgeAlpha'> & { patch?: number }): Tensor {
+  return scope(() => energy(frame1, frame2, flow, o.smooth, edgeWeights(frame1, o.edgeAlpha), o.patch ?? DEFAULT_REFINE.patch));
 }
 
 /** E(F) with frame1's edge weights given (they do not change while the field does). */
-function energy(frame1: Tensor, frame2: Tensor, flow: Tensor, smooth: number, weights: [Tensor, Tensor]): Tensor {
+function energy(frame1: Tensor, frame2: Tensor, flow: Tensor, smooth: number, weights: [Tensor, Tensor], patch: number): Tensor {
   const [, , H, W] = flow.shape as [number, number, number, number];
-  const data = affine(sum(census(warp(frame2, flow, 'border'), frame1)), 1 / (H * W), 0);
+  const data = affine(sum(census(warp(frame2, flow, 'border'), frame1, patch)), 1 / (H * W), 0);
   if (!smooth) return data;
   // each pair's mean over its pixels and the two flow channels (Σ / 2HW), then ½ for the two axes
   const [sx, sy] = smoothnessTerms(flow, weights, 1);
@@ -83,7 +86,7 @@ export async function refineFlow(frame1: Tensor, frame2: Tensor, flow: Tensor, o
   try {
     for (let s = 0; s < o.steps; s++) {
       adam.lr = o.lr * refineSchedule(s, o.steps);
-      scope(() => energy(frame1, frame2, field, o.smooth, weights).backward());
+      scope(() => energy(frame1, frame2, field, o.smooth, weights, o.patch).backward());
       adam.update();
       adam.zeroGrad();
       if ((s + 1) % CHUNK === 0) {

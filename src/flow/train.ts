@@ -212,6 +212,11 @@ export interface FlowTrainOptions {
   /** weight of the smoothness term (default 75, ARFlow's sky recipe) */
   smoothWeight?: number;
   /**
+   * side of the census term's patch (default 3, ARFlow's; DDFlow and SelFlow use 7; odd, up to 9), in every stage
+   * that uses the census term
+   */
+  censusPatch?: number;
+  /**
    * start from these weights (a .safetensors checkpoint or shipped float16 file; its forward-pass options come with
    * it) instead of a fresh initialisation, with a fresh optimiser: fine-tuning. Not with `resume`.
    */
@@ -229,8 +234,8 @@ export interface FlowTrainOptions {
   /** stop (with a checkpoint) once this many of the `steps` are done, as an interrupted run would; resume later */
   stopAt?: number;
   onLog?: (entry: Record<string, number | string>) => void;
-  /** on resume: called for each training option (photometric, augment, scaleWeights, average, smoothOrder, smoothWeight) that differs from the resumed run's */
-  onOptionChange?: (name: 'photometric' | 'augment' | 'scaleWeights' | 'average' | 'smoothOrder' | 'smoothWeight', was: string, now: string) => void;
+  /** on resume: called for each training option (photometric, augment, scaleWeights, average, smoothOrder, smoothWeight, censusPatch) that differs from the resumed run's */
+  onOptionChange?: (name: 'photometric' | 'augment' | 'scaleWeights' | 'average' | 'smoothOrder' | 'smoothWeight' | 'censusPatch', was: string, now: string) => void;
 }
 
 export interface EvalResult {
@@ -260,6 +265,7 @@ export async function trainFlow(train: PairDataset, evalClips: ClipInfo[], opts:
     averageAt: opts.averageAt ?? 0,
     smoothOrder: opts.smoothOrder ?? STAGE1.smoothOrder,
     smoothWeight: opts.smoothWeight ?? STAGE1.wSmooth,
+    censusPatch: opts.censusPatch ?? STAGE1.censusPatch,
   };
   if (o.photometric !== 'l1-ssim' && o.photometric !== 'census') throw new EngineError(`trainFlow: photometric must be 'l1-ssim' or 'census', got '${String(o.photometric)}'`);
   if (!(Array.isArray(o.scaleWeights) && o.scaleWeights.length >= 1 && o.scaleWeights.length <= 5 && o.scaleWeights.every((v) => v >= 0 && Number.isFinite(v)) && o.scaleWeights.some((v) => v > 0))) {
@@ -267,7 +273,8 @@ export async function trainFlow(train: PairDataset, evalClips: ClipInfo[], opts:
   }
   if (o.smoothOrder !== 1 && o.smoothOrder !== 2) throw new EngineError(`trainFlow: smoothOrder must be 1 or 2, got ${String(o.smoothOrder)}`);
   if (!(o.smoothWeight >= 0 && Number.isFinite(o.smoothWeight))) throw new EngineError(`trainFlow: smoothWeight must be a finite number >= 0, got ${o.smoothWeight}`);
-  const smoothing = { wScales: [...o.scaleWeights], smoothOrder: o.smoothOrder, wSmooth: o.smoothWeight };
+  if (!(Number.isInteger(o.censusPatch) && o.censusPatch % 2 === 1 && o.censusPatch >= 3 && o.censusPatch <= 9)) throw new EngineError(`trainFlow: censusPatch must be an odd patch side from 3 to 9, got ${String(o.censusPatch)}`);
+  const smoothing = { wScales: [...o.scaleWeights], smoothOrder: o.smoothOrder, wSmooth: o.smoothWeight, censusPatch: o.censusPatch };
   const stage1: FlowLossConfig = { ...(o.photometric === 'l1-ssim' ? STAGE1 : STAGE1_CENSUS), ...smoothing };
   const stage2: FlowLossConfig = { ...STAGE2, ...smoothing };
   if (o.augment !== 'flip-x' && o.augment !== 'dihedral') throw new EngineError(`trainFlow: augment must be 'flip-x' or 'dihedral', got '${String(o.augment)}'`);
@@ -287,7 +294,7 @@ export async function trainFlow(train: PairDataset, evalClips: ClipInfo[], opts:
   const cropBatch = o.cropBatch ?? o.batch;
   if (!Number.isInteger(cropBatch) || cropBatch < 1) throw new EngineError(`trainFlow: cropBatch must be a positive integer, got ${o.cropBatch}`);
   manualSeed(o.seed);
-  if (o.initFrom !== undefined && o.resume) throw new EngineError('trainFlow: initFrom starts a new run from given weights; resume continues one (pass one of them)');
+  if (o.initFrom !== undefined && o.resume) throw new EngineError('trainFlow: initFrom starts a new run from given weights; resume continues one (to continue an interrupted fine-tuning run, resume without initFrom)');
   const statePath = `${o.out}.train.safetensors`;
   if (o.resume && (!existsSync(o.out) || !existsSync(statePath))) throw new EngineError(`--resume: no checkpoint at ${o.out} (with ${statePath}); start without --resume`);
   if (o.initFrom !== undefined && !existsSync(o.initFrom)) throw new EngineError(`trainFlow: initFrom: no weights file at ${o.initFrom}`);
@@ -329,7 +336,7 @@ export async function trainFlow(train: PairDataset, evalClips: ClipInfo[], opts:
     }
     adam.loadState({ step: Number(st.metadata.step), tensors: st.tensors });
     // what the resumed run trained with (checkpoints from before an option existed ran its first default)
-    let ran: { photometric?: string; augment?: string; scaleWeights?: number[]; average?: number; smoothOrder?: number; smoothWeight?: number } = {};
+    let ran: { photometric?: string; augment?: string; scaleWeights?: number[]; average?: number; smoothOrder?: number; smoothWeight?: number; censusPatch?: number } = {};
     try {
       ran = JSON.parse(st.metadata.options ?? '{}');
     } catch {
@@ -337,13 +344,13 @@ export async function trainFlow(train: PairDataset, evalClips: ClipInfo[], opts:
     }
     const was = {
       photometric: ran.photometric ?? 'l1-ssim', augment: ran.augment ?? 'flip-x', scaleWeights: (ran.scaleWeights ?? STAGE1.wScales).join(','), average: String(ran.average ?? 0),
-      smoothOrder: String(ran.smoothOrder ?? STAGE1.smoothOrder), smoothWeight: String(ran.smoothWeight ?? STAGE1.wSmooth),
+      smoothOrder: String(ran.smoothOrder ?? STAGE1.smoothOrder), smoothWeight: String(ran.smoothWeight ?? STAGE1.wSmooth), censusPatch: String(ran.censusPatch ?? STAGE1.censusPatch),
     };
     const now = {
       photometric: o.photometric, augment: o.augment, scaleWeights: o.scaleWeights.join(','), average: String(o.average),
-      smoothOrder: String(o.smoothOrder), smoothWeight: String(o.smoothWeight),
+      smoothOrder: String(o.smoothOrder), smoothWeight: String(o.smoothWeight), censusPatch: String(o.censusPatch),
     };
-    for (const name of ['photometric', 'augment', 'scaleWeights', 'average', 'smoothOrder', 'smoothWeight'] as const) {
+    for (const name of ['photometric', 'augment', 'scaleWeights', 'average', 'smoothOrder', 'smoothWeight', 'censusPatch'] as const) {
       if (was[name] !== now[name]) o.onOptionChange?.(name, was[name], now[name]);
     }
     const tw = new Map([...st.tensors].filter(([k]) => k.startsWith('teacher.')).map(([k, v]) => [k.slice(8), v] as [string, HostTensor]));

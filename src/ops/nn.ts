@@ -461,23 +461,26 @@ export function ssimMap(x: Tensor, y: Tensor): Tensor {
 }
 
 /**
- * Soft census (ternary) distance map (FLOW.md §6.2): gray = 255·(0.2989 R + 0.5870 G + 0.1140 B); for the 9
- * offsets k of a 3x3 patch (zero padding) t_k = Δ_k / sqrt(0.81 + Δ_k²); d = mean_k (t¹_k - t²_k)² / (0.1 + (t¹_k -
- * t²_k)²), zero on the 1-pixel border. [N, 3, H, W] pair -> [N, 1, H, W]. One kernel (kernels/census.wgsl), and one
- * launch for each gradient asked for (a flow loss needs only the warped image's); first order only: differentiating
- * the gradient again throws.
+ * Soft census (ternary) distance map (FLOW.md §6.2): gray = 255·(0.2989 R + 0.5870 G + 0.1140 B); for the offsets k
+ * of a `patch` × `patch` window (default 3, ARFlow's; DDFlow and SelFlow use 7; odd, 3 to 9; zero padding)
+ * t_k = Δ_k / sqrt(0.81 + Δ_k²); d = mean_k (t¹_k - t²_k)² / (0.1 + (t¹_k - t²_k)²), zero on the border of
+ * (patch − 1) / 2 pixels. [N, 3, H, W] pair -> [N, 1, H, W]. One kernel (kernels/census.wgsl), and one launch for each
+ * gradient asked for (a flow loss needs only the warped image's); first order only: differentiating the gradient
+ * again throws.
  */
-export function census(a: Tensor, b: Tensor): Tensor {
+export function census(a: Tensor, b: Tensor, patch = 3): Tensor {
   checkPair('census', a, b);
   if (a.rank !== 4 || a.shape[1] !== 3) throw new EngineError(`census: inputs must be RGB [N, 3, H, W], got ${fmt(a.shape)}`);
+  if (!(Number.isInteger(patch) && patch % 2 === 1 && patch >= 3 && patch <= 9)) throw new EngineError(`census: patch must be an odd side from 3 to 9, got ${patch}`);
   const [N, , H, W] = a.shape as [number, number, number, number];
   if (N > 65535 || H > 65535) throw new EngineError(`census: N and H must be at most 65535, got ${fmt(a.shape)}`);
   const y = empty([N, 1, H, W], 'census');
-  censusLaunch('census_fwd', 0, a, b, y, a, `census ${fmt(a.shape)}`);
+  const tag = patch === 3 ? '' : ` ${patch}x${patch}`;
+  censusLaunch('census_fwd', 0, patch, a, b, y, a, `census${tag} ${fmt(a.shape)}`);
   return record(y, 'census', [a, b], (g, [ai, bi], needs) => needs.map((need, side) => {
     if (!need) return null;
     const d = empty(ai!.shape, side ? 'census grad b' : 'census grad a');
-    censusLaunch('census_bwd', side, ai!, bi!, d, g, `census backward (${side ? 'b' : 'a'}) ${fmt(ai!.shape)}`);
+    censusLaunch('census_bwd', side, patch, ai!, bi!, d, g, `census${tag} backward (${side ? 'b' : 'a'}) ${fmt(ai!.shape)}`);
     return record(d, 'censusGrad', [g, ai!, bi!], () => {
       throw new EngineError(`census: second-order gradients are not implemented (census's gradient for ${fmt(ai!.shape)} was differentiated again)`);
     });
@@ -485,12 +488,12 @@ export function census(a: Tensor, b: Tensor): Tensor {
 }
 
 /** One launch of kernels/census.wgsl over the [N, ·, H, W] pixels of a and b into out, reading g (census_bwd). */
-function censusLaunch(entry: 'census_fwd' | 'census_bwd', side: number, a: Tensor, b: Tensor, out: Tensor, g: Tensor, label: string): void {
+function censusLaunch(entry: 'census_fwd' | 'census_bwd', side: number, patch: number, a: Tensor, b: Tensor, out: Tensor, g: Tensor, label: string): void {
   const [N, , H, W] = a.shape as [number, number, number, number];
   const quads = Math.ceil(W / 4);
   const it = items(quads);
   engine().dispatch({
-    kernel: 'census', entry, constants: { WG: 8, ITEMS: it, ALIGNED: W % 4 === 0, SIDE: side }, params: new Uint32Array([N, H, W, 0]),
+    kernel: 'census', entry, constants: { WG: 8, ITEMS: it, ALIGNED: W % 4 === 0, SIDE: side, RADIUS: (patch - 1) / 2 }, params: new Uint32Array([N, H, W, 0]),
     buffers: [a.buffer, b.buffer, out.buffer, g.buffer], grid: [Math.ceil(quads / (8 * it)), H, N], label,
   });
 }
