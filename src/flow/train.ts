@@ -33,6 +33,7 @@ import { Adam } from '../train/adam.js';
 import { WeightAverage } from '../train/average.js';
 import { STAGE1, STAGE1_CENSUS, STAGE2, distillLoss, flowLoss, nonOccluded, type FlowLossConfig } from './loss.js';
 import { endPointErrors, estimateFlow, framesTensor, type FlowSymmetry } from './estimate.js';
+import type { RefineOptions } from './refine.js';
 import { readFrame, readNpyFile, type ClipInfo } from '../data/sky.js';
 import { mulberry32 } from '../data/synth.js';
 import { saveSafetensors, readSafetensorsFile } from '../node.js';
@@ -493,7 +494,7 @@ function concatArrays(xs: Float32Array[]): Float32Array {
  * zero-flow baseline, over every consecutive pair (or the first `maxPairs`, spread over the clips); `symmetry` and
  * `bidirectional` as estimateFlow's (defaults DEFAULT_SYMMETRY views, DEFAULT_BIDIRECTIONAL).
  */
-export async function evaluateFlow(net: PWCLite, clips: ClipInfo[], opts: { size?: number; maxPairs?: number; batch?: number; symmetry?: FlowSymmetry; bidirectional?: boolean; refine?: number; onProgress?: (done: number, total: number) => void } = {}): Promise<EvalResult> {
+export async function evaluateFlow(net: PWCLite, clips: ClipInfo[], opts: { size?: number; maxPairs?: number; batch?: number; symmetry?: FlowSymmetry; bidirectional?: boolean; refine?: number | Partial<RefineOptions>; onProgress?: (done: number, total: number) => void } = {}): Promise<EvalResult> {
   const size = opts.size ?? 128;
   const jobs: { a: string; b: string; gt: string }[] = [];
   for (const c of clips) {
