@@ -64,25 +64,16 @@ const corrCases = pair(
 
 // The soft census distance (FLOW.md §6.2) of 8 pairs of 128² frames: the photometric term of flow training and
 // of test-time refinement (which runs it on 8 pairs at once), one kernel each way. Per pixel it evaluates the 3x3
-// patch of both images (about 60 flops forward), so even at cache speed it is not a pure copy.
+// patch of both images (about 60 flops forward), so even at cache speed it is not a pure copy; the 7x7 rows are
+// DDFlow's and SelFlow's patch (`--census-patch 7`): 49 taps a pixel instead of 9, the same bytes.
 const CN = 8;
-const censusCases = pair(
-  'census 8x3x128x128',
+const censusCases = [3, 7].flatMap((patch) => pair(
+  patch === 3 ? 'census 8x3x128x128' : `census ${patch}x${patch} 8x3x128x128`,
   'memory',
   (3 + 3 + 1) * CN * HW * F32,            // both images in, distance map out
   (1 + 3 + 3 + 3 + 3) * CN * HW * F32,    // g and both images in; both image gradients out
   () => [rand([CN, 3, 128, 128], { seed: 1 }), rand([CN, 3, 128, 128], { seed: 2 })],
-  (a, b) => census(a, b),
-);
+  (a, b) => census(a, b, patch),
+));
 
-// The same with DDFlow's and SelFlow's 7x7 patch (`--census-patch 7`): 49 taps a pixel instead of 9, the same bytes.
-const census7Cases = pair(
-  'census 7x7 8x3x128x128',
-  'memory',
-  (3 + 3 + 1) * CN * HW * F32,
-  (1 + 3 + 3 + 3 + 3) * CN * HW * F32,
-  () => [rand([CN, 3, 128, 128], { seed: 1 }), rand([CN, 3, 128, 128], { seed: 2 })],
-  (a, b) => census(a, b, 7),
-);
-
-export const flowCases: BenchCase[] = [...warpCases, ...corrCases, ...censusCases, ...census7Cases];
+export const flowCases: BenchCase[] = [...warpCases, ...corrCases, ...censusCases];

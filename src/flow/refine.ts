@@ -12,7 +12,7 @@
 import { EngineError } from '../runtime/engine.js';
 import { Tensor, engine, keep, noGrad, scope } from '../tensor.js';
 import { add, affine } from '../ops/elementwise.js';
-import { census } from '../ops/nn.js';
+import { census, isCensusPatch } from '../ops/nn.js';
 import { warp } from '../ops/flow.js';
 import { sum } from '../ops/reduce.js';
 import { clone } from '../ops/shape.js';
@@ -48,7 +48,7 @@ export function refineOptions(r: number | boolean | Partial<RefineOptions> | und
   if (!(o.lr > 0) || !(o.smooth >= 0) || !(o.edgeAlpha >= 0)) {
     throw new EngineError(`refine: need lr > 0, smooth >= 0 and edgeAlpha >= 0, got lr ${o.lr}, smooth ${o.smooth}, edgeAlpha ${o.edgeAlpha}`);
   }
-  if (!(Number.isInteger(o.patch) && o.patch % 2 === 1 && o.patch >= 3 && o.patch <= 9)) throw new EngineError(`refine: patch must be an odd census patch side from 3 to 9, got ${String(o.patch)}`);
+  if (!isCensusPatch(o.patch)) throw new EngineError(`refine: patch must be an odd census patch side from 3 to 9, got ${String(o.patch)}`);
   return o;
 }
 

@@ -28,6 +28,7 @@ import { gt, mul } from '../ops/elementwise.js';
 import { mean } from '../ops/reduce.js';
 import { resizeFlow, warp } from '../ops/flow.js';
 import { concat, reshape, slice } from '../ops/shape.js';
+import { isCensusPatch } from '../ops/nn.js';
 import { PWCLite, type PWCLiteOptions } from '../models/pwclite.js';
 import { Adam } from '../train/adam.js';
 import { WeightAverage } from '../train/average.js';
@@ -274,7 +275,7 @@ export async function trainFlow(train: PairDataset, evalClips: ClipInfo[], opts:
   }
   if (o.smoothOrder !== 1 && o.smoothOrder !== 2) throw new EngineError(`trainFlow: smoothOrder must be 1 or 2, got ${String(o.smoothOrder)}`);
   if (!(o.smoothWeight >= 0 && Number.isFinite(o.smoothWeight))) throw new EngineError(`trainFlow: smoothWeight must be a finite number >= 0, got ${o.smoothWeight}`);
-  if (!(Number.isInteger(o.censusPatch) && o.censusPatch % 2 === 1 && o.censusPatch >= 3 && o.censusPatch <= 9)) throw new EngineError(`trainFlow: censusPatch must be an odd patch side from 3 to 9, got ${String(o.censusPatch)}`);
+  if (!isCensusPatch(o.censusPatch)) throw new EngineError(`trainFlow: censusPatch must be an odd patch side from 3 to 9, got ${String(o.censusPatch)}`);
   const smoothing = { wScales: [...o.scaleWeights], smoothOrder: o.smoothOrder, wSmooth: o.smoothWeight, censusPatch: o.censusPatch };
   const stage1: FlowLossConfig = { ...(o.photometric === 'l1-ssim' ? STAGE1 : STAGE1_CENSUS), ...smoothing };
   const stage2: FlowLossConfig = { ...STAGE2, ...smoothing };
@@ -299,13 +300,13 @@ export async function trainFlow(train: PairDataset, evalClips: ClipInfo[], opts:
   const statePath = `${o.out}.train.safetensors`;
   if (o.resume && (!existsSync(o.out) || !existsSync(statePath))) throw new EngineError(`--resume: no checkpoint at ${o.out} (with ${statePath}); start without --resume`);
   if (o.initFrom !== undefined && !existsSync(o.initFrom)) throw new EngineError(`trainFlow: initFrom: no weights file at ${o.initFrom}`);
-  const saved = o.resume ? readSafetensorsFile(o.out) : null;
-  const start = o.initFrom !== undefined ? readSafetensorsFile(o.initFrom) : null;
-  const from = saved ? { file: saved, path: o.out } : start ? { file: start, path: o.initFrom! } : null;
-  const net = new PWCLite(from ? PWCLite.optionsFrom(from.file.metadata, from.path) : { ...DEFAULT_MODEL, ...o.model });
-  if (start) {
-    net.loadStateDict(start.tensors, { what: o.initFrom! });
-  } else if (!o.resume) {
+  // the weights a run starts from: the checkpoint it resumes, or the file it fine-tunes (with their model options)
+  const source = o.resume ? o.out : o.initFrom;
+  const saved = source !== undefined ? readSafetensorsFile(source) : null;
+  const net = new PWCLite(saved ? PWCLite.optionsFrom(saved.metadata, source) : { ...DEFAULT_MODEL, ...o.model });
+  if (saved && !o.resume) {
+    net.loadStateDict(saved.tensors, { what: source });
+  } else if (!saved) {
     if ((o.init ?? 'kaiming') === 'kaiming') net.initKaiming();
     noGrad(() => {
       for (const [k, p] of net.namedParameters()) {
@@ -325,7 +326,7 @@ export async function trainFlow(train: PairDataset, evalClips: ClipInfo[], opts:
     const avgNet = new PWCLite(net).eval();
     averaged = { net: avgNet, avg: new WeightAverage(avgNet.namedParameters(), net.namedParameters(), o.average) };
   };
-  if (saved) {
+  if (saved && o.resume) {
     const st = readSafetensorsFile(statePath);
     // an averaging run keeps its trained weights in the state file and the average at `out`
     const raw = new Map([...st.tensors].filter(([k]) => k.startsWith('raw.')).map(([k, v]) => [k.slice(4), v] as [string, HostTensor]));

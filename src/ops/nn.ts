@@ -460,6 +460,11 @@ export function ssimMap(x: Tensor, y: Tensor): Tensor {
   });
 }
 
+/** Whether `patch` is a side census takes: odd, 3 to 9 (the kernel's shifts reach 4 columns). */
+export function isCensusPatch(patch: number): boolean {
+  return Number.isInteger(patch) && patch % 2 === 1 && patch >= 3 && patch <= 9;
+}
+
 /**
  * Soft census (ternary) distance map (FLOW.md §6.2): gray = 255·(0.2989 R + 0.5870 G + 0.1140 B); for the offsets k
  * of a `patch` × `patch` window (default 3, ARFlow's; DDFlow and SelFlow use 7; odd, 3 to 9; zero padding)
@@ -471,7 +476,7 @@ export function ssimMap(x: Tensor, y: Tensor): Tensor {
 export function census(a: Tensor, b: Tensor, patch = 3): Tensor {
   checkPair('census', a, b);
   if (a.rank !== 4 || a.shape[1] !== 3) throw new EngineError(`census: inputs must be RGB [N, 3, H, W], got ${fmt(a.shape)}`);
-  if (!(Number.isInteger(patch) && patch % 2 === 1 && patch >= 3 && patch <= 9)) throw new EngineError(`census: patch must be an odd side from 3 to 9, got ${patch}`);
+  if (!isCensusPatch(patch)) throw new EngineError(`census: patch must be an odd side from 3 to 9, got ${patch}`);
   const [N, , H, W] = a.shape as [number, number, number, number];
   if (N > 65535 || H > 65535) throw new EngineError(`census: N and H must be at most 65535, got ${fmt(a.shape)}`);
   const y = empty([N, 1, H, W], 'census');
