@@ -63,11 +63,12 @@ const trainCase: BenchCase = {
 };
 
 // The default estimate's test-time refinement (src/flow/refine.ts) alone: DEFAULT_REFINE's 100 Adam steps on the
-// census + smoothness energy of 8 pairs at once, as eval-flow and flows batch them. Not counted in flops: about 40
-// dispatches a step (census and warp one kernel each way, diff two per axis, the rest small elementwise ops).
+// census + smoothness energy of 8 pairs at once, as eval-flow and flows batch them, with the census over 3x3 patches
+// (what the network trains with) and 7x7 ones (the default). Not counted in flops: about 40 dispatches a step (census and warp one
+// kernel each way, diff two per axis, the rest small elementwise ops).
 const REFINE_BATCH = 8;
-const refineCase: BenchCase = {
-  name: `flow.refine b${REFINE_BATCH} 128x128 (${DEFAULT_REFINE.steps} steps)`,
+const refineCase = (patch: number): BenchCase => ({
+  name: `flow.refine b${REFINE_BATCH} 128x128 (${DEFAULT_REFINE.steps} steps, ${patch}x${patch})`,
   group: 'flow-estimator',
   kind: 'latency',
   setup: () => ({
@@ -77,7 +78,7 @@ const refineCase: BenchCase = {
   }),
   run: async (s) => {
     const { a, b, f } = s as { a: Tensor; b: Tensor; f: Tensor };
-    const r = await refineFlow(a, b, f);
+    const r = await refineFlow(a, b, f, { patch });
     await r.data();
     r.dispose();
   },
@@ -85,6 +86,6 @@ const refineCase: BenchCase = {
     for (const t of Object.values(s as Record<string, Tensor>)) t.dispose();
   },
   extra: (ms, peak) => ({ ms_per_pair: +(ms / REFINE_BATCH).toFixed(1), steps_per_s: +((1000 * DEFAULT_REFINE.steps) / ms).toFixed(2), peak_gpu_mb: +(peak / 2 ** 20).toFixed(1) }),
-};
+});
 
-export const pwcliteCases: BenchCase[] = [forwardCase, trainCase, refineCase];
+export const pwcliteCases: BenchCase[] = [forwardCase, trainCase, refineCase(3), refineCase(7)];

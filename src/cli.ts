@@ -9,6 +9,7 @@ import {
 import { writeSynthDataset, listClips, readFrame, writeNpyFile } from './data/sky.js';
 import { PairDataset, trainFlow, evaluateFlow, DEFAULT_MODEL } from './flow/train.js';
 import { DEFAULT_BIDIRECTIONAL, DEFAULT_REFINE_STEPS, DEFAULT_SYMMETRY, type FlowSymmetry } from './flow/estimate.js';
+import { DEFAULT_REFINE } from './flow/refine.js';
 import { encodeFlo, flowToRgb, planarToInterleaved } from './io/flo.js';
 
 const HELP = `dtvnet — DTVNet on WebGPU: one still landscape photo in, a 32-frame time-lapse out.
@@ -101,7 +102,7 @@ eval-flow options:
   --split <name>          split folder (default sky_test)   --model <file>  (as for flow)
   --json                  print one JSON object ({"epe", "zero_epe", "ratio", "pairs", ...})
   --symmetry <k>          as for flow (default ${DEFAULT_SYMMETRY})   --bidirectional on|off  as for flow
-  --refine <steps>        as for flow (default ${DEFAULT_REFINE_STEPS})
+  --refine <steps>        as for flow (default ${DEFAULT_REFINE_STEPS})   --refine-patch 3|5|7|9  as for flow
 
 flow / flows options:
   --model <file>          PWC-Lite weights (default: the shipped model, src/assets/pwclite-synth.safetensors)
@@ -111,15 +112,17 @@ flow / flows options:
   --bidirectional on|off  average each view's forward flow with its backward flow, negated and sampled where the
                           forward flow lands (default ${DEFAULT_BIDIRECTIONAL ? 'on' : 'off'}; twice the time)
   --refine <steps>        test-time refinement: Adam steps on the flow field that lower the pair's census +
-                          smoothness energy (default ${DEFAULT_REFINE_STEPS}; about 1.6 times the estimate's time; 0 = the
-                          network's estimate as it is)
+                          smoothness energy (default ${DEFAULT_REFINE_STEPS}; the estimate then takes about 2.5 times the
+                          network's time, 1.6 with --refine-patch 3; 0 = the network's estimate as it is)
+  --refine-patch 3|5|7|9  side of the refinement's census patch (default ${DEFAULT_REFINE.patch}; wider patches see more texture,
+                          7 costs about 2.5 times the refinement's time of 3)
   flow:  --out <file.png> colour-wheel picture (default flow.png) and the raw flow as <file>.flo next to it
   flows: --out <dir>      where the .npy files go (default: the official flow/<split>/<vid>/<clip> folder when the
                           clip sits in a Sky Time-lapse tree (flow_estimated/... in a synthetic one, whose flow/ holds the exact flows),
                           else <clip dir>/flow). Frame 0 gets a self-pair flow,
                           frame t >= 1 the flow (t-1 -> t) (FLOW.md §7), each [size, size, 2]; 64x64/ holds the
                           targets resized with resize_flow. Existing files newer than their frames are kept (cache)
-                          unless the model, --size, --symmetry, --bidirectional or --refine differ from the run that wrote them
+                          unless the model, --size, --symmetry, --bidirectional, --refine or --refine-patch differ from the run that wrote them
                           (recorded in <out>/flows.json).
 
 Any image size and colour type (gray, RGB, with or without alpha) is accepted; alpha is composited over black.
@@ -168,9 +171,14 @@ function bidirectionalOpt(a: Args): boolean {
   return choice(a.opts, 'bidirectional', ['on', 'off'] as const, DEFAULT_BIDIRECTIONAL ? 'on' : 'off') === 'on';
 }
 
-/** --refine <steps>: estimateFlow's test-time refinement (0 = the network's estimate as it is). */
-function refineOpt(a: Args): number {
-  return intOpt(a.opts, 'refine', DEFAULT_REFINE_STEPS, 0);
+/**
+ * --refine <steps> and --refine-patch <side>: estimateFlow's test-time refinement (0 steps = the network's estimate
+ * as it is; the patch then changes nothing).
+ */
+function refineOpt(a: Args): { steps: number; patch: number } {
+  const steps = intOpt(a.opts, 'refine', DEFAULT_REFINE_STEPS, 0);
+  const patch = Number(choice(a.opts, 'refine-patch', ['3', '5', '7', '9'] as const, String(DEFAULT_REFINE.patch) as '3'));
+  return { steps, patch };
 }
 
 function choice<T extends string>(opts: Map<string, string | true>, name: string, values: readonly T[], dflt: T): T {
@@ -385,7 +393,7 @@ async function cmdTrainFlow(a: Args): Promise<void> {
 }
 
 async function cmdEvalFlow(a: Args): Promise<void> {
-  known(a, ['data', 'split', 'model', 'json', 'size', 'symmetry', 'bidirectional', 'refine']);
+  known(a, ['data', 'split', 'model', 'json', 'size', 'symmetry', 'bidirectional', 'refine', 'refine-patch']);
   const say = reporter(a);
   const data = resolve(strOpt(a, 'data'));
   const split = strOpt(a, 'split', 'sky_test');
@@ -399,14 +407,14 @@ async function cmdEvalFlow(a: Args): Promise<void> {
   const bidirectional = bidirectionalOpt(a);
   const refine = refineOpt(a);
   const r = await evaluateFlow(net, clips, { size, symmetry, bidirectional, refine, onProgress: (d, t) => say(`evaluating: ${d}/${t} pairs`, true) });
-  const res = { ...r, ratio: r.epe / r.zero_epe, clips: clips.length, model: path, symmetry, bidirectional, refine, seconds: Math.round((performance.now() - t0) / 100) / 10 };
+  const res = { ...r, ratio: r.epe / r.zero_epe, clips: clips.length, model: path, symmetry, bidirectional, refine: refine.steps, refine_patch: refine.steps ? refine.patch : null, seconds: Math.round((performance.now() - t0) / 100) / 10 };
   if (a.opts.has('json')) console.log(JSON.stringify(res));
-  else console.log(`EPE ${r.epe.toFixed(4)} px over ${r.pairs} pairs of ${clips.length} clips; zero-flow EPE ${r.zero_epe.toFixed(4)} px; ratio ${res.ratio.toFixed(3)} (model ${path}, symmetry ${symmetry}, bidirectional ${bidirectional ? 'on' : 'off'}, refine ${refine})`);
+  else console.log(`EPE ${r.epe.toFixed(4)} px over ${r.pairs} pairs of ${clips.length} clips; zero-flow EPE ${r.zero_epe.toFixed(4)} px; ratio ${res.ratio.toFixed(3)} (model ${path}, symmetry ${symmetry}, bidirectional ${bidirectional ? 'on' : 'off'}, refine ${refine.steps ? `${refine.steps} steps, ${refine.patch}x${refine.patch} census` : 'off'})`);
   net.dispose();
 }
 
 async function cmdFlow(a: Args): Promise<void> {
-  known(a, ['model', 'out', 'size', 'symmetry', 'bidirectional', 'refine']);
+  known(a, ['model', 'out', 'size', 'symmetry', 'bidirectional', 'refine', 'refine-patch']);
   const say = reporter(a);
   if (a.positional.length !== 2) throw new UsageError(`flow needs two frames, got ${a.positional.length}`);
   const size = intOpt(a.opts, 'size', 128, 64);
@@ -441,7 +449,7 @@ function officialFlowDir(clipDir: string): string | null {
 }
 
 async function cmdFlows(a: Args): Promise<void> {
-  known(a, ['model', 'out', 'size', 'symmetry', 'bidirectional', 'refine']);
+  known(a, ['model', 'out', 'size', 'symmetry', 'bidirectional', 'refine', 'refine-patch']);
   const say = reporter(a);
   if (a.positional.length !== 1) throw new UsageError(`flows needs one clip folder, got ${a.positional.length}`);
   const clip = resolve(a.positional[0]!);
@@ -459,11 +467,12 @@ async function cmdFlows(a: Args): Promise<void> {
   const settingsFile = join(out, 'flows.json');
   const bidirectional = bidirectionalOpt(a);
   const refine = refineOpt(a);
-  const settings = JSON.stringify({ model: resolve(modelPath), size, symmetry, bidirectional, refine });
+  // the patch only matters when there is a refinement: --refine 0 files stay cached whatever --refine-patch says
+  const settings = JSON.stringify({ model: resolve(modelPath), size, symmetry, bidirectional, refine: refine.steps, refinePatch: refine.steps ? refine.patch : null });
   let sameSettings = false;
   if (existsSync(settingsFile)) {
     sameSettings = readFileSync(settingsFile, 'utf8').trim() === settings;
-    if (!sameSettings) say(`note: ${settingsFile} records other settings (model, --size, --symmetry, --bidirectional or --refine); every flow is recomputed`);
+    if (!sameSettings) say(`note: ${settingsFile} records other settings (model, --size, --symmetry, --bidirectional, --refine or --refine-patch); every flow is recomputed`);
   }
   const stem = (f: string) => basename(f).replace(/\.[^.]+$/, '');
   // (frame for the file, pair): frame 0 gets the self pair, frame t the pair (t-1, t); the last frame none (FLOW.md §7)

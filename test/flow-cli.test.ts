@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFile
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  PWCLite, Adam, flowLoss, STAGE1, manualSeed, scope, framesTensor, SHIPPED_FLOW_MODEL, loadFlowModel, estimateFlow, endPointErrors, readSafetensorsFile, DEFAULT_REFINE_STEPS,
+  PWCLite, Adam, flowLoss, STAGE1, manualSeed, scope, framesTensor, SHIPPED_FLOW_MODEL, loadFlowModel, estimateFlow, endPointErrors, readSafetensorsFile, DEFAULT_REFINE_STEPS, DEFAULT_REFINE,
 } from '../src/node.js';
 import { drawSynthParams, renderSynthClip } from '../src/data/synth.js';
 import { listClips, writeSynthDataset, readNpyFile } from '../src/data/sky.js';
@@ -396,6 +396,12 @@ cli('synth, train-flow (log, f16 export), eval-flow --json, flow, flows (with it
   const res = JSON.parse(ev.stdout.trim().split('\n').pop()!);
   assert.ok(typeof res.epe === 'number' && typeof res.zero_epe === 'number' && res.pairs === 2 && res.zero_epe > 0, ev.stdout);
   assert.is(res.refine, DEFAULT_REFINE_STEPS, 'the default refinement, reported');
+  assert.is(res.refine_patch, DEFAULT_REFINE.patch, 'and its census patch');
+  const ev0 = dtvnet(['eval-flow', '--data', dir, '--json', '--quiet', '--model', model, '--refine', '0', '--refine-patch', '7']);
+  assert.is(ev0.status, 0, ev0.stderr);
+  const res0 = JSON.parse(ev0.stdout.trim().split('\n').pop()!);
+  assert.equal([res0.refine, res0.refine_patch], [0, null], 'no refinement: no patch reported');
+  assert.ok(res0.epe !== res.epe, 'the network\'s estimate alone differs from the refined one');
 
   const png = join(dir, 'f.png');
   const fl = dtvnet(['flow', clip.frames[0]!, clip.frames[1]!, '--out', png, '--model', model]);
@@ -435,6 +441,23 @@ cli('synth, train-flow (log, f16 export), eval-flow --json, flow, flows (with it
   assert.match(fs6.stderr, /records other settings.*every flow is recomputed/);
   assert.equal(JSON.parse(readFileSync(join(out, 'flows.json'), 'utf8')).refine, 0);
   assert.ok(readNpyFile(join(out, files[1]!)).data.some((v, i) => Math.abs(v - two[i]!) > 1e-6), '--refine 0 gives another field');
+  // without refinement the patch changes nothing: still cached
+  const fs7 = dtvnet(['flows', clip.dir, '--model', model, '--symmetry', '4', '--bidirectional', 'off', '--refine', '0', '--refine-patch', '7']);
+  assert.match(fs7.stderr, /0 flows computed, 2 cached/);
+  // another refinement patch: recomputed, recorded, another field than the default patch gives
+  const fs8 = dtvnet(['flows', clip.dir, '--model', model, '--symmetry', '4', '--bidirectional', 'off', '--refine', '2']);
+  assert.match(fs8.stderr, /2 flows computed, 0 cached/);
+  assert.equal(JSON.parse(readFileSync(join(out, 'flows.json'), 'utf8')).refinePatch, DEFAULT_REFINE.patch);
+  const three = readNpyFile(join(out, files[1]!)).data.slice();
+  const other = DEFAULT_REFINE.patch === 3 ? 7 : 3;
+  const fs9 = dtvnet(['flows', clip.dir, '--model', model, '--symmetry', '4', '--bidirectional', 'off', '--refine', '2', '--refine-patch', String(other)]);
+  assert.match(fs9.stderr, /records other settings.*every flow is recomputed/);
+  assert.match(fs9.stderr, /2 flows computed, 0 cached/);
+  assert.equal(JSON.parse(readFileSync(join(out, 'flows.json'), 'utf8')).refinePatch, other);
+  assert.ok(readNpyFile(join(out, files[1]!)).data.some((v, i) => Math.abs(v - three[i]!) > 1e-6), 'another patch gives another field');
+  const eRefPatch = dtvnet(['flows', clip.dir, '--model', model, '--refine-patch', '4']);
+  assert.is(eRefPatch.status, 2);
+  assert.match(eRefPatch.stderr, /--refine-patch must be one of 3, 5, 7, 9, got '4'/);
   const eRef = dtvnet(['flows', clip.dir, '--model', model, '--refine', '-1']);
   assert.is(eRef.status, 2);
   assert.match(eRef.stderr, /--refine must be an integer >= 0, got '-1'/);
