@@ -1,6 +1,6 @@
 // Test-time refinement of an estimated flow field: a few Adam steps on the field itself (not on the network) that
-// lower an energy of the two frames alone — the census photometric term the network is trained with plus first-order
-// edge-aware smoothness. No labels: the estimate stays unsupervised. FlowNet's "+v" variants refine their output the
+// lower an energy of the two frames alone — the census photometric term the network is trained with (over 7x7 patches
+// by default where the training's are 3x3) plus first-order edge-aware smoothness. No labels: the estimate stays unsupervised. FlowNet's "+v" variants refine their output the
 // same way (variational refinement); here the network's estimate is the starting point and the energy's minimiser
 // near it is the answer. Browser-safe.
 //
@@ -30,17 +30,18 @@ export interface RefineOptions {
   /** α, how strongly image edges lower the smoothness weight */
   edgeAlpha: number;
   /**
-   * side of the census term's patch, odd, 3 to 9 (default 7, as DDFlow and SelFlow train with: held-out ratio 0.174
-   * against 0.189 for the 3x3 patch the network trains with, for about 2.5 times the refinement's time)
+   * side of the census term's patch, odd, 3 to 9 (default 7, as DDFlow and SelFlow train with: at rate 0.2, λ 400
+   * run 20's held-out ratio 0.174 against 0.189 for the 3x3 patch the network trains with; about 2.5 times the
+   * refinement's time)
    */
   patch: number;
 }
 
 /**
  * The defaults, tuned on fresh SynthSky clips (seed 4242, never used for training or evaluation; README "Flow
- * estimator" lists what was tried); the patch then checked on the held-out clips.
+ * estimator" lists what was tried), then checked on the held-out clips.
  */
-export const DEFAULT_REFINE: RefineOptions = { steps: 100, lr: 0.2, smooth: 400, edgeAlpha: 10, patch: 7 };
+export const DEFAULT_REFINE: RefineOptions = { steps: 100, lr: 0.4, smooth: 250, edgeAlpha: 10, patch: 7 };
 
 /** `refine` as estimateFlow and the CLI take it: a step count, or the whole options; 0 / false: none. */
 export function refineOptions(r: number | boolean | Partial<RefineOptions> | undefined): RefineOptions {
