@@ -18,7 +18,7 @@ export { Adam, type AdamOptions } from './train/adam.js';
 export { WeightAverage } from './train/average.js';
 export * from './flow/loss.js';
 export * from './flow/estimate.js';
-export { refineFlow, refineEnergy, refineOptions, DEFAULT_REFINE, type RefineOptions } from './flow/refine.js';
+export { refineFlow, refineEnergy, refineGradient, refineOptions, DEFAULT_REFINE, type RefineOptions } from './flow/refine.js';
 export * from './io/flo.js';
 export * from './io/npy.js';
 export * from './data/synth.js';

@@ -8,7 +8,7 @@ import * as assert from 'uvu/assert';
 import {
   scope, engine, grad, sum, mul, add, square, leakyRelu, zeros, noGrad, type Tensor,
   conv2d, conv3d, convTranspose2d, convTranspose3d, pad, instanceNorm, adain, batchNorm,
-  avgPool, avgPool2x, l1Loss, mseLoss, charbonnierLoss, ssimMap, census,
+  avgPool, avgPool2x, l1Loss, mseLoss, charbonnierLoss, ssimMap, census, censusGrad,
 } from '../src/node.js';
 import { setConvColsBudget } from '../src/ops/conv.js';
 import { RT, rt, randRT, mulberry32, zerosRT, fullRT, ref, vjp } from './reference.js';
@@ -613,6 +613,29 @@ losses('census with wider patches (5x5, 7x7, 9x9): forward and gradients of both
     for (const patch of [4, 1, 11, 2.5]) {
       throwsMatching(() => census(gpu(ra), gpu(rb), patch), new RegExp(`^census: patch must be an odd side from 3 to 9, got ${patch}`), `patch ${patch}`);
     }
+  });
+});
+
+losses('censusGrad: census\'s gradient as an op (either side, a given g) against the float64 VJP; bad arguments named', async () => {
+  const rng = mulberry32(2405);
+  const shape = [2, 3, 9, 11];
+  const [ra, rb] = imagePair(shape, rng, 1);
+  const rg = rt([2, 1, 9, 11], Array.from({ length: 2 * 9 * 11 }, () => rng() - 0.5));
+  for (const patch of [3, 5]) {
+    const want = nnVjp.census(rg, ra, rb, patch);
+    for (const side of [0, 1] as const) {
+      await scope(async () => {
+        const got = censusGrad(gpu(rg), gpu(ra), gpu(rb), patch, side);
+        assert.equal(got.shape, shape);
+        await close(got, want[side]!, `censusGrad ${patch}x${patch} side ${side}`, censusGradTol(want[side]!));
+      });
+    }
+  }
+  await scope(async () => {
+    const [a, b] = [gpu(ra), gpu(rb)];
+    throwsMatching(() => censusGrad(gpu(rt([2, 1, 9, 10], new Array(180).fill(0))), a, b, 3, 0), /^censusGrad: g must be \[N, 1, H, W\] = \[2, 1, 9, 11\] for inputs \[2, 3, 9, 11\], got \[2, 1, 9, 10\]/, 'g shape');
+    throwsMatching(() => censusGrad(gpu(rg), a, b, 4, 0), /^censusGrad: patch must be an odd side from 3 to 9, got 4/, 'patch');
+    throwsMatching(() => censusGrad(gpu(rg), a, b, 3, 2 as 0), /^censusGrad: side must be 0 \(a\) or 1 \(b\), got 2/, 'side');
   });
 });
 

@@ -4,7 +4,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
-  refineEnergy, refineFlow, refineOptions, DEFAULT_REFINE, estimateFlow, framesTensor, loadFlowModel, tensor, scope, noGrad, grad, toPlanarRGB,
+  refineEnergy, refineFlow, refineGradient, refineOptions, DEFAULT_REFINE, estimateFlow, framesTensor, loadFlowModel, tensor, scope, noGrad, grad, toPlanarRGB,
   drawSynthParams, renderSynthClip, endPointErrors, type Tensor,
 } from '../src/node.js';
 import { mulberry32, rt, type RT } from './reference.js';
@@ -46,7 +46,7 @@ function hostEnergy(a: RT, b: RT, f: RT, smooth: number, alpha: number, patch = 
   return { e, g };
 }
 
-refine('the energy and its gradient match a float64 host evaluation (batch 2, odd sizes; census patches 3 and 7)', async () => {
+refine('the energy and its gradient (autograd\'s and refineGradient\'s) match a float64 host evaluation (batch 2, odd sizes; census patches 3 and 7)', async () => {
   const [N, H, W] = [2, 11, 14];
   const rnd = mulberry32(31);
   const img = () => Array.from({ length: N * 3 * H * W }, () => rnd());
@@ -62,11 +62,24 @@ refine('the energy and its gradient match a float64 host evaluation (batch 2, od
       const [g] = grad(e, [f]);
       const got = await e.item();
       assert.ok(Math.abs(got - host.e) < 1e-4 * (1 + Math.abs(host.e)), `patch ${patch}: energy ${got} vs ${host.e}`);
-      const gd = await g!.data();
-      const worst = gd.reduce((m, v, i) => Math.max(m, Math.abs(v - host.g[i]!)), 0);
       const big = host.g.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
       assert.ok(big > 1e-3, 'the gradient is not trivially zero');
-      assert.ok(worst < 2e-3 * big, `patch ${patch}: gradient: largest difference ${worst} (largest entry ${big})`);
+      // autograd's gradient of the energy, and refineGradient (the refinement's steps: census's gradient without its
+      // forward, warp's flow gradient, autograd for the smoothness only) for a flow with and without requiresGrad
+      const plain = tensor(fd, [N, 2, H, W]);
+      for (const [name, gt] of [['grad(refineEnergy)', g!], ['refineGradient', refineGradient(a, b, f, { smooth: 200, edgeAlpha: 10, patch })],
+        ['refineGradient, flow without requiresGrad', refineGradient(a, b, plain, { smooth: 200, edgeAlpha: 10, patch })]] as const) {
+        const gd = await gt.data();
+        const worst = gd.reduce((m, v, i) => Math.max(m, Math.abs(v - host.g[i]!)), 0);
+        assert.ok(worst < 2e-3 * big, `patch ${patch}: ${name}: largest difference ${worst} (largest entry ${big})`);
+      }
+      assert.is(plain.requiresGrad, false, 'the flow is left as it is');
+      // the data term alone (no smoothness: refineGradient skips autograd entirely)
+      const data = hostEnergy(rt([N, 3, H, W], ad), rt([N, 3, H, W], bd), rt([N, 2, H, W], fd), 0, 10, patch).g;
+      const gd0 = await refineGradient(a, b, plain, { smooth: 0, edgeAlpha: 10, patch }).data();
+      const big0 = data.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+      const worst0 = gd0.reduce((m, v, i) => Math.max(m, Math.abs(v - data[i]!)), 0);
+      assert.ok(big0 > 1e-3 && worst0 < 2e-3 * big0, `patch ${patch}: data term: largest difference ${worst0} (largest entry ${big0})`);
     });
   }
 });

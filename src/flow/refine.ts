@@ -7,13 +7,16 @@
 //   E(F) = mean_x census(I₂(x + F(x)), I₁(x)) + λ · mean_{x,k} ½ Σ_{d ∈ {x, y}} exp(−α · mean_c |∂_d I₁|) · |∂_d F_k| / min(H, W)
 //
 // (the flow in units of the frame's shorter side inside the smoothness term, as in the training loss). Every
-// operation is an engine op, so autograd supplies ∂E/∂F.
+// operation is an engine op, so autograd supplies ∂E/∂F; the steps use refineGradient, the same gradient without
+// the census forward pass it does not need.
 
 import { EngineError } from '../runtime/engine.js';
 import { Tensor, engine, keep, noGrad, scope } from '../tensor.js';
 import { add, affine } from '../ops/elementwise.js';
-import { census, isCensusPatch } from '../ops/nn.js';
-import { warp } from '../ops/flow.js';
+import { census, censusGrad, isCensusPatch } from '../ops/nn.js';
+import { warp, warpFlowGrad } from '../ops/flow.js';
+import { full } from '../ops/creation.js';
+import { grad } from '../ops/index.js';
 import { sum } from '../ops/reduce.js';
 import { clone } from '../ops/shape.js';
 import { edgeWeights, smoothnessTerms } from './loss.js';
@@ -31,7 +34,7 @@ export interface RefineOptions {
   edgeAlpha: number;
   /**
    * side of the census term's patch, odd, 3 to 9 (default 7, as DDFlow and SelFlow train with: at rate 0.2, λ 400
-   * run 20's held-out ratio 0.174 against 0.189 for the 3x3 patch the network trains with; about 2.5 times the
+   * run 20's held-out ratio 0.174 against 0.189 for the 3x3 patch the network trains with; about twice the
    * refinement's time)
    */
   patch: number;
@@ -65,10 +68,39 @@ export function refineEnergy(frame1: Tensor, frame2: Tensor, flow: Tensor, o: Pi
 function energy(frame1: Tensor, frame2: Tensor, flow: Tensor, smooth: number, weights: [Tensor, Tensor], patch: number): Tensor {
   const [, , H, W] = flow.shape as [number, number, number, number];
   const data = affine(sum(census(warp(frame2, flow, 'border'), frame1, patch)), 1 / (H * W), 0);
-  if (!smooth) return data;
-  // each pair's mean over its pixels and the two flow channels (Σ / 2HW), then ½ for the two axes
+  return smooth ? add(data, smoothness(flow, smooth, weights)) : data;
+}
+
+/** E's smoothness term: each pair's mean over its pixels and the two flow channels (Σ / 2HW), then ½ for the two axes. */
+function smoothness(flow: Tensor, smooth: number, weights: [Tensor, Tensor]): Tensor {
+  const [, , H, W] = flow.shape as [number, number, number, number];
   const [sx, sy] = smoothnessTerms(flow, weights, 1);
-  return add(data, affine(add(sum(sx), sum(sy)), (0.25 * smooth) / (H * W), 0));
+  return affine(add(sum(sx), sum(sy)), (0.25 * smooth) / (H * W), 0);
+}
+
+/**
+ * ∂E/∂F, as refineFlow's steps take it: the data term's by the chain rule written out — census's gradient at the
+ * warped frame (censusGrad needs no census forward value: that kernel was 29 % of a 7x7 step), then warp's flow
+ * gradient — and the smoothness term's by autograd. Equal to the gradient of refineEnergy (tested). A new tensor
+ * without gradient.
+ */
+export function refineGradient(frame1: Tensor, frame2: Tensor, flow: Tensor, o: Pick<RefineOptions, 'smooth' | 'edgeAlpha'> & { patch?: number }): Tensor {
+  return scope(() => {
+    const f = flow.requiresGrad ? flow : noGrad(() => clone(flow)).requiresGrad_();
+    return gradient(frame1, frame2, f, o.smooth, edgeWeights(frame1, o.edgeAlpha), o.patch ?? DEFAULT_REFINE.patch);
+  });
+}
+
+/** ∂E/∂F with frame1's edge weights given; flow requires grad. */
+function gradient(frame1: Tensor, frame2: Tensor, flow: Tensor, smooth: number, weights: [Tensor, Tensor], patch: number): Tensor {
+  const [N, , H, W] = flow.shape as [number, number, number, number];
+  const data = noGrad(() => {
+    const g = censusGrad(full([N, 1, H, W], 1 / (H * W)), warp(frame2, flow, 'border'), frame1, patch, 0);
+    return warpFlowGrad(g, frame2, flow, 'border');
+  });
+  if (!smooth) return data;
+  const [gs] = grad(smoothness(flow, smooth, weights), [flow]);
+  return noGrad(() => add(data, gs!));
 }
 
 /**
@@ -90,7 +122,9 @@ export async function refineFlow(frame1: Tensor, frame2: Tensor, flow: Tensor, o
   try {
     for (let s = 0; s < o.steps; s++) {
       adam.lr = o.lr * refineSchedule(s, o.steps);
-      scope(() => energy(frame1, frame2, field, o.smooth, weights, o.patch).backward());
+      scope(() => {
+        field.grad = keep(gradient(frame1, frame2, field, o.smooth, weights, o.patch));
+      });
       adam.update();
       adam.zeroGrad();
       if ((s + 1) % CHUNK === 0) {
@@ -122,5 +156,5 @@ export function refineSchedule(s: number, n: number): number {
 
 const WARMUP = 10;
 
-/** Steps per chunk of refineFlow's in-flight work (about 40 dispatches a step; 540 before census and diff were kernels). */
+/** Steps per chunk of refineFlow's in-flight work (33 dispatches a step; 540 before census and diff were kernels). */
 const CHUNK = 10;

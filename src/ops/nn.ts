@@ -480,17 +480,32 @@ export function census(a: Tensor, b: Tensor, patch = 3): Tensor {
   const [N, , H, W] = a.shape as [number, number, number, number];
   if (N > 65535 || H > 65535) throw new EngineError(`census: N and H must be at most 65535, got ${fmt(a.shape)}`);
   const y = empty([N, 1, H, W], 'census');
-  const tag = patch === 3 ? '' : ` ${patch}x${patch}`;
-  censusLaunch('census_fwd', 0, patch, a, b, y, a, `census${tag} ${fmt(a.shape)}`);
-  return record(y, 'census', [a, b], (g, [ai, bi], needs) => needs.map((need, side) => {
-    if (!need) return null;
-    const d = empty(ai!.shape, side ? 'census grad b' : 'census grad a');
-    censusLaunch('census_bwd', side, patch, ai!, bi!, d, g, `census${tag} backward (${side ? 'b' : 'a'}) ${fmt(ai!.shape)}`);
-    return record(d, 'censusGrad', [g, ai!, bi!], () => {
-      throw new EngineError(`census: second-order gradients are not implemented (census's gradient for ${fmt(ai!.shape)} was differentiated again)`);
-    });
-  }));
+  censusLaunch('census_fwd', 0, patch, a, b, y, a, `census${censusTag(patch)} ${fmt(a.shape)}`);
+  return record(y, 'census', [a, b], (g, [ai, bi], needs) => needs.map((need, side) => (need ? censusGrad(g, ai!, bi!, patch, side as 0 | 1) : null)));
 }
+
+/**
+ * census's backward: the gradient of Σ g · census(a, b, patch) with respect to a (side 0) or b (side 1), g [N, 1, H, W].
+ * It needs no forward value, so a caller that wants only the gradient (the flow refinement) skips census's forward
+ * kernel. First order only: differentiating it again throws.
+ */
+export function censusGrad(g: Tensor, a: Tensor, b: Tensor, patch: number, side: 0 | 1): Tensor {
+  live('censusGrad', g, a, b);
+  checkPair('censusGrad', a, b);
+  if (a.rank !== 4 || a.shape[1] !== 3) throw new EngineError(`censusGrad: inputs must be RGB [N, 3, H, W], got ${fmt(a.shape)}`);
+  const [N, , H, W] = a.shape as [number, number, number, number];
+  if (g.shape.join() !== [N, 1, H, W].join()) throw new EngineError(`censusGrad: g must be [N, 1, H, W] = ${fmt([N, 1, H, W])} for inputs ${fmt(a.shape)}, got ${fmt(g.shape)}`);
+  if (!isCensusPatch(patch)) throw new EngineError(`censusGrad: patch must be an odd side from 3 to 9, got ${patch}`);
+  if (side !== 0 && side !== 1) throw new EngineError(`censusGrad: side must be 0 (a) or 1 (b), got ${String(side)}`);
+  const d = empty(a.shape, side ? 'census grad b' : 'census grad a');
+  censusLaunch('census_bwd', side, patch, a, b, d, g, `census${censusTag(patch)} backward (${side ? 'b' : 'a'}) ${fmt(a.shape)}`);
+  return record(d, 'censusGrad', [g, a, b], () => {
+    throw new EngineError(`census: second-order gradients are not implemented (census's gradient for ${fmt(a.shape)} was differentiated again)`);
+  });
+}
+
+/** The patch in the dispatch labels (3x3 unmarked). */
+const censusTag = (patch: number): string => (patch === 3 ? '' : ` ${patch}x${patch}`);
 
 /** One launch of kernels/census.wgsl over the [N, ·, H, W] pixels of a and b into out, reading g (census_bwd). */
 function censusLaunch(entry: 'census_fwd' | 'census_bwd', side: number, patch: number, a: Tensor, b: Tensor, out: Tensor, g: Tensor, label: string): void {
