@@ -1,8 +1,8 @@
 // Test-time refinement of an estimated flow field: a few Adam steps on the field itself (not on the network) that
 // lower an energy of the two frames alone — the census photometric term the network is trained with (over 7x7 patches
-// by default where the training's are 3x3) plus first-order edge-aware smoothness. No labels: the estimate stays unsupervised. FlowNet's "+v" variants refine their output the
-// same way (variational refinement); here the network's estimate is the starting point and the energy's minimiser
-// near it is the answer. Browser-safe.
+// by default where the training's are 3x3) plus first-order edge-aware smoothness. No labels: the estimate stays
+// unsupervised. FlowNet's "+v" variants refine their output the same way (variational refinement); here the
+// network's estimate is the starting point and the energy's minimiser near it is the answer. Browser-safe.
 //
 //   E(F) = mean_x census(I₂(x + F(x)), I₁(x)) + λ · mean_{x,k} ½ Σ_{d ∈ {x, y}} exp(−α · mean_c |∂_d I₁|) · |∂_d F_k| / min(H, W)
 //

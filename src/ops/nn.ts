@@ -494,6 +494,7 @@ export function censusGrad(g: Tensor, a: Tensor, b: Tensor, patch: number, side:
   checkPair('censusGrad', a, b);
   if (a.rank !== 4 || a.shape[1] !== 3) throw new EngineError(`censusGrad: inputs must be RGB [N, 3, H, W], got ${fmt(a.shape)}`);
   const [N, , H, W] = a.shape as [number, number, number, number];
+  if (N > 65535 || H > 65535) throw new EngineError(`censusGrad: N and H must be at most 65535, got ${fmt(a.shape)}`);
   if (g.shape.join() !== [N, 1, H, W].join()) throw new EngineError(`censusGrad: g must be [N, 1, H, W] = ${fmt([N, 1, H, W])} for inputs ${fmt(a.shape)}, got ${fmt(g.shape)}`);
   if (!isCensusPatch(patch)) throw new EngineError(`censusGrad: patch must be an odd side from 3 to 9, got ${patch}`);
   if (side !== 0 && side !== 1) throw new EngineError(`censusGrad: side must be 0 (a) or 1 (b), got ${String(side)}`);
