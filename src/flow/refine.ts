@@ -87,17 +87,19 @@ function smoothness(flow: Tensor, smooth: number, weights: [Tensor, Tensor]): Te
 export function refineGradient(frame1: Tensor, frame2: Tensor, flow: Tensor, o: Pick<RefineOptions, 'smooth' | 'edgeAlpha'> & { patch?: number }): Tensor {
   return scope(() => {
     const f = flow.requiresGrad ? flow : noGrad(() => clone(flow)).requiresGrad_();
-    return gradient(frame1, frame2, f, o.smooth, edgeWeights(frame1, o.edgeAlpha), o.patch ?? DEFAULT_REFINE.patch);
+    return gradient(frame1, frame2, f, o.smooth, edgeWeights(frame1, o.edgeAlpha), dataSeed(f), o.patch ?? DEFAULT_REFINE.patch);
   });
 }
 
-/** ∂E/∂F with frame1's edge weights given; flow requires grad. */
-function gradient(frame1: Tensor, frame2: Tensor, flow: Tensor, smooth: number, weights: [Tensor, Tensor], patch: number): Tensor {
+/** ∂E_data/∂census for a flow [N, 2, H, W]: 1/(HW) at every pixel (each pair's census map is averaged). */
+function dataSeed(flow: Tensor): Tensor {
   const [N, , H, W] = flow.shape as [number, number, number, number];
-  const data = noGrad(() => {
-    const g = censusGrad(full([N, 1, H, W], 1 / (H * W)), warp(frame2, flow, 'border'), frame1, patch, 0);
-    return warpFlowGrad(g, frame2, flow, 'border');
-  });
+  return full([N, 1, H, W], 1 / (H * W));
+}
+
+/** ∂E/∂F with frame1's edge weights and the data term's seed (dataSeed) given; flow requires grad. */
+function gradient(frame1: Tensor, frame2: Tensor, flow: Tensor, smooth: number, weights: [Tensor, Tensor], seed: Tensor, patch: number): Tensor {
+  const data = noGrad(() => warpFlowGrad(censusGrad(seed, warp(frame2, flow, 'border'), frame1, patch, 0), frame2, flow, 'border'));
   if (!smooth) return data;
   const [gs] = grad(smoothness(flow, smooth, weights), [flow]);
   return noGrad(() => add(data, gs!));
@@ -117,13 +119,14 @@ export async function refineFlow(frame1: Tensor, frame2: Tensor, flow: Tensor, o
   }
   const field = keep(noGrad(() => clone(flow))).requiresGrad_();
   const weights = noGrad(() => scope(() => edgeWeights(frame1, o.edgeAlpha))).map(keep) as [Tensor, Tensor];
+  const seed = keep(dataSeed(field));
   const adam = new Adam([['flow', field]], { lr: o.lr });
   let previous: Promise<void> = Promise.resolve();
   try {
     for (let s = 0; s < o.steps; s++) {
       adam.lr = o.lr * refineSchedule(s, o.steps);
       scope(() => {
-        field.grad = keep(gradient(frame1, frame2, field, o.smooth, weights, o.patch));
+        field.grad = keep(gradient(frame1, frame2, field, o.smooth, weights, seed, o.patch));
       });
       adam.update();
       adam.zeroGrad();
@@ -139,6 +142,7 @@ export async function refineFlow(frame1: Tensor, frame2: Tensor, flow: Tensor, o
     adam.dispose();
     field.dispose();
     for (const w of weights) w.dispose();
+    seed.dispose();
   }
 }
 
@@ -156,5 +160,5 @@ export function refineSchedule(s: number, n: number): number {
 
 const WARMUP = 10;
 
-/** Steps per chunk of refineFlow's in-flight work (33 dispatches a step; 540 before census and diff were kernels). */
+/** Steps per chunk of refineFlow's in-flight work (32 dispatches a step; 540 before census and diff were kernels). */
 const CHUNK = 10;

@@ -474,11 +474,7 @@ export function isCensusPatch(patch: number): boolean {
  * again throws.
  */
 export function census(a: Tensor, b: Tensor, patch = 3): Tensor {
-  checkPair('census', a, b);
-  if (a.rank !== 4 || a.shape[1] !== 3) throw new EngineError(`census: inputs must be RGB [N, 3, H, W], got ${fmt(a.shape)}`);
-  if (!isCensusPatch(patch)) throw new EngineError(`census: patch must be an odd side from 3 to 9, got ${patch}`);
-  const [N, , H, W] = a.shape as [number, number, number, number];
-  if (N > 65535 || H > 65535) throw new EngineError(`census: N and H must be at most 65535, got ${fmt(a.shape)}`);
+  const [N, H, W] = censusInputs('census', a, b, patch);
   const y = empty([N, 1, H, W], 'census');
   censusLaunch('census_fwd', 0, patch, a, b, y, a, `census${censusTag(patch)} ${fmt(a.shape)}`);
   return record(y, 'census', [a, b], (g, [ai, bi], needs) => needs.map((need, side) => (need ? censusGrad(g, ai!, bi!, patch, side as 0 | 1) : null)));
@@ -490,19 +486,25 @@ export function census(a: Tensor, b: Tensor, patch = 3): Tensor {
  * kernel. First order only: differentiating it again throws.
  */
 export function censusGrad(g: Tensor, a: Tensor, b: Tensor, patch: number, side: 0 | 1): Tensor {
-  live('censusGrad', g, a, b);
-  checkPair('censusGrad', a, b);
-  if (a.rank !== 4 || a.shape[1] !== 3) throw new EngineError(`censusGrad: inputs must be RGB [N, 3, H, W], got ${fmt(a.shape)}`);
-  const [N, , H, W] = a.shape as [number, number, number, number];
-  if (N > 65535 || H > 65535) throw new EngineError(`censusGrad: N and H must be at most 65535, got ${fmt(a.shape)}`);
+  live('censusGrad', g);
+  const [N, H, W] = censusInputs('censusGrad', a, b, patch);
   if (g.shape.join() !== [N, 1, H, W].join()) throw new EngineError(`censusGrad: g must be [N, 1, H, W] = ${fmt([N, 1, H, W])} for inputs ${fmt(a.shape)}, got ${fmt(g.shape)}`);
-  if (!isCensusPatch(patch)) throw new EngineError(`censusGrad: patch must be an odd side from 3 to 9, got ${patch}`);
   if (side !== 0 && side !== 1) throw new EngineError(`censusGrad: side must be 0 (a) or 1 (b), got ${String(side)}`);
   const d = empty(a.shape, side ? 'census grad b' : 'census grad a');
   censusLaunch('census_bwd', side, patch, a, b, d, g, `census${censusTag(patch)} backward (${side ? 'b' : 'a'}) ${fmt(a.shape)}`);
   return record(d, 'censusGrad', [g, a, b], () => {
     throw new EngineError(`census: second-order gradients are not implemented (census's gradient for ${fmt(a.shape)} was differentiated again)`);
   });
+}
+
+/** census's and censusGrad's checks of the image pair and the patch; [N, H, W]. */
+function censusInputs(op: string, a: Tensor, b: Tensor, patch: number): [number, number, number] {
+  checkPair(op, a, b);
+  if (a.rank !== 4 || a.shape[1] !== 3) throw new EngineError(`${op}: inputs must be RGB [N, 3, H, W], got ${fmt(a.shape)}`);
+  if (!isCensusPatch(patch)) throw new EngineError(`${op}: patch must be an odd side from 3 to 9, got ${patch}`);
+  const [N, , H, W] = a.shape as [number, number, number, number];
+  if (N > 65535 || H > 65535) throw new EngineError(`${op}: N and H must be at most 65535, got ${fmt(a.shape)}`);
+  return [N, H, W];
 }
 
 /** The patch in the dispatch labels (3x3 unmarked). */
