@@ -65,14 +65,15 @@ const corrCases = pair(
 // The soft census distance (FLOW.md §6.2) of 8 pairs of 128² frames: the photometric term of flow training and
 // of test-time refinement (which runs it on 8 pairs at once), one kernel each way. Per pixel it evaluates the 3x3
 // patch of both images (about 60 flops forward), so even at cache speed it is not a pure copy; the 7x7 rows are
-// DDFlow's and SelFlow's patch (`--census-patch 7`): 49 taps a pixel instead of 9, the same bytes.
+// DDFlow's and SelFlow's patch (`--census-patch 7`): 49 taps a pixel instead of 9, the same bytes. The last pair
+// is the same 7x7 census on luminance images [8, 1, 128, 128], as the refinement runs it (a third of the loads).
 const CN = 8;
-const censusCases = [3, 7].flatMap((patch) => pair(
-  patch === 3 ? 'census 8x3x128x128' : `census ${patch}x${patch} 8x3x128x128`,
+const censusCases = ([[3, 3], [7, 3], [7, 1]] as const).flatMap(([patch, C]) => pair(
+  `census ${patch === 3 ? '' : `${patch}x${patch} `}8x${C}x128x128${C === 1 ? ' (luminance)' : ''}`,
   'memory',
-  (3 + 3 + 1) * CN * HW * F32,            // both images in, distance map out
-  (1 + 3 + 3 + 3 + 3) * CN * HW * F32,    // g and both images in; both image gradients out
-  () => [rand([CN, 3, 128, 128], { seed: 1 }), rand([CN, 3, 128, 128], { seed: 2 })],
+  (C + C + 1) * CN * HW * F32,            // both images in, distance map out
+  (1 + 4 * C) * CN * HW * F32,            // g and both images in; both image gradients out
+  () => [rand([CN, C, 128, 128], { seed: 1 }), rand([CN, C, 128, 128], { seed: 2 })],
   (a, b) => census(a, b, patch),
 ));
 

@@ -1,7 +1,8 @@
 // Soft census (ternary) distance of two RGB images and its gradient (FLOW.md §6.2), over a K = (2R + 1)² patch:
 // R = RADIUS, 1 (3x3, ARFlow's, the default) up to 4 (9x9; DDFlow and SelFlow use 7x7, R = 3).
 //
-//   gray(p)   = 255 · (0.2989 R + 0.5870 G + 0.1140 B)                         per image, at pixel p
+//   gray(p)   = 255 · (0.2989 R + 0.5870 G + 0.1140 B)                         per image, at pixel p (CH = 3)
+//             = 255 · L(p)                                                     for a luminance image L (CH = 1)
 //   Δ_o(p)    = gray(p + o) − gray(p)                                          o one of the offsets of the patch
 //   τ(Δ)      = Δ / sqrt(0.81 + Δ²)                                            a soft sign
 //   t_o(p)    = τ(Δᵃ_o(p)) − τ(Δᵇ_o(p))
@@ -13,7 +14,7 @@
 //
 // census_fwd   out[n, 0, p] = d(p)                                  src_a = a, src_b = b (both [N, 3, H, W])
 // census_bwd   the gradient of Σ_p g(p)·d(p) w.r.t. a (SIDE 0) or b (SIDE 1), written to out ([N, 3, H, W]) as
-//   255 · gray weight · Gᵃ(q) (or Gᵇ(q); one launch a side, since a flow loss needs only the warped image's). With
+//   ∂gray/∂channel · Gᵃ(q) (or Gᵇ(q); one launch a side, since a flow loss needs only the warped image's). With
 //   G(p) = g(p)·m(p)/K, ψ'(t) = 0.2·t / (0.1 + t²)², τ'(Δ) = 0.81 / (0.81 + Δ²)^(3/2) and, for each
 //   neighbour n = q − o of q, Dᵃ = grayᵃ(q) − grayᵃ(n) (likewise Dᵇ):
 //     Gᵃ(q) = Σ_n (G(n) + G(q)) · ψ'(τ(Dᵃ) − τ(Dᵇ)) · τ'(Dᵃ)
@@ -37,6 +38,7 @@ override ITEMS: u32 = 4u;
 override ALIGNED: bool = true;
 override SIDE: u32 = 0u;
 override RADIUS: u32 = 1u;   // the patch is (2·RADIUS + 1)², RADIUS 1 ..= 4
+override CH: u32 = 3u;       // channels of the inputs: 3 (RGB) or 1 (luminance, so one load where RGB needs three)
 
 struct Params {
   dims: vec4<u32>,   // N, H, W, -
@@ -45,11 +47,14 @@ struct Params {
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> src_a: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> src_b: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read_write> out: array<vec4<f32>>;   // d [N, 1, H, W] or a gradient [N, 3, H, W]
+@group(0) @binding(3) var<storage, read_write> out: array<vec4<f32>>;   // d [N, 1, H, W] or a gradient [N, CH, H, W]
 @group(0) @binding(4) var<storage, read> gout: array<vec4<f32>>;        // census_bwd: g [N, 1, H, W] (census_fwd: unread,
                                                                         // bound to a: `elem` names it)
 
 const GRAY = vec3<f32>(0.2989 * 255.0, 0.587 * 255.0, 0.114 * 255.0);
+
+// ∂gray/∂(channel c) (a constant at every call once the loops unroll).
+fn gray_weight(c: u32) -> f32 { return select(GRAY[c], 255.0, CH == 1u); }
 const SRC_A = 0u;
 const SRC_B = 1u;
 const GOUT = 2u;
@@ -121,16 +126,16 @@ fn shifted(w: Win, s: i32) -> vec4<f32> {
 fn gray_window(which: u32, n: u32, y: i32, x0: u32, H: u32, W: u32) -> Win {
   var g = Win(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
   if (y < 0 || u32(y) >= H) { return g; }
-  for (var c = 0u; c < 3u; c++) {
-    let w = window(which, ((n * 3u + c) * H + u32(y)) * W, x0, W);
-    g.l += GRAY[c] * w.l;
-    g.c += GRAY[c] * w.c;
-    g.r += GRAY[c] * w.r;
+  for (var c = 0u; c < CH; c++) {
+    let w = window(which, ((n * CH + c) * H + u32(y)) * W, x0, W);
+    g.l += gray_weight(c) * w.l;
+    g.c += gray_weight(c) * w.c;
+    g.r += gray_weight(c) * w.r;
   }
   return g;
 }
 
-fn soft_sign(d: vec4<f32>) -> vec4<f32> { return d / sqrt(0.81 + d * d); }
+fn soft_sign(d: vec4<f32>) -> vec4<f32> { return d * inverseSqrt(0.81 + d * d); }
 
 // m(p) for the window's columns in row y: 1 on interior pixels (the whole patch inside the image).
 fn interior(y: i32, x0: u32, H: u32, W: u32) -> Win {
@@ -231,19 +236,18 @@ fn census_bwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
         let w = shifted(gw[ky], ox) + gq;
         let dA = ca - shifted(wa, ox);
         let dB = cb - shifted(wb, ox);
-        let qa = 0.81 + dA * dA;
-        let qb = 0.81 + dB * dB;
-        let ra = 1.0 / sqrt(qa);
-        let rb = 1.0 / sqrt(qb);
+        let ra = inverseSqrt(0.81 + dA * dA);
+        let rb = inverseSqrt(0.81 + dB * dB);
         let tt = dA * ra - dB * rb;
         let den = 0.1 + tt * tt;
         let s = w * 0.2 * tt / (den * den);
-        // τ'(D) = 0.81 · r / q for the side's D; b's enters t with a minus sign
-        sum += select(s * 0.81 * ra / qa, -s * 0.81 * rb / qb, SIDE == 1u);
+        // τ'(D) = 0.81 / (0.81 + D²)^(3/2) = 0.81 · r³ for the side's D; b's enters t with a minus sign
+        let r = select(ra, rb, SIDE == 1u);
+        sum += select(s, -s, SIDE == 1u) * (0.81 * r * r * r);
       }
     }
-    for (var c = 0u; c < 3u; c++) {
-      store(((n * 3u + c) * H + wid.y) * W, x0, W, GRAY[c] * sum);
+    for (var c = 0u; c < CH; c++) {
+      store(((n * CH + c) * H + wid.y) * W, x0, W, gray_weight(c) * sum);
     }
   }
 }

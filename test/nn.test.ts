@@ -8,7 +8,7 @@ import * as assert from 'uvu/assert';
 import {
   scope, engine, grad, sum, mul, add, square, leakyRelu, zeros, noGrad, type Tensor,
   conv2d, conv3d, convTranspose2d, convTranspose3d, pad, instanceNorm, adain, batchNorm,
-  avgPool, avgPool2x, l1Loss, mseLoss, charbonnierLoss, ssimMap, census, censusGrad,
+  avgPool, avgPool2x, l1Loss, mseLoss, charbonnierLoss, ssimMap, census, censusGrad, luminance,
 } from '../src/node.js';
 import { setConvColsBudget } from '../src/ops/conv.js';
 import { RT, rt, randRT, mulberry32, zerosRT, fullRT, ref, vjp } from './reference.js';
@@ -613,6 +613,40 @@ losses('census with wider patches (5x5, 7x7, 9x9): forward and gradients of both
     for (const patch of [4, 1, 11, 2.5]) {
       throwsMatching(() => census(gpu(ra), gpu(rb), patch), new RegExp(`^census: patch must be an odd side from 3 to 9, got ${patch}`), `patch ${patch}`);
     }
+  });
+});
+
+losses('census of luminance images [N, 1, H, W] (gray = 255 L): forward and gradients of both inputs; other channel counts named', async () => {
+  const rng = mulberry32(2406);
+  const cases: [number[], number, number, number, number][] = [
+    [[2, 1, 9, 11], 3, 0.1, 0, 1], // odd sizes: elementwise loads and stores
+    [[3, 1, 17, 36], 3, 0.004, 0.5, 0.51], // near-flat, vec4 rows of 9 quads, batch 3
+    [[1, 1, 12, 40], 7, 0.1, 0, 1], // the refinement's patch: windows reaching 3 columns into the next quads
+    [[2, 1, 11, 13], 5, 0.1, 0, 1],
+  ];
+  for (const [shape, patch, noise, lo, hi] of cases) {
+    const [a, b] = imagePair(shape, rng, noise, lo, hi);
+    await check(`census ${patch}x${patch} luminance ${fmt(shape)}`, [a, b], {
+      f: ([x, y]) => census(x!, y!, patch), fr: ([x, y]) => nnRef.census(x!, y!, patch), fv: (g, [x, y]) => nnVjp.census(g, x!, y!, patch),
+      tol: CENSUS_TOL, gradTol: censusGradTol,
+    }, rng);
+  }
+  await scope(async () => {
+    const [ra, rb] = imagePair([1, 2, 8, 8], rng, 0.1);
+    throwsMatching(() => census(gpu(ra), gpu(rb)), /^census: inputs must be RGB \[N, 3, H, W\] or luminance \[N, 1, H, W\], got \[1, 2, 8, 8\]/, '2 channels');
+  });
+});
+
+losses('luminance: forward and gradient; census(luminance(a), luminance(b)) = census(a, b) on the GPU; non-RGB input named', async () => {
+  const rng = mulberry32(2407);
+  await check('luminance [2,3,5,7]', [randRT([2, 3, 5, 7], rng)], {
+    f: ([x]) => luminance(x!), fr: ([x]) => nnRef.luminance(x!), fv: (g, [x]) => nnVjp.luminance(g, x!), tol: { atol: 1e-6, rtol: 1e-6 },
+  }, rng);
+  const [ra, rb] = imagePair([2, 3, 12, 16], rng, 0.1);
+  await scope(async () => {
+    const [a, b] = [gpu(ra), gpu(rb)];
+    await close(census(luminance(a), luminance(b), 7), nnRef.census(ra, rb, 7), 'census 7x7 of the luminance pair vs the RGB reference', CENSUS_TOL);
+    throwsMatching(() => luminance(gpu(randRT([1, 1, 4, 4], rng))), /^luminance: input must be RGB \[N, 3, H, W\], got \[1, 1, 4, 4\]/, 'one channel');
   });
 });
 

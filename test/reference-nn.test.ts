@@ -497,6 +497,20 @@ forward('census by hand: one bright centre pixel, border masked (3x3 and 5x5 pat
   want5[12] = ((24 / 25) * t2) / (0.1 + t2);
   close(y5, [1, 1, 5, 5], want5, 1e-10);
   assert.equal(Array.from(nnRef.census(a, b, 5).data), new Array(9).fill(0), 'no pixel of a 3x3 image is interior to a 5x5 patch');
+  // the same pair as luminance images: a centre of gray 1 is a luminance of 1/255, and the map is the same
+  const la = zerosRT([1, 1, 3, 3]);
+  la.data[4] = 1 / 255;
+  close(nnRef.census(la, zerosRT([1, 1, 3, 3])), [1, 1, 3, 3], [0, 0, 0, 0, d, 0, 0, 0, 0], 1e-10);
+});
+
+forward('luminance by hand: 0.2989 R + 0.5870 G + 0.1140 B per pixel; census of the luminance pair = census of the RGB pair', () => {
+  const x = zerosRT([1, 3, 1, 2]);
+  x.data.set([1, 0.5, 0, 0.25, 0, 1]); // R = (1, 0.5), G = (0, 0.25), B = (0, 1)
+  close(nnRef.luminance(x), [1, 1, 1, 2], [0.2989, 0.2989 * 0.5 + 0.587 * 0.25 + 0.114], 1e-12);
+  const rng = mulberry32(5);
+  const a = randRT([2, 3, 6, 7], rng, 0, 1);
+  const b = randRT([2, 3, 6, 7], rng, 0, 1);
+  for (const patch of [3, 5]) closeRT(nnRef.census(nnRef.luminance(a), nnRef.luminance(b), patch), nnRef.census(a, b, patch), 1e-12);
 });
 
 forward.run();
@@ -789,6 +803,16 @@ fd('census on images with spread gray values (3x3 and 5x5 patches)', () => {
   const a7 = spreadRGB(1, 7, 8, rng);
   const b7 = spreadRGB(1, 7, 8, rng);
   fdCheck('census 5x5', [a7, b7], (xs) => nnRef.census(xs[0], xs[1], 5), (gy, xs) => nnVjp.census(gy, xs[0], xs[1], 5), rng);
+  // luminance pairs (gray = 255 L): the luminance of spread RGB images keeps their spread
+  const la = nnRef.luminance(spreadRGB(2, 6, 7, rng));
+  const lb = nnRef.luminance(spreadRGB(2, 6, 7, rng));
+  fdCheck('census luminance', [la, lb], (xs) => nnRef.census(xs[0], xs[1]), (gy, xs) => nnVjp.census(gy, xs[0], xs[1]), rng);
+  fdCheck('census 5x5 luminance', [la, lb], (xs) => nnRef.census(xs[0], xs[1], 5), (gy, xs) => nnVjp.census(gy, xs[0], xs[1], 5), rng);
+});
+
+fd('luminance', () => {
+  const rng = mulberry32(1401);
+  fdCheck('luminance', [randRT([2, 3, 3, 4], rng)], (xs) => nnRef.luminance(xs[0]), (gy, xs) => nnVjp.luminance(gy, xs[0]), rng);
 });
 
 fd.run();
@@ -886,7 +910,8 @@ errors('losses, ssimMap, census', () => {
   assert.throws(() => nnVjp.mse(zerosRT([1]), zerosRT([2]), zerosRT([2])), /nnVjp\.mse: gy shape \[1\].*\[\]/);
   assert.throws(() => nnRef.ssimMap(zerosRT([1, 1, 2, 5]), zerosRT([1, 1, 2, 5])), /ssimMap: H and W must be >= 3.*\[1,1,2,5\]/);
   assert.throws(() => nnRef.ssimMap(zerosRT([1, 1, 4, 5]), zerosRT([1, 2, 4, 5])), /ssimMap: x and y.*\[1,1,4,5\].*\[1,2,4,5\]/);
-  assert.throws(() => nnRef.census(zerosRT([1, 1, 4, 5]), zerosRT([1, 1, 4, 5])), /census: a and b must be RGB.*\[1,1,4,5\]/);
+  assert.throws(() => nnRef.census(zerosRT([1, 2, 4, 5]), zerosRT([1, 2, 4, 5])), /census: a and b must be RGB \[N, 3, H, W\] or luminance \[N, 1, H, W\].*\[1,2,4,5\]/);
+  assert.throws(() => nnRef.luminance(zerosRT([1, 1, 4, 5])), /luminance: x must be RGB.*\[1,1,4,5\]/);
   assert.throws(() => nnRef.census(zerosRT([1, 3, 4, 5]), zerosRT([1, 3, 5, 4])), /census: .*\[1,3,4,5\].*\[1,3,5,4\]/);
 });
 

@@ -1128,23 +1128,40 @@ function censusInfo(op: string, a: RT, b: RT): { N: number; H: number; W: number
   checkRT(op, 'a', a);
   checkRT(op, 'b', b);
   const desc = shapeDesc([['a', a], ['b', b]]);
-  if (a.shape.length !== 4 || a.shape[1] !== 3 || !sameShape(a.shape, b.shape)) {
-    throw new Error(`${op}: a and b must be RGB [N, 3, H, W] of the same shape, got ${desc}`);
+  if (a.shape.length !== 4 || (a.shape[1] !== 3 && a.shape[1] !== 1) || !sameShape(a.shape, b.shape)) {
+    throw new Error(`${op}: a and b must be RGB [N, 3, H, W] or luminance [N, 1, H, W] of the same shape, got ${desc}`);
   }
   return { N: a.shape[0], H: a.shape[2], W: a.shape[3] };
 }
 
-/** 255 * (0.2989 R + 0.5870 G + 0.1140 B), [N, H*W] flattened. */
+/** The weight of channel c of a C-channel image in gray: 255 · (0.2989, 0.5870, 0.1140) for RGB, 255 for luminance. */
+const grayWeight = (C: number, c: number): number => 255 * (C === 1 ? 1 : GRAY[c]);
+
+/** 255 * (0.2989 R + 0.5870 G + 0.1140 B) (RGB) or 255 * L (luminance), [N, H*W] flattened. */
 function grayOf(x: RT, N: number, HW: number): Float64Array {
+  const C = x.shape[1];
   const g = new Float64Array(N * HW);
   for (let n = 0; n < N; n++) {
     for (let p = 0; p < HW; p++) {
       let v = 0;
-      for (let c = 0; c < 3; c++) v += GRAY[c] * x.data[(n * 3 + c) * HW + p];
-      g[n * HW + p] = 255 * v;
+      for (let c = 0; c < C; c++) v += grayWeight(C, c) * x.data[(n * C + c) * HW + p];
+      g[n * HW + p] = v;
     }
   }
   return g;
+}
+
+/** [N, 1, H, W] luminance of an RGB image: 0.2989 R + 0.5870 G + 0.1140 B. */
+function luminance(x: RT): RT {
+  checkRT('luminance', 'x', x);
+  if (x.shape.length !== 4 || x.shape[1] !== 3) throw new Error(`luminance: x must be RGB [N, 3, H, W], got ${shapeDesc([['x', x]])}`);
+  const [N, , H, W] = x.shape;
+  const HW = H * W;
+  const out = new Float64Array(N * HW);
+  for (let n = 0; n < N; n++) {
+    for (let c = 0; c < 3; c++) for (let p = 0; p < HW; p++) out[n * HW + p] += GRAY[c] * x.data[(n * 3 + c) * HW + p];
+  }
+  return mk([N, 1, H, W], out);
 }
 
 /** Gray value at (yy, xx) with zero padding outside. */
@@ -1215,6 +1232,7 @@ export const nnRef = {
   charbonnier,
   ssimMap,
   census,
+  luminance,
 };
 
 function scalarGy(op: string, gy: RT): number {
@@ -1614,16 +1632,29 @@ export const nnVjp = {
         }
       }
     }
-    const toRGB = (gG: Float64Array, shape: number[]): RT => {
+    const C = a.shape[1];
+    const toChannels = (gG: Float64Array, shape: number[]): RT => {
       const out = new Float64Array(prod(shape));
       for (let n = 0; n < N; n++) {
-        for (let c = 0; c < 3; c++) {
-          for (let p = 0; p < HW; p++) out[(n * 3 + c) * HW + p] = 255 * GRAY[c] * gG[n * HW + p];
+        for (let c = 0; c < C; c++) {
+          for (let p = 0; p < HW; p++) out[(n * C + c) * HW + p] = grayWeight(C, c) * gG[n * HW + p];
         }
       }
       return mk(shape, out);
     };
-    return [toRGB(gGa, a.shape), toRGB(gGb, b.shape)];
+    return [toChannels(gGa, a.shape), toChannels(gGb, b.shape)];
+  },
+
+  /** Returns [gx] for luminance(x). */
+  luminance(g: RT, x: RT): RT[] {
+    const [N, , H, W] = x.shape;
+    checkGy('luminance', g, [N, 1, H, W]);
+    const HW = H * W;
+    const gx = new Float64Array(x.size);
+    for (let n = 0; n < N; n++) {
+      for (let c = 0; c < 3; c++) for (let p = 0; p < HW; p++) gx[(n * 3 + c) * HW + p] = GRAY[c] * g.data[n * HW + p];
+    }
+    return [mk(x.shape, gx)];
   },
 };
 

@@ -8,12 +8,14 @@
 //
 // (the flow in units of the frame's shorter side inside the smoothness term, as in the training loss). Every
 // operation is an engine op, so autograd supplies ∂E/∂F; the steps use refineGradient, the same gradient without
-// the census forward pass it does not need.
+// the census forward pass it does not need, and on the frames' luminance: census sees only gray = 255 · luminance,
+// and warping is linear in the image, so warping the luminance of I₂ is warping I₂ and taking its luminance — one
+// channel to warp and to read in the census kernel instead of three.
 
 import { EngineError } from '../runtime/engine.js';
 import { Tensor, engine, keep, noGrad, scope } from '../tensor.js';
 import { add, affine } from '../ops/elementwise.js';
-import { census, censusGrad, isCensusPatch } from '../ops/nn.js';
+import { census, censusGrad, isCensusPatch, luminance } from '../ops/nn.js';
 import { warp, warpFlowGrad } from '../ops/flow.js';
 import { full } from '../ops/creation.js';
 import { grad } from '../ops/index.js';
@@ -81,13 +83,14 @@ function smoothness(flow: Tensor, smooth: number, weights: [Tensor, Tensor]): Te
 /**
  * ∂E/∂F, as refineFlow's steps take it: the data term's by the chain rule written out — census's gradient at the
  * warped frame (censusGrad needs no census forward value: that kernel was 29 % of a 7x7 step), then warp's flow
- * gradient — and the smoothness term's by autograd. Equal to the gradient of refineEnergy (tested). A new tensor
- * without gradient.
+ * gradient, both on the frames' luminance — and the smoothness term's by autograd. Equal to the gradient of
+ * refineEnergy (tested). A new tensor without gradient.
  */
 export function refineGradient(frame1: Tensor, frame2: Tensor, flow: Tensor, o: Pick<RefineOptions, 'smooth' | 'edgeAlpha'> & { patch?: number }): Tensor {
   return scope(() => {
     const f = flow.requiresGrad ? flow : noGrad(() => clone(flow)).requiresGrad_();
-    return gradient(frame1, frame2, f, o.smooth, edgeWeights(frame1, o.edgeAlpha), dataSeed(f), o.patch ?? DEFAULT_REFINE.patch);
+    const [l1, l2] = noGrad(() => [luminance(frame1), luminance(frame2)]);
+    return gradient(l1, l2, f, o.smooth, edgeWeights(frame1, o.edgeAlpha), dataSeed(f), o.patch ?? DEFAULT_REFINE.patch);
   });
 }
 
@@ -97,9 +100,12 @@ function dataSeed(flow: Tensor): Tensor {
   return full([N, 1, H, W], 1 / (H * W));
 }
 
-/** ∂E/∂F with frame1's edge weights and the data term's seed (dataSeed) given; flow requires grad. */
-function gradient(frame1: Tensor, frame2: Tensor, flow: Tensor, smooth: number, weights: [Tensor, Tensor], seed: Tensor, patch: number): Tensor {
-  const data = noGrad(() => warpFlowGrad(censusGrad(seed, warp(frame2, flow, 'border'), frame1, patch, 0), frame2, flow, 'border'));
+/**
+ * ∂E/∂F from the frames' luminance (l1, l2 [N, 1, H, W]), with frame1's edge weights and the data term's seed
+ * (dataSeed) given; flow requires grad.
+ */
+function gradient(l1: Tensor, l2: Tensor, flow: Tensor, smooth: number, weights: [Tensor, Tensor], seed: Tensor, patch: number): Tensor {
+  const data = noGrad(() => warpFlowGrad(censusGrad(seed, warp(l2, flow, 'border'), l1, patch, 0), l2, flow, 'border'));
   if (!smooth) return data;
   const [gs] = grad(smoothness(flow, smooth, weights), [flow]);
   return noGrad(() => add(data, gs!));
@@ -119,6 +125,7 @@ export async function refineFlow(frame1: Tensor, frame2: Tensor, flow: Tensor, o
   }
   const field = keep(noGrad(() => clone(flow))).requiresGrad_();
   const weights = noGrad(() => scope(() => edgeWeights(frame1, o.edgeAlpha))).map(keep) as [Tensor, Tensor];
+  const lumas = noGrad(() => [luminance(frame1), luminance(frame2)]).map(keep) as [Tensor, Tensor];
   const seed = keep(dataSeed(field));
   const adam = new Adam([['flow', field]], { lr: o.lr });
   let previous: Promise<void> = Promise.resolve();
@@ -126,7 +133,7 @@ export async function refineFlow(frame1: Tensor, frame2: Tensor, flow: Tensor, o
     for (let s = 0; s < o.steps; s++) {
       adam.lr = o.lr * refineSchedule(s, o.steps);
       scope(() => {
-        field.grad = keep(gradient(frame1, frame2, field, o.smooth, weights, seed, o.patch));
+        field.grad = keep(gradient(lumas[0], lumas[1], field, o.smooth, weights, seed, o.patch));
       });
       adam.update();
       adam.zeroGrad();
@@ -141,7 +148,7 @@ export async function refineFlow(frame1: Tensor, frame2: Tensor, flow: Tensor, o
   } finally {
     adam.dispose();
     field.dispose();
-    for (const w of weights) w.dispose();
+    for (const w of [...weights, ...lumas]) w.dispose();
     seed.dispose();
   }
 }

@@ -7,7 +7,7 @@ import { record } from '../autograd.js';
 import { EngineError, rowItems as items } from '../runtime/engine.js';
 import { Tensor, empty, engine, live, noGrad, scope } from '../tensor.js';
 import { abs, add, affine, div, maximum, minimum, mul, neg, powScalar, rsqrt, square, step, sub } from './elementwise.js';
-import { ones, zeros } from './creation.js';
+import { ones, tensor, zeros } from './creation.js';
 import { mean, sum, variance } from './reduce.js';
 import { reshape, slice } from './shape.js';
 import { fmt, numel } from './shapes.js';
@@ -465,13 +465,23 @@ export function isCensusPatch(patch: number): boolean {
   return Number.isInteger(patch) && patch % 2 === 1 && patch >= 3 && patch <= 9;
 }
 
+/** The luminance census takes from an RGB image: 0.2989 R + 0.5870 G + 0.1140 B, [N, 3, H, W] -> [N, 1, H, W]. */
+export function luminance(x: Tensor): Tensor {
+  live('luminance', x);
+  if (x.rank !== 4 || x.shape[1] !== 3) throw new EngineError(`luminance: input must be RGB [N, 3, H, W], got ${fmt(x.shape)}`);
+  return scope(() => sum(mul(x, tensor(LUMA, [1, 3, 1, 1])), 1, true));
+}
+
+const LUMA = [0.2989, 0.587, 0.114];
+
 /**
  * Soft census (ternary) distance map (FLOW.md §6.2): gray = 255·(0.2989 R + 0.5870 G + 0.1140 B); for the offsets k
  * of a `patch` × `patch` window (default 3, ARFlow's; DDFlow and SelFlow use 7; odd, 3 to 9; zero padding)
  * t_k = Δ_k / sqrt(0.81 + Δ_k²); d = mean_k (t¹_k - t²_k)² / (0.1 + (t¹_k - t²_k)²), zero on the border of
- * (patch − 1) / 2 pixels. [N, 3, H, W] pair -> [N, 1, H, W]. One kernel (kernels/census.wgsl), and one launch for each
- * gradient asked for (a flow loss needs only the warped image's); first order only: differentiating the gradient
- * again throws.
+ * (patch − 1) / 2 pixels. [N, 3, H, W] pair -> [N, 1, H, W]; a pair of luminance images [N, 1, H, W] (`luminance`)
+ * gives the same map with gray = 255·L, for a third of the loads (census(a, b) = census(luminance(a), luminance(b))
+ * up to rounding). One kernel (kernels/census.wgsl), and one launch for each gradient asked for (a flow loss needs
+ * only the warped image's); first order only: differentiating the gradient again throws.
  */
 export function census(a: Tensor, b: Tensor, patch = 3): Tensor {
   const [N, H, W] = censusInputs('census', a, b, patch);
@@ -500,7 +510,7 @@ export function censusGrad(g: Tensor, a: Tensor, b: Tensor, patch: number, side:
 /** census's and censusGrad's checks of the image pair and the patch; [N, H, W]. */
 function censusInputs(op: string, a: Tensor, b: Tensor, patch: number): [number, number, number] {
   checkPair(op, a, b);
-  if (a.rank !== 4 || a.shape[1] !== 3) throw new EngineError(`${op}: inputs must be RGB [N, 3, H, W], got ${fmt(a.shape)}`);
+  if (a.rank !== 4 || (a.shape[1] !== 3 && a.shape[1] !== 1)) throw new EngineError(`${op}: inputs must be RGB [N, 3, H, W] or luminance [N, 1, H, W], got ${fmt(a.shape)}`);
   if (!isCensusPatch(patch)) throw new EngineError(`${op}: patch must be an odd side from 3 to 9, got ${patch}`);
   const [N, , H, W] = a.shape as [number, number, number, number];
   if (N > 65535 || H > 65535) throw new EngineError(`${op}: N and H must be at most 65535, got ${fmt(a.shape)}`);
@@ -512,11 +522,11 @@ const censusTag = (patch: number): string => (patch === 3 ? '' : ` ${patch}x${pa
 
 /** One launch of kernels/census.wgsl over the [N, ·, H, W] pixels of a and b into out, reading g (census_bwd). */
 function censusLaunch(entry: 'census_fwd' | 'census_bwd', side: number, patch: number, a: Tensor, b: Tensor, out: Tensor, g: Tensor, label: string): void {
-  const [N, , H, W] = a.shape as [number, number, number, number];
+  const [N, C, H, W] = a.shape as [number, number, number, number];
   const quads = Math.ceil(W / 4);
   const it = items(quads);
   engine().dispatch({
-    kernel: 'census', entry, constants: { WG: 8, ITEMS: it, ALIGNED: W % 4 === 0, SIDE: side, RADIUS: (patch - 1) / 2 }, params: new Uint32Array([N, H, W, 0]),
+    kernel: 'census', entry, constants: { WG: 8, ITEMS: it, ALIGNED: W % 4 === 0, SIDE: side, RADIUS: (patch - 1) / 2, CH: C }, params: new Uint32Array([N, H, W, 0]),
     buffers: [a.buffer, b.buffer, out.buffer, g.buffer], grid: [Math.ceil(quads / (8 * it)), H, N], label,
   });
 }
