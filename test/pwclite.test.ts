@@ -3,7 +3,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
-  PWCLite, Adam, WeightAverage, flowLoss, nonOccluded, swapHalves, STAGE1, STAGE2, manualSeed, rand, tensor, zeros, full, concat, scope, noGrad,
+  PWCLite, Adam, WeightAverage, flowLoss, nonOccluded, swapHalves, STAGE1, STAGE1_CENSUS, STAGE2, manualSeed, rand, randn, tensor, zeros, full, concat, add, scope, noGrad, grad,
   networkSize, endPointErrors, estimateFlow, framesTensor, loadFlowModel, toPlanarRGB, type FlowSymmetry, type Tensor,
 } from '../src/node.js';
 import { flipX, flipY, transposeXY } from '../src/flow/train.js';
@@ -324,6 +324,38 @@ loss('the true translation scores lower than zero flow or the wrong direction, i
     const none = await score(0, 0);
     const wrong = await score(-2, 1);
     assert.ok(right < 0.5 * none && right < 0.5 * wrong, `${cfg.occlusion}: ${right} vs zero ${none} vs wrong ${wrong}`);
+  }
+  a.dispose();
+  b.dispose();
+});
+
+loss('census alone runs on the frames\' luminance: the same loss and flow gradients as the RGB path (census patches 3 and 7, both stages)', async () => {
+  // flowLoss takes the luminance when census is the only photometric term; a negligible L1 weight keeps the RGB path
+  const S = 32;
+  const [a, b] = texturePair(S, 2, -1);
+  for (const cfg of [STAGE1_CENSUS, STAGE2, { ...STAGE1_CENSUS, censusPatch: 7 }]) {
+    await scope(async () => {
+      // the pair's translation, perturbed (so the forward-backward check keeps most pixels and the census is not at 0)
+      const flows = constantFlows(S, 2, -1).map((f, s) => noGrad(() => add(f, randn([...f.shape], { seed: 40 + s, std: 0.5 / 2 ** s }))).requiresGrad_());
+      const run = (c: typeof cfg) => {
+        const l = flowLoss(a, b, flows, c).total;
+        return [l, ...grad(l, flows.slice(0, 4))] as Tensor[]; // the coarsest scale has weight 0
+      };
+      const luma = run(cfg);
+      const rgb = run({ ...cfg, wL1: 1e-12 });
+      const what = `${cfg.occlusion}, ${cfg.censusPatch}x${cfg.censusPatch}`;
+      const [l0, l1] = [await luma[0]!.item(), await rgb[0]!.item()];
+      assert.ok(l0 > 0.01 && Math.abs(l0 - l1) <= 1e-5 * l1, `${what}: loss ${l0} (luminance) vs ${l1} (RGB)`);
+      for (let i = 1; i < luma.length; i++) {
+        const [g0, g1] = [await luma[i]!.data(), await rgb[i]!.data()];
+        let big = 0;
+        let diff = 0;
+        g1.forEach((v, j) => { big = Math.max(big, Math.abs(v)); diff = Math.max(diff, Math.abs(v - g0[j]!)); });
+        // (a scale with no census-interior pixel — 4x4 under a 7x7 patch — has only the 1e-12 L1 term's gradient)
+        const tol = i === 1 || big > 1e-9 ? 1e-3 * big : 1e-9;
+        assert.ok((i > 1 || big > 1e-6) && diff <= tol, `${what}: flow gradient of scale ${i - 1}: largest difference ${diff} (largest entry ${big})`);
+      }
+    });
   }
   a.dispose();
   b.dispose();

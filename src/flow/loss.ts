@@ -10,7 +10,7 @@ import { Tensor, noGrad, scope } from '../tensor.js';
 import { abs, add, affine, div, exp, ge, gt, maximum, minimum, mul, powScalar, square, sub } from '../ops/elementwise.js';
 import { ones, zeros } from '../ops/creation.js';
 import { warp, warpAdjoint } from '../ops/flow.js';
-import { avgPool2x, census, ssimMap } from '../ops/nn.js';
+import { avgPool2x, census, luminance, ssimMap } from '../ops/nn.js';
 import { mean, sum } from '../ops/reduce.js';
 import { concat, diff, reshape, slice } from '../ops/shape.js';
 import { fmt } from '../ops/shapes.js';
@@ -132,6 +132,12 @@ export function flowLoss(img1: Tensor, img2: Tensor, flows: Tensor[], cfg: FlowL
   return scope(() => {
     let im1: Tensor = concat([img1, img2], 0);   // the frame each flow is defined on
     let im2: Tensor = concat([img2, img1], 0);   // the frame it points into
+    if (!cfg.wL1 && !cfg.wSsim) {
+      // census alone sees only the luminance, and pooling, warping and masking are linear in the image: the same
+      // term from one channel instead of three
+      im1 = luminance(im1);
+      im2 = luminance(im2);
+    }
     if (exclude && exclude.shape.join() !== [2 * N, 1, H, W].join()) throw new EngineError(`flowLoss: exclude must be [${2 * N}, 1, ${H}, ${W}], got ${fmt(exclude.shape)}`);
     const visible = nonOccluded(flows[0]!, cfg.occlusion);
     const mask0 = exclude ? mul(visible, affine(exclude, -1, 1)) : visible;
