@@ -106,8 +106,8 @@ fn window(which: u32, row: u32, x0: u32, W: u32) -> Win {
   return w;
 }
 
-// The window's values at column offset s (−4 ..= 4) from each of the quad's 4 pixels (s is a constant once the
-// callers' loops unroll, so the switch folds away).
+// The window's values at column offset s (−4 ..= 4) from each of the quad's 4 pixels (callers pass s as a literal,
+// so the switch folds away when the kernel is compiled: fwd_term, bwd_term).
 fn shifted(w: Win, s: i32) -> vec4<f32> {
   switch s {
     case -4: { return w.l; }
