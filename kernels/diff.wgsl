@@ -18,9 +18,10 @@ override LAST: bool = false;
 
 struct Params {
   R: u32,       // rows of the output
-  C: u32,       // elements per row
-  n: u32,       // the axis' length in the undifferenced tensor (x of diff, out of diff_adjoint)
-  inner: u32,
+  C: u32,       // elements per row (tv_grad: W)
+  n: u32,       // the axis' length in the undifferenced tensor (x of diff, out of diff_adjoint; tv_grad: H)
+  inner: u32,   // (tv_grad: K)
+  s: f32,       // tv_grad: the scale s
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -72,5 +73,46 @@ fn diff_adjoint(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
     if (ii >= 1u) { v += src[base + c - step]; }
     if (ii < m) { v -= src[base + c]; }
     dst[r * p.C + c] = v;
+  }
+}
+
+// The gradient of an edge-weighted total variation of a field F [B, K, H, W] (the flow refinement's smoothness term),
+//   TV(F) = Σ_{b,k,y,x} wx[b, y, x] · |F[b,k,y,x+1] − F[b,k,y,x]| + wy[b, y, x] · |F[b,k,y+1,x] − F[b,k,y,x]|
+// with wx [B, 1, H, W − 1] and wy [B, 1, H − 1, W] (image-edge weights, shared by the K channels):
+//   tv_grad  out = s · ∂TV/∂F + base
+//     ∂TV/∂F[y, x] = wx[y, x−1]·sign(F[y,x] − F[y,x−1]) − wx[y, x]·sign(F[y,x+1] − F[y,x])
+//                  + wy[y−1, x]·sign(F[y,x] − F[y−1,x]) − wy[y, x]·sign(F[y+1,x] − F[y,x])   (terms outside dropped)
+// — what diff, abs, the weights' product and diff_adjoint give through autograd (sign(0) = 0 as abs's backward),
+// in one pass instead of about ten. Rows: one (b, k, y) per wid.y + 65535·wid.z, columns x along it as in diff.
+// Bindings: 1 F, 2 out, 3 wx, 4 wy, 5 base (HAS_BASE; else unread).
+override HAS_BASE: bool = false;
+
+@group(0) @binding(3) var<storage, read> wx: array<f32>;
+@group(0) @binding(4) var<storage, read> wy: array<f32>;
+@group(0) @binding(5) var<storage, read> base_g: array<f32>;
+
+@compute @workgroup_size(WG)
+fn tv_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let r = row_of(wid);
+  if (r >= p.R) { return; }
+  let W = p.C;
+  let H = p.n;
+  let y = r % H;
+  let b = r / (p.inner * H);
+  let row = r * W;              // F's element (b, k, y, 0)
+  let xrow = (b * H + y) * (W - 1u);   // wx's (b, 0, y, 0)
+  let yrow = (b * (H - 1u) + y) * W;   // wy's (b, 0, y, 0)
+  for (var t = 0u; t < ITEMS; t++) {
+    let x = col(wid, lid, t);
+    if (x >= W) { break; }
+    let f = src[row + x];
+    var g = 0.0;
+    if (x >= 1u) { g += wx[xrow + x - 1u] * sign(f - src[row + x - 1u]); }
+    if (x + 1u < W) { g -= wx[xrow + x] * sign(src[row + x + 1u] - f); }
+    if (y >= 1u) { g += wy[yrow - W + x] * sign(f - src[row + x - W]); }
+    if (y + 1u < H) { g -= wy[yrow + x] * sign(src[row + x + W] - f); }
+    var v = p.s * g;
+    if (HAS_BASE) { v += base_g[row + x]; }
+    dst[row + x] = v;
   }
 }

@@ -8,7 +8,7 @@ import * as assert from 'uvu/assert';
 import {
   scope, engine, grad, sum, mul, add, square, leakyRelu, zeros, noGrad, type Tensor,
   conv2d, conv3d, convTranspose2d, convTranspose3d, pad, instanceNorm, adain, batchNorm,
-  avgPool, avgPool2x, l1Loss, mseLoss, charbonnierLoss, ssimMap, census, censusGrad, luminance,
+  avgPool, avgPool2x, l1Loss, mseLoss, charbonnierLoss, ssimMap, census, censusGrad, luminance, tvGrad,
 } from '../src/node.js';
 import { setConvColsBudget } from '../src/ops/conv.js';
 import { RT, rt, randRT, mulberry32, zerosRT, fullRT, ref, vjp } from './reference.js';
@@ -647,6 +647,36 @@ losses('luminance: forward and gradient; census(luminance(a), luminance(b)) = ce
     const [a, b] = [gpu(ra), gpu(rb)];
     await close(census(luminance(a), luminance(b), 7), nnRef.census(ra, rb, 7), 'census 7x7 of the luminance pair vs the RGB reference', CENSUS_TOL);
     throwsMatching(() => luminance(gpu(randRT([1, 1, 4, 4], rng))), /^luminance: input must be RGB \[N, 3, H, W\], got \[1, 1, 4, 4\]/, 'one channel');
+  });
+});
+
+losses('tvGrad: s · ∂TV/∂F (+ base) against the float64 VJP of the edge-weighted total variation; bad shapes named', async () => {
+  const rng = mulberry32(2408);
+  const cases: [number[], number, boolean][] = [
+    [[2, 2, 5, 7], 0.37, true],    // the refinement's shape (K = 2), odd sizes, with the data term's gradient added
+    [[1, 3, 4, 9], 1, false],      // K = 3, a row longer than a lane's items
+    [[3, 1, 6, 2], -2, true],      // the narrowest field
+    [[1, 2, 2, 70], 0.5, false],   // two rows: every pixel on the border, rows of several workgroups' items
+  ];
+  for (const [shape, s, withBase] of cases) {
+    const [B, , H, W] = shape as [number, number, number, number];
+    const F = randRT(shape, rng, -2, 2);
+    const wx = randRT([B, 1, H, W - 1], rng, 0.1, 1);
+    const wy = randRT([B, 1, H - 1, W], rng, 0.1, 1);
+    const base = withBase ? randRT(shape, rng, -1, 1) : null;
+    const [gF] = nnVjp.tv(rt([], [s]), F, wx, wy);
+    const want = rt(shape, gF!.data.map((v, i) => v + (base ? base.data[i]! : 0)));
+    await scope(async () => {
+      await close(tvGrad(gpu(F), [gpu(wx), gpu(wy)], s, base ? gpu(base) : null), want, `tvGrad ${fmt(shape)} s ${s}${withBase ? ' + base' : ''}`, { atol: 1e-5, rtol: 1e-5 });
+    });
+  }
+  await scope(async () => {
+    const F = gpu(randRT([1, 2, 4, 5], rng));
+    const wx = gpu(randRT([1, 1, 4, 4], rng));
+    const wy = gpu(randRT([1, 1, 3, 5], rng));
+    throwsMatching(() => tvGrad(F, [wy, wx]), /^tvGrad: need a field \[B, K, H, W\].*got \[1, 2, 4, 5\], \[1, 1, 3, 5\], \[1, 1, 4, 4\]/, 'weights swapped');
+    throwsMatching(() => tvGrad(F, [wx, wy], 1, gpu(randRT([1, 1, 4, 5], rng))), /^tvGrad: .*base like the field.*\[1, 1, 4, 5\]/, 'base shape');
+    throwsMatching(() => tvGrad(F, [wx, wy], NaN), /^tvGrad: the scale must be a finite number, got NaN/, 'scale');
   });
 });
 

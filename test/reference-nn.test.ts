@@ -810,6 +810,12 @@ fd('census on images with spread gray values (3x3 and 5x5 patches)', () => {
   fdCheck('census 5x5 luminance', [la, lb], (xs) => nnRef.census(xs[0], xs[1], 5), (gy, xs) => nnVjp.census(gy, xs[0], xs[1], 5), rng);
 });
 
+fd('edge-weighted total variation (the refinement\'s smoothness term)', () => {
+  const rng = mulberry32(1402);
+  fdCheck('tv', [randRT([2, 3, 4, 5], rng, -1, 1), randRT([2, 1, 4, 4], rng), randRT([2, 1, 3, 5], rng)],
+    (xs) => nnRef.tv(xs[0], xs[1], xs[2]), (gy, xs) => nnVjp.tv(gy, xs[0], xs[1], xs[2]), rng);
+});
+
 fd('luminance', () => {
   const rng = mulberry32(1401);
   fdCheck('luminance', [randRT([2, 3, 3, 4], rng)], (xs) => nnRef.luminance(xs[0]), (gy, xs) => nnVjp.luminance(gy, xs[0]), rng);

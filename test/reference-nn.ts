@@ -1151,6 +1151,36 @@ function grayOf(x: RT, N: number, HW: number): Float64Array {
   return g;
 }
 
+/**
+ * The edge-weighted total variation of a field F [B, K, H, W] (the flow refinement's smoothness term), a scalar:
+ * Σ wx[b, 0, y, x] · |F[b, k, y, x+1] − F[b, k, y, x]| + Σ wy[b, 0, y, x] · |F[b, k, y+1, x] − F[b, k, y, x]|,
+ * wx [B, 1, H, W − 1], wy [B, 1, H − 1, W]. tvTerms calls visit(i, j, wi, w) for each term: F's element i and its right
+ * or lower neighbour j, weighted by w.data[wi] (w is wx or wy).
+ */
+function tvTerms(F: RT, wx: RT, wy: RT, visit: (i: number, j: number, wi: number, w: RT) => void): void {
+  const [B, K, H, W] = F.shape;
+  if (F.shape.length !== 4 || !sameShape(wx.shape, [B, 1, H, W - 1]) || !sameShape(wy.shape, [B, 1, H - 1, W])) {
+    throw new Error(`tv: F [B, K, H, W], wx [B, 1, H, W - 1], wy [B, 1, H - 1, W], got ${shapeDesc([['F', F], ['wx', wx], ['wy', wy]])}`);
+  }
+  for (let b = 0; b < B; b++) {
+    for (let k = 0; k < K; k++) {
+      const f = ((b * K + k) * H) * W;
+      for (let y = 0; y < H; y++) {
+        for (let x = 0; x < W; x++) {
+          if (x + 1 < W) visit(f + y * W + x, f + y * W + x + 1, (b * H + y) * (W - 1) + x, wx);
+          if (y + 1 < H) visit(f + y * W + x, f + (y + 1) * W + x, (b * (H - 1) + y) * W + x, wy);
+        }
+      }
+    }
+  }
+}
+
+function tv(F: RT, wx: RT, wy: RT): RT {
+  let s = 0;
+  tvTerms(F, wx, wy, (i, j, wi, w) => { s += w.data[wi] * Math.abs(F.data[j] - F.data[i]); });
+  return mk([], Float64Array.of(s));
+}
+
 /** [N, 1, H, W] luminance of an RGB image: 0.2989 R + 0.5870 G + 0.1140 B. */
 function luminance(x: RT): RT {
   checkRT('luminance', 'x', x);
@@ -1233,6 +1263,7 @@ export const nnRef = {
   ssimMap,
   census,
   luminance,
+  tv,
 };
 
 function scalarGy(op: string, gy: RT): number {
@@ -1643,6 +1674,22 @@ export const nnVjp = {
       return mk(shape, out);
     };
     return [toChannels(gGa, a.shape), toChannels(gGb, b.shape)];
+  },
+
+  /** Returns [gF, gwx, gwy] for tv(F, wx, wy) (sign(0) = 0). */
+  tv(gy: RT, F: RT, wx: RT, wy: RT): RT[] {
+    const g = scalarGy('tv', gy);
+    const gF = new Float64Array(F.size);
+    const gx = new Float64Array(wx.size);
+    const gw = new Float64Array(wy.size);
+    tvTerms(F, wx, wy, (i, j, wi, w) => {
+      const d = F.data[j] - F.data[i];
+      const sg = g * w.data[wi] * Math.sign(d);
+      gF[j] += sg;
+      gF[i] -= sg;
+      (w === wx ? gx : gw)[wi] += g * Math.abs(d);
+    });
+    return [mk(F.shape, gF), mk(wx.shape, gx), mk(wy.shape, gw)];
   },
 
   /** Returns [gx] for luminance(x). */

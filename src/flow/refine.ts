@@ -8,17 +8,17 @@
 //
 // (the flow in units of the frame's shorter side inside the smoothness term, as in the training loss). Every
 // operation is an engine op, so autograd supplies ∂E/∂F; the steps use refineGradient, the same gradient without
-// the census forward pass it does not need, and on the frames' luminance: census sees only gray = 255 · luminance,
+// the census forward pass it does not need, the smoothness term's from one kernel, and the data term's on the
+// frames' luminance: census sees only gray = 255 · luminance,
 // and warping is linear in the image, so warping the luminance of I₂ is warping I₂ and taking its luminance — one
 // channel to warp and to read in the census kernel instead of three.
 
 import { EngineError } from '../runtime/engine.js';
 import { Tensor, engine, keep, noGrad, scope } from '../tensor.js';
 import { add, affine } from '../ops/elementwise.js';
-import { census, censusGrad, isCensusPatch, luminance } from '../ops/nn.js';
+import { census, censusGrad, isCensusPatch, luminance, tvGrad } from '../ops/nn.js';
 import { warp, warpFlowGrad } from '../ops/flow.js';
 import { full } from '../ops/creation.js';
-import { grad } from '../ops/index.js';
 import { sum } from '../ops/reduce.js';
 import { clone } from '../ops/shape.js';
 import { edgeWeights, smoothnessTerms } from './loss.js';
@@ -83,14 +83,13 @@ function smoothness(flow: Tensor, smooth: number, weights: [Tensor, Tensor]): Te
 /**
  * ∂E/∂F, as refineFlow's steps take it: the data term's by the chain rule written out — census's gradient at the
  * warped frame (censusGrad needs no census forward value: that kernel was 29 % of a 7x7 step), then warp's flow
- * gradient, both on the frames' luminance — and the smoothness term's by autograd. Equal to the gradient of
- * refineEnergy (tested). A new tensor without gradient.
+ * gradient, both on the frames' luminance — and the smoothness term's from one kernel (tvGrad) instead of autograd.
+ * Equal to the gradient of refineEnergy (tested). A new tensor without gradient; the flow need not require grad.
  */
 export function refineGradient(frame1: Tensor, frame2: Tensor, flow: Tensor, o: Pick<RefineOptions, 'smooth' | 'edgeAlpha'> & { patch?: number }): Tensor {
   return scope(() => {
-    const f = flow.requiresGrad ? flow : noGrad(() => clone(flow)).requiresGrad_();
     const [l1, l2] = noGrad(() => [luminance(frame1), luminance(frame2)]);
-    return gradient(l1, l2, f, o.smooth, edgeWeights(frame1, o.edgeAlpha), dataSeed(f), o.patch ?? DEFAULT_REFINE.patch);
+    return gradient(l1, l2, flow, o.smooth, noGrad(() => edgeWeights(frame1, o.edgeAlpha)), dataSeed(flow), o.patch ?? DEFAULT_REFINE.patch);
   });
 }
 
@@ -102,13 +101,17 @@ function dataSeed(flow: Tensor): Tensor {
 
 /**
  * ∂E/∂F from the frames' luminance (l1, l2 [N, 1, H, W]), with frame1's edge weights and the data term's seed
- * (dataSeed) given; flow requires grad.
+ * (dataSeed) given.
  */
 function gradient(l1: Tensor, l2: Tensor, flow: Tensor, smooth: number, weights: [Tensor, Tensor], seed: Tensor, patch: number): Tensor {
-  const data = noGrad(() => warpFlowGrad(censusGrad(seed, warp(l2, flow, 'border'), l1, patch, 0), l2, flow, 'border'));
-  if (!smooth) return data;
-  const [gs] = grad(smoothness(flow, smooth, weights), [flow]);
-  return noGrad(() => add(data, gs!));
+  return noGrad(() => {
+    const data = warpFlowGrad(censusGrad(seed, warp(l2, flow, 'border'), l1, patch, 0), l2, flow, 'border');
+    if (!smooth) return data;
+    // the smoothness term's gradient, s · ∂TV/∂F with smoothness()'s factors: 0.25 λ / (HW) and the flow in units of
+    // min(H, W) inside |∂F|; one kernel instead of autograd through smoothness() (tested equal)
+    const [, , H, W] = flow.shape as [number, number, number, number];
+    return tvGrad(flow, weights, (0.25 * smooth) / (H * W * Math.min(H, W)), data);
+  });
 }
 
 /**

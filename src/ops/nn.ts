@@ -507,6 +507,36 @@ export function censusGrad(g: Tensor, a: Tensor, b: Tensor, patch: number, side:
   });
 }
 
+/**
+ * s · ∂TV/∂F + base for the edge-weighted total variation of a field F [B, K, H, W] (the flow refinement's first-order
+ * smoothness term), TV(F) = Σ wx · |F[.., x+1] − F[.., x]| + Σ wy · |F[.., y+1, :] − F[.., y, :]| with weights wx
+ * [B, 1, H, W − 1] and wy [B, 1, H − 1, W] shared by the K channels (sign(0) = 0, as abs's gradient): one kernel
+ * (kernels/diff.wgsl `tv_grad`) for what diff, abs, the products and diff's adjoint give through autograd in about
+ * ten dispatches (tested equal). `base` [B, K, H, W], if given, is added (the refinement's data-term gradient).
+ * A gradient, not differentiable again: its result has no graph.
+ */
+export function tvGrad(F: Tensor, [wx, wy]: [Tensor, Tensor], s = 1, base: Tensor | null = null): Tensor {
+  live('tvGrad', F, wx, wy, ...(base ? [base] : []));
+  const [B, K, H, W] = F.shape as [number, number, number, number];
+  const want = (t: Tensor, shape: number[]) => t.shape.join() === shape.join();
+  if (F.rank !== 4 || H < 2 || W < 2 || !want(wx, [B, 1, H, W - 1]) || !want(wy, [B, 1, H - 1, W]) || (base && !want(base, [B, K, H, W]))) {
+    throw new EngineError(`tvGrad: need a field [B, K, H, W] (H, W >= 2), weights wx [B, 1, H, W - 1] and wy [B, 1, H - 1, W]${base ? ', base like the field' : ''}; got ${fmt(F.shape)}, ${fmt(wx.shape)}, ${fmt(wy.shape)}${base ? `, ${fmt(base.shape)}` : ''}`);
+  }
+  if (!Number.isFinite(s)) throw new EngineError(`tvGrad: the scale must be a finite number, got ${String(s)}`);
+  const y = empty(F.shape, 'tvGrad');
+  const R = B * K * H;
+  const it = items(W);
+  const params = new ArrayBuffer(32);
+  new Uint32Array(params).set([R, W, H, K]);
+  new Float32Array(params)[4] = s;
+  engine().dispatch({
+    kernel: 'diff', entry: 'tv_grad', constants: { WG: 8, ITEMS: it, HAS_BASE: !!base }, params,
+    buffers: [F.buffer, y.buffer, wx.buffer, wy.buffer, (base ?? F).buffer], // (no base: F bound there, unread)
+    grid: [Math.ceil(W / (8 * it)), Math.min(R, 65535), Math.ceil(R / 65535)], label: `tvGrad ${fmt(F.shape)}`,
+  });
+  return y;
+}
+
 /** census's and censusGrad's checks of the image pair and the patch; [N, H, W]. */
 function censusInputs(op: string, a: Tensor, b: Tensor, patch: number): [number, number, number] {
   checkPair(op, a, b);

@@ -266,7 +266,7 @@ function diffLaunch(entry: 'diff' | 'diff_adjoint', src: Tensor, shape: number[]
   if (R > 0 && C > 0) {
     const it = rowItems(C);
     engine().dispatch({
-      kernel: 'diff', entry, constants: { WG: 8, ITEMS: it, LAST: last }, params: new Uint32Array([R, C, n, inner]),
+      kernel: 'diff', entry, constants: { WG: 8, ITEMS: it, LAST: last }, params: new Uint32Array([R, C, n, inner, 0, 0, 0, 0]),
       buffers: [src.buffer, y.buffer], grid: [Math.ceil(C / (8 * it)), Math.min(R, 65535), Math.ceil(R / 65535)], label,
     });
   }
