@@ -116,3 +116,49 @@ fn tv_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_inde
     dst[row + x] = v;
   }
 }
+
+// tv_grad for rows of W % 4 == 0 (the refinement's 128 columns): a lane takes quads x0 .. x0 + 3 as vec4s of F, its
+// rows above and below, wy and base, and the two values beside the quad; wx (rows of W − 1, unaligned) by elements.
+// The same values as tv_grad (tested); [8, 2, 128, 128] 11.6 → 8.1 and 7.1 → 5.1 ms in two interleaved runs.
+@group(0) @binding(1) var<storage, read> f4: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read_write> o4: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read> wy4: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read> base4: array<vec4<f32>>;
+
+@compute @workgroup_size(WG)
+fn tv_grad4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let r = row_of(wid);
+  if (r >= p.R) { return; }
+  let W = p.C;
+  let H = p.n;
+  let y = r % H;
+  let b = r / (p.inner * H);
+  let row = r * W;
+  let xrow = (b * H + y) * (W - 1u);
+  let yrow = (b * (H - 1u) + y) * W;
+  let zero = vec4<f32>(0.0);
+  for (var t = 0u; t < ITEMS; t++) {
+    let x0 = 4u * col(wid, lid, t);
+    if (x0 >= W) { break; }
+    let f = f4[(row + x0) >> 2u];
+    var left = 0.0;
+    var right = 0.0;
+    if (x0 >= 1u) { left = f4[(row + x0) / 4u - 1u].w; }
+    if (x0 + 4u < W) { right = f4[(row + x0) / 4u + 1u].x; }
+    // weights of the differences to the left (wx[x − 1]) and to the right (wx[x]) of each pixel; 0 past the row
+    var wl = zero;
+    var wr = zero;
+    for (var j = 0u; j < 4u; j++) {
+      if (x0 + j >= 1u) { wl[j] = wx[xrow + x0 + j - 1u]; }
+      if (x0 + j + 1u < W) { wr[j] = wx[xrow + x0 + j]; }
+    }
+    let fl = vec4<f32>(left, f.xyz);
+    let fr = vec4<f32>(f.yzw, right);
+    var g = wl * sign(f - fl) - wr * sign(fr - f);
+    if (y >= 1u) { g += wy4[(yrow - W + x0) >> 2u] * sign(f - f4[(row + x0 - W) >> 2u]); }
+    if (y + 1u < H) { g -= wy4[(yrow + x0) >> 2u] * sign(f4[(row + x0 + W) >> 2u] - f); }
+    var v = p.s * g;
+    if (HAS_BASE) { v += base4[(row + x0) >> 2u]; }
+    o4[(row + x0) >> 2u] = v;
+  }
+}

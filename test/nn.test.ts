@@ -657,6 +657,9 @@ losses('tvGrad: s · ∂TV/∂F (+ base) against the float64 VJP of the edge-wei
     [[1, 3, 4, 9], 1, false],      // K = 3, a row longer than a lane's items
     [[3, 1, 6, 2], -2, true],      // the narrowest field
     [[1, 2, 2, 70], 0.5, false],   // two rows: every pixel on the border, rows of several workgroups' items
+    [[2, 2, 5, 12], 0.37, true],   // whole vec4 rows (tv_grad4): quads with both neighbours, first and last quads
+    [[1, 3, 3, 4], 1.5, false],    // one quad a row: both side scalars outside
+    [[1, 2, 4, 132], -0.8, true],  // 33 quads a row: several items a lane
   ];
   for (const [shape, s, withBase] of cases) {
     const [B, , H, W] = shape as [number, number, number, number];
