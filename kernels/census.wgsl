@@ -12,8 +12,8 @@
 // zero. Only interior pixels have a nonzero d, and their patches lie inside the image, so the zero padding of the
 // spec never enters a value.
 //
-// census_fwd   out[n, 0, p] = d(p)                                  src_a = a, src_b = b (both [N, 3, H, W])
-// census_bwd   the gradient of Σ_p g(p)·d(p) w.r.t. a (SIDE 0) or b (SIDE 1), written to out ([N, 3, H, W]) as
+// census_fwd   out[n, 0, p] = d(p)                                  src_a = a, src_b = b (both [N, CH, H, W])
+// census_bwd   the gradient of Σ_p g(p)·d(p) w.r.t. a (SIDE 0) or b (SIDE 1), written to out ([N, CH, H, W]) as
 //   ∂gray/∂channel · Gᵃ(q) (or Gᵇ(q); one launch a side, since a flow loss needs only the warped image's). With
 //   G(p) = g(p)·m(p)/K, ψ'(t) = 0.2·t / (0.1 + t²)², τ'(Δ) = 0.81 / (0.81 + Δ²)^(3/2) and, for each
 //   neighbour n = q − o of q, Dᵃ = grayᵃ(q) − grayᵃ(n) (likewise Dᵇ):
@@ -52,12 +52,12 @@ struct Params {
                                                                         // bound to a: `elem` names it)
 
 const GRAY = vec3<f32>(0.2989 * 255.0, 0.587 * 255.0, 0.114 * 255.0);
-
-// ∂gray/∂(channel c) (a constant at every call once the loops unroll).
-fn gray_weight(c: u32) -> f32 { return select(GRAY[c], 255.0, CH == 1u); }
 const SRC_A = 0u;
 const SRC_B = 1u;
 const GOUT = 2u;
+
+// ∂gray/∂(channel c) (a constant at every call once the channel loops unroll).
+fn gray_weight(c: u32) -> f32 { return select(GRAY[c], 255.0, CH == 1u); }
 
 // Element i of input `which` (a constant at every call, so the switch folds away).
 fn elem(which: u32, i: u32) -> f32 {

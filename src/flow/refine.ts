@@ -8,10 +8,9 @@
 //
 // (the flow in units of the frame's shorter side inside the smoothness term, as in the training loss). Every
 // operation is an engine op, so autograd supplies ∂E/∂F; the steps use refineGradient, the same gradient without
-// the census forward pass it does not need, the smoothness term's from one kernel, and the data term's on the
-// frames' luminance: census sees only gray = 255 · luminance,
-// and warping is linear in the image, so warping the luminance of I₂ is warping I₂ and taking its luminance — one
-// channel to warp and to read in the census kernel instead of three.
+// the census forward pass it does not need, the smoothness term's from one kernel (tvGrad), and the data term's on
+// the frames' luminance: census sees only gray = 255 · luminance, and warping is linear in the image, so warping
+// the luminance of I₂ is warping I₂ and taking its luminance — one channel to warp and to read instead of three.
 
 import { EngineError } from '../runtime/engine.js';
 import { Tensor, engine, keep, noGrad, scope } from '../tensor.js';
@@ -108,7 +107,7 @@ function gradient(l1: Tensor, l2: Tensor, flow: Tensor, smooth: number, weights:
     const data = warpFlowGrad(censusGrad(seed, warp(l2, flow, 'border'), l1, patch, 0), l2, flow, 'border');
     if (!smooth) return data;
     // the smoothness term's gradient, s · ∂TV/∂F with smoothness()'s factors: 0.25 λ / (HW) and the flow in units of
-    // min(H, W) inside |∂F|; one kernel instead of autograd through smoothness() (tested equal)
+    // min(H, W) inside |∂F|; one kernel instead of autograd through smoothness() (both tested against float64)
     const [, , H, W] = flow.shape as [number, number, number, number];
     return tvGrad(flow, weights, (0.25 * smooth) / (H * W * Math.min(H, W)), data);
   });

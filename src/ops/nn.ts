@@ -511,8 +511,10 @@ export function censusGrad(g: Tensor, a: Tensor, b: Tensor, patch: number, side:
  * s · ∂TV/∂F + base for the edge-weighted total variation of a field F [B, K, H, W] (the flow refinement's first-order
  * smoothness term), TV(F) = Σ wx · |F[.., x+1] − F[.., x]| + Σ wy · |F[.., y+1, :] − F[.., y, :]| with weights wx
  * [B, 1, H, W − 1] and wy [B, 1, H − 1, W] shared by the K channels (sign(0) = 0, as abs's gradient): one kernel
- * (kernels/diff.wgsl `tv_grad`) for what diff, abs, the products and diff's adjoint give through autograd in about
- * ten dispatches (tested equal). `base` [B, K, H, W], if given, is added (the refinement's data-term gradient).
+ * (kernels/diff.wgsl `tv_grad`, `tv_grad4` for rows of whole vec4s) for what diff, abs, the products and diff's
+ * adjoint give through autograd in about ten dispatches (tested against the float64 reference's VJP; the refinement's
+ * gradient with it and autograd's both against a float64 evaluation). `base` [B, K, H, W], if given, is added (the
+ * refinement's data-term gradient).
  * A gradient, not differentiable again: its result has no graph.
  */
 export function tvGrad(F: Tensor, [wx, wy]: [Tensor, Tensor], s = 1, base: Tensor | null = null): Tensor {
