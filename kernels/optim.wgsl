@@ -47,6 +47,31 @@ fn adam(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   }
 }
 
+// adam over vec4s, for parameters of a multiple of 4 values (most weights): n counts vec4s here. The same arithmetic
+// per component as adam (identical results); [8, 2, 128, 128] 5.40 → 2.61 ms, 2.2M values (PWC-Lite's size) 30.2 →
+// 19.8 ms, interleaved on the slowed machine.
+@group(0) @binding(1) var<storage, read_write> param4: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> grad4: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> m14: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read_write> m24: array<vec4<f32>>;
+
+@compute @workgroup_size(WG)
+fn adam4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+         @builtin(local_invocation_index) lid: u32) {
+  let base = (wid.y * nwg.x + wid.x) * WG * ITEMS + lid;
+  for (var k = 0u; k < ITEMS; k++) {
+    let i = base + k * WG;
+    if (i >= p.n) { break; }
+    let w = param4[i];
+    let g = grad4[i] + p.wd * w;
+    let m = p.beta1 * m14[i] + (1.0 - p.beta1) * g;
+    let v = p.beta2 * m24[i] + (1.0 - p.beta2) * g * g;
+    m14[i] = m;
+    m24[i] = v;
+    param4[i] = w - p.lr * (m / p.bc1) / (sqrt(v / p.bc2) + p.eps);
+  }
+}
+
 struct AverageParams {
   n: u32,
   keep: f32,

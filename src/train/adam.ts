@@ -49,12 +49,15 @@ export class Adam {
       for (const { name, p, m, v, decay } of this.params) {
         if (!p.grad) continue;
         if (p.grad.shape.join() !== p.shape.join()) throw new EngineError(`Adam: gradient of '${name}' has shape [${p.grad.shape}], the parameter [${p.shape}]`);
+        // whole vec4s where the size allows (adam4), else by elements
+        const quads = p.size % 4 === 0 && !adamInternals.scalar;
+        const n = quads ? p.size / 4 : p.size;
         const buf = new ArrayBuffer(32);
-        new Uint32Array(buf, 0, 1)[0] = p.size;
+        new Uint32Array(buf, 0, 1)[0] = n;
         new Float32Array(buf, 4, 7).set([this.lr, b1, b2, this.eps, decay ? this.weightDecay : 0, bc1, bc2]);
-        const g = itemsGrid(p.size);
+        const g = itemsGrid(n);
         engine().dispatch({
-          kernel: 'optim', entry: 'adam', constants: { WG: g.wg, ITEMS: g.items }, params: buf,
+          kernel: 'optim', entry: quads ? 'adam4' : 'adam', constants: { WG: g.wg, ITEMS: g.items }, params: buf,
           buffers: [p.buffer, p.grad.buffer, m.buffer, v.buffer], grid: g.grid, label: `adam ${name} [${p.shape}]`,
         });
       }
@@ -105,3 +108,6 @@ export class Adam {
     }
   }
 }
+
+/** @internal test and benchmark hook: Adam by elements even where a parameter is whole vec4s. */
+export const adamInternals = { scalar: false };
