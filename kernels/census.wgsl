@@ -39,9 +39,10 @@ override ALIGNED: bool = true;
 override SIDE: u32 = 0u;
 override RADIUS: u32 = 1u;   // the patch is (2·RADIUS + 1)², RADIUS 1 ..= 4
 override CH: u32 = 3u;       // channels of the inputs: 3 (RGB) or 1 (luminance, so one load where RGB needs three)
+override GCONST: bool = false;  // census_bwd: g is one value for every pixel, in dims.w (as f32 bits), gout unread
 
 struct Params {
-  dims: vec4<u32>,   // N, H, W, -
+  dims: vec4<u32>,   // N, H, W, and census_bwd's constant g as f32 bits (GCONST)
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -212,6 +213,11 @@ fn store(row: u32, x0: u32, W: u32, v: vec4<f32>) {
 fn g_window(n: u32, yy: i32, x0: u32, H: u32, W: u32) -> Win {
   let K = f32(patch_side() * patch_side());
   let m = interior(yy, x0, H, W);
+  if (GCONST) {
+    // the same g at every pixel (the refinement's mean over pixels): no g window to load
+    let c = bitcast<f32>(p.dims.w) / K;
+    return Win(c * m.l, c * m.c, c * m.r);
+  }
   if (dot(m.l + m.c + m.r, vec4<f32>(1.0)) > 0.0) {
     let g = window(GOUT, (n * H + u32(yy)) * W, x0, W);
     return Win(g.l * m.l / K, g.c * m.c / K, g.r * m.r / K);

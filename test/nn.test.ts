@@ -683,7 +683,7 @@ losses('tvGrad: s · ∂TV/∂F (+ base) against the float64 VJP of the edge-wei
   });
 });
 
-losses('censusGrad: census\'s gradient as an op (either side, a given g) against the float64 VJP; bad arguments named', async () => {
+losses('censusGrad: census\'s gradient as an op (either side, a given g or one number for every pixel) against the float64 VJP; bad arguments named', async () => {
   const rng = mulberry32(2405);
   const shape = [2, 3, 9, 11];
   const [ra, rb] = imagePair(shape, rng, 1);
@@ -698,9 +698,21 @@ losses('censusGrad: census\'s gradient as an op (either side, a given g) against
       });
     }
   }
+  // g as one number (the refinement's mean over pixels): the reference's g field filled with it; RGB and luminance
+  for (const [shape, patch] of [[[2, 3, 9, 11], 3], [[1, 1, 12, 40], 7], [[2, 1, 9, 13], 5]] as [number[], number][]) {
+    const [ca, cb] = imagePair(shape, rng, 1);
+    const [N, , H, W] = shape as [number, number, number, number];
+    const want = nnVjp.census(rt([N, 1, H, W], new Array(N * H * W).fill(0.37)), ca, cb, patch);
+    for (const side of [0, 1] as const) {
+      await scope(async () => {
+        await close(censusGrad(0.37, gpu(ca), gpu(cb), patch, side), want[side]!, `censusGrad ${patch}x${patch} ${fmt(shape)} constant g, side ${side}`, censusGradTol(want[side]!));
+      });
+    }
+  }
   await scope(async () => {
     const [a, b] = [gpu(ra), gpu(rb)];
-    throwsMatching(() => censusGrad(gpu(rt([2, 1, 9, 10], new Array(180).fill(0))), a, b, 3, 0), /^censusGrad: g must be \[N, 1, H, W\] = \[2, 1, 9, 11\] for inputs \[2, 3, 9, 11\], got \[2, 1, 9, 10\]/, 'g shape');
+    throwsMatching(() => censusGrad(gpu(rt([2, 1, 9, 10], new Array(180).fill(0))), a, b, 3, 0), /^censusGrad: g must be \[N, 1, H, W\] = \[2, 1, 9, 11\] for inputs \[2, 3, 9, 11\] or a finite number, got \[2, 1, 9, 10\]/, 'g shape');
+    throwsMatching(() => censusGrad(NaN, a, b, 3, 0), /^censusGrad: g must be .* or a finite number, got NaN/, 'g NaN');
     throwsMatching(() => censusGrad(gpu(rg), a, b, 4, 0), /^censusGrad: patch must be an odd side from 3 to 9, got 4/, 'patch');
     throwsMatching(() => censusGrad(gpu(rg), a, b, 3, 2 as 0), /^censusGrad: side must be 0 \(a\) or 1 \(b\), got 2/, 'side');
   });

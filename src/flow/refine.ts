@@ -17,7 +17,6 @@ import { Tensor, engine, keep, noGrad, scope } from '../tensor.js';
 import { add, affine } from '../ops/elementwise.js';
 import { census, censusGrad, isCensusPatch, luminance, tvGrad } from '../ops/nn.js';
 import { warp, warpFlowGrad } from '../ops/flow.js';
-import { full } from '../ops/creation.js';
 import { sum } from '../ops/reduce.js';
 import { clone } from '../ops/shape.js';
 import { edgeWeights, smoothnessTerms } from './loss.js';
@@ -88,27 +87,21 @@ function smoothness(flow: Tensor, smooth: number, weights: [Tensor, Tensor]): Te
 export function refineGradient(frame1: Tensor, frame2: Tensor, flow: Tensor, o: Pick<RefineOptions, 'smooth' | 'edgeAlpha'> & { patch?: number }): Tensor {
   return scope(() => {
     const [l1, l2] = noGrad(() => [luminance(frame1), luminance(frame2)]);
-    return gradient(l1, l2, flow, o.smooth, noGrad(() => edgeWeights(frame1, o.edgeAlpha)), dataSeed(flow), o.patch ?? DEFAULT_REFINE.patch);
+    return gradient(l1, l2, flow, o.smooth, noGrad(() => edgeWeights(frame1, o.edgeAlpha)), o.patch ?? DEFAULT_REFINE.patch);
   });
 }
 
-/** ∂E_data/∂census for a flow [N, 2, H, W]: 1/(HW) at every pixel (each pair's census map is averaged). */
-function dataSeed(flow: Tensor): Tensor {
-  const [N, , H, W] = flow.shape as [number, number, number, number];
-  return full([N, 1, H, W], 1 / (H * W));
-}
-
 /**
- * ∂E/∂F from the frames' luminance (l1, l2 [N, 1, H, W]), with frame1's edge weights and the data term's seed
- * (dataSeed) given.
+ * ∂E/∂F from the frames' luminance (l1, l2 [N, 1, H, W]), with frame1's edge weights given. ∂E_data/∂census is
+ * 1/(HW) at every pixel (each pair's census map is averaged): censusGrad takes it as one number.
  */
-function gradient(l1: Tensor, l2: Tensor, flow: Tensor, smooth: number, weights: [Tensor, Tensor], seed: Tensor, patch: number): Tensor {
+function gradient(l1: Tensor, l2: Tensor, flow: Tensor, smooth: number, weights: [Tensor, Tensor], patch: number): Tensor {
+  const [, , H, W] = flow.shape as [number, number, number, number];
   return noGrad(() => {
-    const data = warpFlowGrad(censusGrad(seed, warp(l2, flow, 'border'), l1, patch, 0), l2, flow, 'border');
+    const data = warpFlowGrad(censusGrad(1 / (H * W), warp(l2, flow, 'border'), l1, patch, 0), l2, flow, 'border');
     if (!smooth) return data;
     // the smoothness term's gradient, s · ∂TV/∂F with smoothness()'s factors: 0.25 λ / (HW) and the flow in units of
     // min(H, W) inside |∂F|; one kernel instead of autograd through smoothness() (both tested against float64)
-    const [, , H, W] = flow.shape as [number, number, number, number];
     return tvGrad(flow, weights, (0.25 * smooth) / (H * W * Math.min(H, W)), data);
   });
 }
@@ -128,14 +121,13 @@ export async function refineFlow(frame1: Tensor, frame2: Tensor, flow: Tensor, o
   const field = keep(noGrad(() => clone(flow))).requiresGrad_();
   const weights = noGrad(() => scope(() => edgeWeights(frame1, o.edgeAlpha))).map(keep) as [Tensor, Tensor];
   const lumas = noGrad(() => [luminance(frame1), luminance(frame2)]).map(keep) as [Tensor, Tensor];
-  const seed = keep(dataSeed(field));
   const adam = new Adam([['flow', field]], { lr: o.lr });
   let previous: Promise<void> = Promise.resolve();
   try {
     for (let s = 0; s < o.steps; s++) {
       adam.lr = o.lr * refineSchedule(s, o.steps);
       scope(() => {
-        field.grad = keep(gradient(lumas[0], lumas[1], field, o.smooth, weights, seed, o.patch));
+        field.grad = keep(gradient(lumas[0], lumas[1], field, o.smooth, weights, o.patch));
       });
       adam.update();
       adam.zeroGrad();
@@ -151,7 +143,6 @@ export async function refineFlow(frame1: Tensor, frame2: Tensor, flow: Tensor, o
     adam.dispose();
     field.dispose();
     for (const w of [...weights, ...lumas]) w.dispose();
-    seed.dispose();
   }
 }
 
