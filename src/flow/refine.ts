@@ -160,5 +160,5 @@ export function refineSchedule(s: number, n: number): number {
 
 const WARMUP = 10;
 
-/** Steps per chunk of refineFlow's in-flight work (32 dispatches a step; 540 before census and diff were kernels). */
+/** Steps per chunk of refineFlow's in-flight work (5 dispatches a step; 540 before census and diff were kernels). */
 const CHUNK = 10;
