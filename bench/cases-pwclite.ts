@@ -64,8 +64,8 @@ const trainCase: BenchCase = {
 
 // The default estimate's test-time refinement (src/flow/refine.ts) alone: DEFAULT_REFINE's 100 Adam steps on the
 // census + smoothness energy of 8 pairs at once, as eval-flow and flows batch them, with the census over 3x3 patches
-// (what the network trains with) and 7x7 ones (the default). Not counted in flops: 32 dispatches a step (the census
-// gradient and warp's flow gradient as kernels, warp forward, diff two per axis, the rest small elementwise ops).
+// (what the network trains with) and 7x7 ones (the default). Not counted in flops: 5 dispatches a step (warp, the
+// census gradient, warp's flow gradient, tvGrad for the smoothness term plus the data term's gradient, Adam).
 const REFINE_BATCH = 8;
 const refineCase = (patch: number): BenchCase => ({
   name: `flow.refine b${REFINE_BATCH} 128x128 (${DEFAULT_REFINE.steps} steps, ${patch}x${patch})`,

@@ -91,17 +91,29 @@ override HAS_BASE: bool = false;
 @group(0) @binding(4) var<storage, read> wy: array<f32>;
 @group(0) @binding(5) var<storage, read> base_g: array<f32>;
 
+// Where row r = (b, k, y) of F [B, K, H, W] (W = p.C, H = p.n, K = p.inner) starts in F, in wx [B, 1, H, W − 1] and in
+// wy [B, 1, H − 1, W].
+struct TvRow { y: u32, row: u32, xrow: u32, yrow: u32 }
+
+fn tv_row(r: u32) -> TvRow {
+  let W = p.C;
+  let H = p.n;
+  let y = r % H;
+  let b = r / (p.inner * H);
+  return TvRow(y, r * W, (b * H + y) * (W - 1u), (b * (H - 1u) + y) * W);
+}
+
 @compute @workgroup_size(WG)
 fn tv_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let r = row_of(wid);
   if (r >= p.R) { return; }
   let W = p.C;
   let H = p.n;
-  let y = r % H;
-  let b = r / (p.inner * H);
-  let row = r * W;              // F's element (b, k, y, 0)
-  let xrow = (b * H + y) * (W - 1u);   // wx's (b, 0, y, 0)
-  let yrow = (b * (H - 1u) + y) * W;   // wy's (b, 0, y, 0)
+  let at = tv_row(r);
+  let y = at.y;
+  let row = at.row;
+  let xrow = at.xrow;
+  let yrow = at.yrow;
   for (var t = 0u; t < ITEMS; t++) {
     let x = col(wid, lid, t);
     if (x >= W) { break; }
@@ -131,11 +143,11 @@ fn tv_grad4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_ind
   if (r >= p.R) { return; }
   let W = p.C;
   let H = p.n;
-  let y = r % H;
-  let b = r / (p.inner * H);
-  let row = r * W;
-  let xrow = (b * H + y) * (W - 1u);
-  let yrow = (b * (H - 1u) + y) * W;
+  let at = tv_row(r);
+  let y = at.y;
+  let row = at.row;
+  let xrow = at.xrow;
+  let yrow = at.yrow;
   let zero = vec4<f32>(0.0);
   for (var t = 0u; t < ITEMS; t++) {
     let x0 = 4u * col(wid, lid, t);

@@ -10,7 +10,7 @@ import { abs, add, affine, div, maximum, minimum, mul, neg, powScalar, rsqrt, sq
 import { ones, tensor, zeros } from './creation.js';
 import { mean, sum, variance } from './reduce.js';
 import { reshape, slice } from './shape.js';
-import { fmt, numel } from './shapes.js';
+import { fmt, numel, sameShape } from './shapes.js';
 
 // ------------------------------------------------------------------------------------------------ padding
 
@@ -497,15 +497,16 @@ export function census(a: Tensor, b: Tensor, patch = 3): Tensor {
  * kernel. First order only: differentiating it again throws.
  */
 export function censusGrad(g: Tensor | number, a: Tensor, b: Tensor, patch: number, side: 0 | 1): Tensor {
-  if (typeof g !== 'number') live('censusGrad', g);
+  const constG = typeof g === 'number';
+  if (!constG) live('censusGrad', g);
   const [N, H, W] = censusInputs('censusGrad', a, b, patch);
-  if (typeof g === 'number' ? !Number.isFinite(g) : g.shape.join() !== [N, 1, H, W].join()) {
-    throw new EngineError(`censusGrad: g must be [N, 1, H, W] = ${fmt([N, 1, H, W])} for inputs ${fmt(a.shape)} or a finite number, got ${typeof g === 'number' ? String(g) : fmt(g.shape)}`);
+  if (constG ? !Number.isFinite(g) : !sameShape(g.shape, [N, 1, H, W])) {
+    throw new EngineError(`censusGrad: g must be [N, 1, H, W] = ${fmt([N, 1, H, W])} for inputs ${fmt(a.shape)} or a finite number, got ${constG ? String(g) : fmt(g.shape)}`);
   }
   if (side !== 0 && side !== 1) throw new EngineError(`censusGrad: side must be 0 (a) or 1 (b), got ${String(side)}`);
   const d = empty(a.shape, side ? 'census grad b' : 'census grad a');
-  censusLaunch('census_bwd', side, patch, a, b, d, g, `census${censusTag(patch)} backward (${side ? 'b' : 'a'}${typeof g === 'number' ? ', constant g' : ''}) ${fmt(a.shape)}`);
-  return record(d, 'censusGrad', typeof g === 'number' ? [a, b] : [g, a, b], () => {
+  censusLaunch('census_bwd', side, patch, a, b, d, g, `census${censusTag(patch)} backward (${side ? 'b' : 'a'}${constG ? ', constant g' : ''}) ${fmt(a.shape)}`);
+  return record(d, 'censusGrad', constG ? [a, b] : [g, a, b], () => {
     throw new EngineError(`census: second-order gradients are not implemented (census's gradient for ${fmt(a.shape)} was differentiated again)`);
   });
 }
@@ -523,8 +524,7 @@ export function censusGrad(g: Tensor | number, a: Tensor, b: Tensor, patch: numb
 export function tvGrad(F: Tensor, [wx, wy]: [Tensor, Tensor], s = 1, base: Tensor | null = null): Tensor {
   live('tvGrad', F, wx, wy, ...(base ? [base] : []));
   const [B, K, H, W] = F.shape as [number, number, number, number];
-  const want = (t: Tensor, shape: number[]) => t.shape.join() === shape.join();
-  if (F.rank !== 4 || H < 2 || W < 2 || !want(wx, [B, 1, H, W - 1]) || !want(wy, [B, 1, H - 1, W]) || (base && !want(base, [B, K, H, W]))) {
+  if (F.rank !== 4 || H < 2 || W < 2 || !sameShape(wx.shape, [B, 1, H, W - 1]) || !sameShape(wy.shape, [B, 1, H - 1, W]) || (base && !sameShape(base.shape, F.shape))) {
     throw new EngineError(`tvGrad: need a field [B, K, H, W] (H, W >= 2), weights wx [B, 1, H, W - 1] and wy [B, 1, H - 1, W]${base ? ', base like the field' : ''}; got ${fmt(F.shape)}, ${fmt(wx.shape)}, ${fmt(wy.shape)}${base ? `, ${fmt(base.shape)}` : ''}`);
   }
   if (!Number.isFinite(s)) throw new EngineError(`tvGrad: the scale must be a finite number, got ${String(s)}`);
