@@ -112,10 +112,10 @@ flow / flows options:
   --bidirectional on|off  average each view's forward flow with its backward flow, negated and sampled where the
                           forward flow lands (default ${DEFAULT_BIDIRECTIONAL ? 'on' : 'off'}; twice the time)
   --refine <steps>        test-time refinement: Adam steps on the flow field that lower the pair's census +
-                          smoothness energy (default ${DEFAULT_REFINE_STEPS}; the estimate then takes about 2 times the
-                          network's time, 1.5 with --refine-patch 3; 0 = the network's estimate as it is)
+                          smoothness energy (default ${DEFAULT_REFINE_STEPS}; the estimate then takes about 1.5 times the
+                          network's time, less with --refine-patch 3; 0 = the network's estimate as it is)
   --refine-patch 3|5|7|9  side of the refinement's census patch (default ${DEFAULT_REFINE.patch}; wider patches see more texture,
-                          7 costs about twice the refinement's time of 3)
+                          7 costs about 1.7 times the refinement's time of 3)
   flow:  --out <file.png> colour-wheel picture (default flow.png) and the raw flow as <file>.flo next to it
   flows: --out <dir>      where the .npy files go (default: the official flow/<split>/<vid>/<clip> folder when the
                           clip sits in a Sky Time-lapse tree (flow_estimated/... in a synthetic one, whose flow/ holds the exact flows),
