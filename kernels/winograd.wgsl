@@ -19,7 +19,7 @@ override WG: u32 = 8u;
 struct Params {
   dims: vec4<u32>,    // N, C (channels of the transformed tensor), H, W (its spatial size)
   tiles: vec4<u32>,   // TH, TW, Tp, P (padding)
-  other: vec4<u32>,   // O (other channel count, weights only), OH, OW, unused
+  other: vec4<u32>,   // O (other channel count, weights only), OH, OW, Cp (F(4x4): the padded channel count)
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -266,7 +266,10 @@ fn output_adjoint(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
 //   Bᵀ = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1]
 //   G  = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1]
 //   Aᵀ = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]
-// Layout as above with 36 planes: V [36, C, Tp], U [36, O, C], M [36, O, Tp]; tiles are 4x4 outputs.
+// Layout as above with 36 planes: V [36, Cp, Tp], U [36, O, Cp], M [36, O, Tp]; tiles are 4x4 outputs. The channel
+// axis the matmul sums over is padded to Cp = a multiple of 4 (other.w; zero rows of V, zero columns of U), so the
+// matmul takes U and V as they are: no re-layout or padding copies of either for layers like PWC-Lite's 115-channel ones.
+// output_transform6_bias adds a per-channel bias on the way out (one dispatch less than an add after it).
 
 fn bt6(d: array<f32, 6>) -> array<f32, 6> {
   return array<f32, 6>(
@@ -292,7 +295,7 @@ fn g6(g: vec3<f32>) -> array<f32, 6> {
                        g.x / 24.0 - g.y / 12.0 + g.z / 6.0, g.z);
 }
 
-// grid: x = ceil(TW / WG), y = c, z = n; walks all tile rows
+// grid: x = ceil(TW / WG), y = c < Cp (the rows c >= C are written as zeros), z = n; walks all tile rows
 @compute @workgroup_size(WG)
 fn input_transform6(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let TH = p.tiles.x;
@@ -302,8 +305,9 @@ fn input_transform6(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoca
   let n = wid.z;
   let tx = wid.x * WG + lid;
   if (tx >= TW) { return; }
-  let plane = n * p.dims.y + c;
-  let stride = p.dims.y * Tp;
+  let real = c < p.dims.y;                      // a channel of x, not a zero row of the padding
+  let plane = n * p.dims.y + min(c, p.dims.y - 1u);
+  let stride = p.other.w * Tp;
   for (var ty = 0u; ty < TH; ty++) {
     let r0 = i32(4u * ty) - i32(p.tiles.w);
     let c0 = i32(4u * tx) - i32(p.tiles.w);
@@ -312,7 +316,7 @@ fn input_transform6(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoca
     for (var col = 0; col < 6; col++) {
       let v = bt6(array<f32, 6>(x_at(plane, r0, c0 + col), x_at(plane, r0 + 1, c0 + col), x_at(plane, r0 + 2, c0 + col),
                                 x_at(plane, r0 + 3, c0 + col), x_at(plane, r0 + 4, c0 + col), x_at(plane, r0 + 5, c0 + col)));
-      for (var i = 0; i < 6; i++) { t[i][col] = v[i]; }
+      for (var i = 0; i < 6; i++) { t[i][col] = select(0.0, v[i], real); }
     }
     let at = c * Tp + (n * TH + ty) * TW + tx;
     for (var i = 0u; i < 6u; i++) {
@@ -322,26 +326,34 @@ fn input_transform6(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoca
   }
 }
 
-// src = g [O, C, 3, 3], dst = U [36, O, C]. grid: x = ceil(O·C / WG) (split over y past 65535 groups)
+// src = g [O, C, 3, 3], dst = U [36, O, Cp] (columns c >= C zero). grid: x = ceil(O·Cp / WG) (split over y past 65535
+// groups)
 @compute @workgroup_size(WG)
 fn weight_transform6(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                      @builtin(local_invocation_index) lid: u32) {
-  let OC = p.other.x * p.dims.y;
-  let k = (wid.y * nwg.x + wid.x) * WG + lid;
+  let C = p.dims.y;
+  let Cp = p.other.w;
+  let OC = p.other.x * Cp;
+  let k = (wid.y * nwg.x + wid.x) * WG + lid;   // = o·Cp + c
   if (k >= OC) { return; }
+  let c = k % Cp;
+  let real = c < C;
+  let g = 9u * (k / Cp * C + min(c, C - 1u));   // filter (o, c) in src
   // G g: columns of g through G
-  let c0 = g6(vec3<f32>(src[9u * k], src[9u * k + 3u], src[9u * k + 6u]));
-  let c1 = g6(vec3<f32>(src[9u * k + 1u], src[9u * k + 4u], src[9u * k + 7u]));
-  let c2 = g6(vec3<f32>(src[9u * k + 2u], src[9u * k + 5u], src[9u * k + 8u]));
+  let c0 = g6(vec3<f32>(src[g], src[g + 3u], src[g + 6u]));
+  let c1 = g6(vec3<f32>(src[g + 1u], src[g + 4u], src[g + 7u]));
+  let c2 = g6(vec3<f32>(src[g + 2u], src[g + 5u], src[g + 8u]));
   for (var i = 0u; i < 6u; i++) {
     let u = g6(vec3<f32>(c0[i], c1[i], c2[i]));   // (G g) Gᵀ, row i
-    for (var j = 0u; j < 6u; j++) { dst[(6u * i + j) * OC + k] = u[j]; }
+    for (var j = 0u; j < 6u; j++) { dst[(6u * i + j) * OC + k] = select(0.0, u[j], real); }
   }
 }
 
-// src = M [36, O, Tp], dst = y [N, O, OH, OW] (dims.y = O). grid: x = ceil(TW / WG), y = o, z = n; walks tile rows
-@compute @workgroup_size(WG)
-fn output_transform6(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+// src = M [36, O, Tp], dst = y [N, O, OH, OW] (dims.y = O) + bias[o] (output_transform6_bias; b = 0 otherwise).
+// grid: x = ceil(TW / WG), y = o, z = n; walks tile rows
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+
+fn output6(wid: vec3<u32>, lid: u32, b: f32) {
   let TH = p.tiles.x;
   let TW = p.tiles.y;
   let Tp = p.tiles.z;
@@ -364,11 +376,21 @@ fn output_transform6(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoc
     for (var a = 0u; a < 4u; a++) {
       let oy = 4u * ty + a;
       if (oy >= OH) { break; }
-      let y = at6(array<f32, 6>(s[0][a], s[1][a], s[2][a], s[3][a], s[4][a], s[5][a]));   // (Aᵀ m) A, row a
-      for (var b = 0u; b < 4u; b++) {
-        let ox = 4u * tx + b;
-        if (ox < OW) { dst[(plane + oy) * OW + ox] = y[b]; }
+      let y = at6(array<f32, 6>(s[0][a], s[1][a], s[2][a], s[3][a], s[4][a], s[5][a])) + b;   // (Aᵀ m) A, row a
+      for (var c = 0u; c < 4u; c++) {
+        let ox = 4u * tx + c;
+        if (ox < OW) { dst[(plane + oy) * OW + ox] = y[c]; }
       }
     }
   }
+}
+
+@compute @workgroup_size(WG)
+fn output_transform6(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  output6(wid, lid, 0.0);
+}
+
+@compute @workgroup_size(WG)
+fn output_transform6_bias(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  output6(wid, lid, bias[wid.y]);
 }

@@ -1004,18 +1004,45 @@ wino('forward and gradients of x, w, b against the reference', async () => {
   for (const c of WINO) await checkConv('conv2d winograd', c, rng, false);
 });
 
-wino('inference (no gradient) uses F(4x4, 3x3): forward against the reference', async () => {
+wino('inference (no gradient) uses F(4x4, 3x3): forward (with and without bias) against the reference', async () => {
   const rng = mulberry32(4010);
-  const cases: [number[], number[], number][] = [[[1, 8, 6, 6], [8, 8, 3, 3], 1], [[2, 9, 7, 5], [12, 9, 3, 3], 1], [[1, 16, 9, 10], [8, 16, 3, 3], 0], [[3, 8, 5, 8], [8, 8, 3, 3], 2], [[1, 12, 13, 11], [9, 12, 3, 3], 1]];
-  for (const [xs, ws, pad] of cases) {
+  const cases: [number[], number[], number, boolean][] = [[[1, 8, 6, 6], [8, 8, 3, 3], 1, false], [[2, 9, 7, 5], [12, 9, 3, 3], 1, true], [[1, 16, 9, 10], [8, 16, 3, 3], 0, true], [[3, 8, 5, 8], [8, 8, 3, 3], 2, false], [[1, 12, 13, 11], [9, 12, 3, 3], 1, true], [[1, 11, 6, 7], [10, 11, 3, 3], 1, true]];
+  for (const [xs, ws, pad, withBias] of cases) {
     const x = randRT(xs, rng);
     const w = randRT(ws, rng, -0.5, 0.5);
+    const b = withBias ? randRT([ws[0]!], rng) : null;
     await scope(async () => {
-      const y = noGrad(() => conv2d(gpu(x), gpu(w), null, { padding: pad }));
+      const y = noGrad(() => conv2d(gpu(x), gpu(w), b ? gpu(b) : null, { padding: pad }));
       // F(4x4, 3x3) rounds more than the direct product: its transforms scale values by up to 4-8
-      await close(y, nnRef.conv(x, w, null, { padding: pad }), `winograd4 x${fmt(xs)} p${pad}`, { atol: 2e-4, rtol: 2e-3 });
+      await close(y, nnRef.conv(x, w, b, { padding: pad }), `winograd4 x${fmt(xs)} p${pad}${b ? ' bias' : ''}`, { atol: 2e-4, rtol: 2e-3 });
     });
   }
+});
+
+wino('F(4x4, 3x3) with channels not a multiple of 4: V and U come padded, so the matmul copies neither; the bias rides on the output transform', async () => {
+  await scope(async () => {
+    const x = gpu(randRT([1, 9, 8, 8], mulberry32(4030)));
+    const w = gpu(randRT([8, 9, 3, 3], mulberry32(4031), -0.5, 0.5));
+    const b = gpu(randRT([8], mulberry32(4032)));
+    engine().profileStart();
+    const y = noGrad(() => conv2d(x, w, b, { padding: 1 }));
+    await y.data();
+    const p = await engine().profileStop();
+    const names = p.entries.map((e) => `${e.kernel} ${e.label}`);
+    assert.equal(p.entries.map((e) => e.kernel).sort(), ['matmul.matmul', 'winograd.input_transform6', 'winograd.output_transform6_bias', 'winograd.weight_transform6'], names.join('; '));
+  });
+});
+
+wino('a bias that needs its gradient keeps the differentiable F(2x2, 3x3) route even when x and w need none', async () => {
+  await scope(async () => {
+    const xr = randRT([1, 8, 6, 6], mulberry32(4040));
+    const wr = randRT([8, 8, 3, 3], mulberry32(4041), -0.5, 0.5);
+    const b = gpu(randRT([8], mulberry32(4042)), true);
+    const y = conv2d(gpu(xr), gpu(wr), b, { padding: 1 });
+    const [gb] = grad(sum(y), [b]);
+    // d(sum y)/d b[o] = the number of output pixels
+    assert.equal([...(await gb!.data())], new Array(8).fill(36));
+  });
 });
 
 wino('dilated layers take the Winograd route when their sides divide by the dilation into sub-grids of at least 4x4, else im2col', async () => {

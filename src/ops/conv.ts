@@ -264,9 +264,9 @@ function convNd(op: string, nd: number, x: Tensor, w: Tensor, b: Tensor | null |
   if (algo === 'winograd' && !winogradOk) throw new EngineError(`${op}: the Winograd algorithm needs a 3x3 kernel, stride 1, dilation 1 and equal padding <= 2`);
   if (algo === 'winograd' || (algo === 'auto' && winogradOk && C >= 8 && Co >= 8)) {
     // Without a gradient to compute (inference), the larger F(4x4, 3x3) tile does 4x fewer multiplies.
-    const inference = !isGradEnabled() || (!x.requiresGrad && !w.requiresGrad);
-    const y = inference && algo === 'auto' ? conv2dWinograd4(x, w, g.padding[1]) : conv2dWinograd(x, w, g.padding[1]);
-    return withBias(y, b, Co, nd);
+    const inference = !isGradEnabled() || (!x.requiresGrad && !w.requiresGrad && !b?.requiresGrad);
+    if (inference && algo === 'auto') return conv2dWinograd4(x, w, g.padding[1], b ?? null);
+    return withBias(conv2dWinograd(x, w, g.padding[1]), b, Co, nd);
   }
   const directOk = directFits(g, N, Co, 1);
   if (algo === 'direct' || (algo === 'auto' && C <= DIRECT_MAX_CHANNELS && (Co <= DIRECT_MAX_CHANNELS || stride2Pairs(g)) && directOk)) {

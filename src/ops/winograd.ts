@@ -30,8 +30,9 @@ function tiles(N: number, H: number, W: number, P: number): Tiles {
   return { N, H, W, P, OH, OW, TH, TW, Tp: Math.ceil((N * TH * TW) / 4) * 4 };
 }
 
-function params(t: Tiles, C: number, O = 0): Uint32Array {
-  return new Uint32Array([t.N, C, t.H, t.W, t.TH, t.TW, t.Tp, t.P, O, t.OH, t.OW, 0]);
+/** The kernels' uniform block; Cp is the padded channel count of the F(4x4) input and weight transforms. */
+function params(t: Tiles, C: number, O = 0, Cp = 0): Uint32Array {
+  return new Uint32Array([t.N, C, t.H, t.W, t.TH, t.TW, t.Tp, t.P, O, t.OH, t.OW, Cp]);
 }
 
 const WG = 8;
@@ -130,35 +131,39 @@ export function conv2dWinograd(x: Tensor, w: Tensor, padding: number): Tensor {
 
 /**
  * Inference-only Winograd F(4x4, 3x3): 4x fewer multiplies than the direct convolution. Records nothing for
- * autograd (the caller uses it only when no gradient is needed); same arguments as conv2dWinograd.
+ * autograd (the caller uses it only when no gradient is needed); same arguments as conv2dWinograd, plus an optional
+ * bias [O] added by the output transform. The summed channel axis is padded to a multiple of 4 inside V and U, so the
+ * matmul copies neither.
  */
-export function conv2dWinograd4(x: Tensor, w: Tensor, padding: number): Tensor {
-  live('conv2dWinograd4', x, w);
+export function conv2dWinograd4(x: Tensor, w: Tensor, padding: number, bias: Tensor | null = null): Tensor {
+  live('conv2dWinograd4', x, w, ...(bias ? [bias] : []));
   const [N, C, H, W] = x.shape as [number, number, number, number];
   const O = w.shape[0]!;
   if (N > 65535) throw new EngineError(`conv2dWinograd4: batch ${N} exceeds 65535`);
+  const Cp = Math.ceil(C / 4) * 4;
   const OH = H + 2 * padding - 2;
   const OW = W + 2 * padding - 2;
   const TH = Math.ceil(OH / 4);
   const TW = Math.ceil(OW / 4);
   const t: Tiles = { N, H, W, P: padding, OH, OW, TH, TW, Tp: Math.ceil((N * TH * TW) / 4) * 4 };
   const e = engine();
-  const v = t.Tp === N * TH * TW ? empty([36, C, t.Tp], 'winograd4 V') : zeros([36, C, t.Tp], { label: 'winograd4 V' });
+  const v = t.Tp === N * TH * TW ? empty([36, Cp, t.Tp], 'winograd4 V') : zeros([36, Cp, t.Tp], { label: 'winograd4 V' });
   e.dispatch({
-    kernel: 'winograd', entry: 'input_transform6', constants: { WG }, params: params(t, C), buffers: [x.buffer, v.buffer],
-    grid: [Math.ceil(TW / WG), C, N], label: `winograd4 input ${fmt(x.shape)}`,
+    kernel: 'winograd', entry: 'input_transform6', constants: { WG }, params: params(t, C, 0, Cp), buffers: [x.buffer, v.buffer],
+    grid: [Math.ceil(TW / WG), Cp, N], label: `winograd4 input ${fmt(x.shape)}`,
   });
-  const u = empty([36, O, C], 'winograd4 U');
-  const oc = O * C;
+  const u = empty([36, O, Cp], 'winograd4 U');
+  const oc = O * Cp;
   e.dispatch({
-    kernel: 'winograd', entry: 'weight_transform6', constants: { WG }, params: params(tiles(1, 3, 3, 0), C, O),
+    kernel: 'winograd', entry: 'weight_transform6', constants: { WG }, params: params(tiles(1, 3, 3, 0), C, O, Cp),
     buffers: [w.buffer, u.buffer], grid: [Math.min(65535, Math.ceil(oc / WG)), Math.ceil(oc / WG / 65535), 1], label: `winograd4 weights ${fmt(w.shape)}`,
   });
   const m = noGrad(() => matmul(u, v)); // [36, O, Tp]
   const y = empty([N, O, OH, OW], 'winograd4 output');
   e.dispatch({
-    kernel: 'winograd', entry: 'output_transform6', constants: { WG }, params: params(t, O), buffers: [m.buffer, y.buffer],
-    grid: [Math.ceil(TW / WG), O, N], label: `winograd4 output ${fmt(y.shape)}`,
+    kernel: 'winograd', entry: bias ? 'output_transform6_bias' : 'output_transform6', constants: { WG }, params: params(t, O),
+    buffers: bias ? [m.buffer, y.buffer, bias.buffer] : [m.buffer, y.buffer],
+    grid: [Math.ceil(TW / WG), O, N], label: `winograd4 output ${fmt(y.shape)}${bias ? ' + bias' : ''}`,
   });
   for (const z of [v, u, m]) z.dispose();
   return y;
