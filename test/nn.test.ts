@@ -6,7 +6,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
-  scope, engine, grad, sum, mul, add, square, leakyRelu, zeros, noGrad, type Tensor,
+  scope, engine, grad, sum, mul, add, square, leakyRelu, zeros, noGrad, sharedWinogradWeights, type Tensor,
   conv2d, conv3d, convTranspose2d, convTranspose3d, pad, instanceNorm, adain, batchNorm,
   avgPool, avgPool2x, l1Loss, mseLoss, charbonnierLoss, ssimMap, census, censusGrad, luminance, tvGrad,
 } from '../src/node.js';
@@ -1030,6 +1030,31 @@ wino('F(4x4, 3x3) with channels not a multiple of 4: V and U come padded, so the
     const p = await engine().profileStop();
     const names = p.entries.map((e) => `${e.kernel} ${e.label}`);
     assert.equal(p.entries.map((e) => e.kernel).sort(), ['matmul.matmul', 'winograd.input_transform6', 'winograd.output_transform6_bias', 'winograd.weight_transform6'], names.join('; '));
+  });
+});
+
+wino('sharedWinogradWeights: each weight tensor is transformed once for all its inference convolutions, same values, freed on return', async () => {
+  await scope(async () => {
+    const x1 = gpu(randRT([1, 9, 8, 8], mulberry32(4050)));
+    const x2 = gpu(randRT([2, 9, 4, 12], mulberry32(4051)));
+    const w = gpu(randRT([8, 9, 3, 3], mulberry32(4052), -0.5, 0.5));
+    const b = gpu(randRT([8], mulberry32(4053)));
+    const transforms = async (shared: boolean) => {
+      const run = () => [conv2d(x1, w, b, { padding: 1 }), conv2d(x2, w, b, { padding: 0 })];
+      engine().profileStart();
+      const ys = noGrad(() => (shared ? sharedWinogradWeights(run) : run()));
+      const out = await Promise.all(ys.map((y) => y.data()));
+      const p = await engine().profileStop();
+      ys.forEach((y) => y.dispose());
+      return { count: p.entries.filter((e) => e.kernel === 'winograd.weight_transform6').reduce((t, e) => t + e.calls, 0), out };
+    };
+    const before = engine().memory().liveBytes;
+    const plain = await transforms(false);
+    const shared = await transforms(true);
+    assert.is(plain.count, 2, 'two convolutions, two transforms');
+    assert.is(shared.count, 1, 'one transform shared by both');
+    shared.out.forEach((o, i) => assert.equal([...o], [...plain.out[i]!], `output ${i} identical`));
+    assert.is(engine().memory().liveBytes, before, 'the shared transform is freed when the call returns');
   });
 });
 

@@ -17,6 +17,7 @@ import { randn, zeros } from '../ops/creation.js';
 import { correlation, resizeBilinear, warp } from '../ops/flow.js';
 import { concat, slice } from '../ops/shape.js';
 import { fmt } from '../ops/shapes.js';
+import { sharedWinogradWeights } from '../ops/winograd.js';
 import { Module } from '../nn/module.js';
 import { Conv2d, Layer, LeakyReLU, ModuleList, Sequential } from '../nn/layers.js';
 
@@ -186,7 +187,8 @@ export class PWCLite extends Module {
     }
     const N = s1[0]!;
     const both = opts.backward ?? false;
-    const flows = scope(() => {
+    // a decoder shared over 5 levels: in inference its Winograd weight transforms are computed once per forward
+    const flows = sharedWinogradWeights(() => scope(() => {
       // one pyramid pass over both frames
       const x = concat([frame1, frame2], 0);
       const feats = this.feature_pyramid_extractor.forward(this.inputNorm === 'center' ? sub(x, mean(x, [2, 3], true)) : x);
@@ -196,7 +198,7 @@ export class PWCLite extends Module {
         return both ? [concat([a, b], 0), concat([b, a], 0)] as const : [a, b] as const;
       });
       return this.decode(pairs.slice(0, this.outputLevel + 1));
-    });
+    }));
     // flows are coarsest first; upsample each x4 (values x4) and return finest first
     const H = s1[2]!;
     const W = s1[3]!;

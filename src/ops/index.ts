@@ -12,6 +12,7 @@ export * from './elementwise.js';
 export * from './creation.js';
 export * from './matmul.js';
 export * from './conv.js';
+export { sharedWinogradWeights } from './winograd.js';
 export * from './flow.js';
 export * from './nn.js';
 export * from './reduce.js';

@@ -4,7 +4,7 @@
 
 import { record } from '../autograd.js';
 import { EngineError } from '../runtime/engine.js';
-import { Tensor, empty, engine, live, noGrad } from '../tensor.js';
+import { Tensor, empty, engine, keep, live, noGrad } from '../tensor.js';
 import { zeros } from './creation.js';
 import { matmul } from './matmul.js';
 import { fmt } from './shapes.js';
@@ -152,12 +152,9 @@ export function conv2dWinograd4(x: Tensor, w: Tensor, padding: number, bias: Ten
     kernel: 'winograd', entry: 'input_transform6', constants: { WG }, params: params(t, C, 0, Cp), buffers: [x.buffer, v.buffer],
     grid: [Math.ceil(TW / WG), Cp, N], label: `winograd4 input ${fmt(x.shape)}`,
   });
-  const u = empty([36, O, Cp], 'winograd4 U');
-  const oc = O * Cp;
-  e.dispatch({
-    kernel: 'winograd', entry: 'weight_transform6', constants: { WG }, params: params(tiles(1, 3, 3, 0), C, O, Cp),
-    buffers: [w.buffer, u.buffer], grid: [Math.min(65535, Math.ceil(oc / WG)), Math.ceil(oc / WG / 65535), 1], label: `winograd4 weights ${fmt(w.shape)}`,
-  });
+  const shared = sharedU?.get(w);
+  const u = shared ?? winoWeight4(w);
+  if (sharedU && !shared) sharedU.set(w, keep(u));
   const m = noGrad(() => matmul(u, v)); // [36, O, Tp]
   const y = empty([N, O, OH, OW], 'winograd4 output');
   e.dispatch({
@@ -165,6 +162,39 @@ export function conv2dWinograd4(x: Tensor, w: Tensor, padding: number, bias: Ten
     buffers: bias ? [m.buffer, y.buffer, bias.buffer] : [m.buffer, y.buffer],
     grid: [Math.ceil(TW / WG), O, N], label: `winograd4 output ${fmt(y.shape)}${bias ? ' + bias' : ''}`,
   });
-  for (const z of [v, u, m]) z.dispose();
+  for (const z of sharedU ? [v, m] : [v, u, m]) z.dispose();
   return y;
+}
+
+/** U [36, O, Cp] from w [O, C, 3, 3]: the F(4x4) weight transform, channels padded to a multiple of 4. */
+function winoWeight4(w: Tensor): Tensor {
+  const [O, C] = w.shape as [number, number];
+  const Cp = Math.ceil(C / 4) * 4;
+  const u = empty([36, O, Cp], 'winograd4 U');
+  const oc = O * Cp;
+  engine().dispatch({
+    kernel: 'winograd', entry: 'weight_transform6', constants: { WG }, params: params(tiles(1, 3, 3, 0), C, O, Cp),
+    buffers: [w.buffer, u.buffer], grid: [Math.min(65535, Math.ceil(oc / WG)), Math.ceil(oc / WG / 65535), 1], label: `winograd4 weights ${fmt(w.shape)}`,
+  });
+  return u;
+}
+
+/** The weight tensors' F(4x4) transforms while a sharedWinogradWeights call runs (null otherwise). */
+let sharedU: Map<Tensor, Tensor> | null = null;
+
+/**
+ * Run `fn` — synchronous, so no optimiser step or other code can change a weight meanwhile — with each weight
+ * tensor's F(4x4) transform computed once and reused by every inference-mode 3x3 convolution with that weight (a
+ * decoder shared across pyramid levels transforms its weights once, not once per level). The transforms (36/9 = 4x
+ * the weights' size) are freed when `fn` returns; nested calls share the outer one's.
+ */
+export function sharedWinogradWeights<T>(fn: () => T): T {
+  if (sharedU) return fn();
+  sharedU = new Map();
+  try {
+    return fn();
+  } finally {
+    for (const u of sharedU.values()) u.dispose();
+    sharedU = null;
+  }
 }
