@@ -5,7 +5,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
-  tensor, zeros, ones, scope, type Tensor,
+  tensor, zeros, ones, scope, engine, type Tensor,
   neg, exp, log, sqrt, rsqrt, abs, tanh, sigmoid, relu, sin, cos, reciprocal, square, leakyRelu, affine, powScalar,
   add, sub, mul, div, maximum, minimum, gt, ge, lt, le, eq, ne, where,
   sum, mean, max, min, variance,
@@ -557,6 +557,34 @@ mm('2-D shapes (M, K, N), odd and aligned', async () => {
   for (const [M, K, N] of [[1, 1, 1], [3, 7, 5], [8, 4, 4], [129, 65, 33], [64, 128, 96], [9, 8, 12], [1, 5, 1], [17, 3, 2]]) {
     await mmCheck({ a: [M!, K!], b: [K!, N!] }, rng);
   }
+});
+
+mm('narrow B (N <= 8, M >= 16) goes to matmul_rows (lanes over row blocks): odd M, batched, shared A, pitched A; wider B to matmul', async () => {
+  const rng = mulberry32(607);
+  const entries = async (f: () => Tensor) => {
+    engine().profileStart();
+    const y = f();
+    await y.data();
+    const p = await engine().profileStop();
+    y.dispose();
+    return p.entries.filter((e) => e.kernel.startsWith('matmul.')).map((e) => e.kernel);
+  };
+  for (const c of [
+    { a: [70, 12], b: [12, 4] }, { a: [16, 5], b: [5, 8] }, { a: [3, 130, 9], b: [3, 9, 5] }, { a: [131, 8], b: [2, 8, 3] },
+    { a: [2, 66, 7], b: [7, 6] },
+  ] as MatmulCase[]) {
+    await mmCheck(c, rng);
+    await scope(async () => assert.equal(await entries(() => matmul(gpu(randRT(c.a, rng)), gpu(randRT(c.b, rng)))), ['matmul.matmul_rows'], `${fmt(c.a)} x ${fmt(c.b)}`));
+  }
+  await scope(async () => {
+    assert.equal(await entries(() => matmul(gpu(randRT([70, 12], rng)), gpu(randRT([12, 12], rng)))), ['matmul.matmul'], 'N = 12');
+    assert.equal(await entries(() => matmul(gpu(randRT([15, 12], rng)), gpu(randRT([12, 4], rng)))), ['matmul.matmul'], 'M = 15');
+    // A read through a row pitch (lda 20 > k 16)
+    const A = randRT([2, 40, 20], rng);
+    const B = randRT([2, 16, 8], rng);
+    const cutA = rt([2, 40, 16], A.data.filter((_, i) => i % 20 < 16));
+    await close(matmulPitched(gpu(A), gpu(B), 8), ref.matmul(cutA, B), 'matmulPitched [2, 40, 20] x [2, 16, 8] as k 16', SUM_TOL);
+  });
 });
 
 mm('matmulPitched: operands read through row pitches (columns past k / n ignored), shared and batched A', async () => {

@@ -81,6 +81,9 @@ function matmulRaw(a: Tensor, b: Tensor, transA: boolean, transB: boolean): Tens
   return y;
 }
 
+/** @internal the widest B (in vec4 columns) that goes to matmul_rows; a test / probe hook. */
+export const matmulInternals = { rowsMaxN4: 2 };
+
 interface Launch { M: number; Kp: number; Np: number; nb: number; batch: readonly number[]; lda?: number; ldb?: number }
 
 /**
@@ -93,14 +96,21 @@ function launch(A: Tensor, aShared: boolean, B: Tensor, bShared: boolean, s: Lau
   const ldb = s.ldb ?? Np;
   const out = empty([...s.batch, M, Np], 'matmul');
   const N4 = Np / 4;
+  const params = new Uint32Array([M, N4, Kp / 4, aShared ? 0 : (M * lda) / 4, bShared ? 0 : (Kp * ldb) / 4, (M * Np) / 4, ldb / 4, lda / 4]);
+  if (N4 <= matmulInternals.rowsMaxN4 && M >= 16) {
+    // narrow B: lanes over row blocks (matmul_rows), so no lane computes a discarded duplicate column
+    engine().dispatch({
+      kernel: 'matmul', entry: 'matmul_rows', constants: { WG: 8 }, params, buffers: [A.buffer, B.buffer, out.buffer],
+      grid: [Math.ceil(M / 64), N4, nb], label: `matmul ${desc}`,
+    });
+    return out;
+  }
   const WG = N4 <= 8 ? 8 : 16;
   // Short K: give each workgroup several column blocks so its fixed cost is amortised (measured on lavapipe).
   let NCOLS = 1;
   while (NCOLS < 8 && (Kp / 4) * NCOLS < 64 && N4 >= WG * NCOLS * 2 * 8) NCOLS *= 2;
   engine().dispatch({
-    kernel: 'matmul', entry: 'matmul', constants: { WG, NCOLS },
-    params: new Uint32Array([M, N4, Kp / 4, aShared ? 0 : (M * lda) / 4, bShared ? 0 : (Kp * ldb) / 4, (M * Np) / 4, ldb / 4, lda / 4]),
-    buffers: [A.buffer, B.buffer, out.buffer],
+    kernel: 'matmul', entry: 'matmul', constants: { WG, NCOLS }, params, buffers: [A.buffer, B.buffer, out.buffer],
     grid: [Math.ceil(M / 8), Math.ceil(N4 / (WG * NCOLS)), nb],
     label: `matmul ${desc}`,
   });
