@@ -131,43 +131,23 @@ fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
 fn matmul_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let m0 = (wid.x * WG + lid) * 8u;
   let col = wid.y;
-  let a0 = wid.z * p.a_batch;
-  let last = p.M - 1u;
-  let r0 = a0 + min(m0, last) * p.lda4;
-  let r1 = a0 + min(m0 + 1u, last) * p.lda4;
-  let r2 = a0 + min(m0 + 2u, last) * p.lda4;
-  let r3 = a0 + min(m0 + 3u, last) * p.lda4;
-  let r4 = a0 + min(m0 + 4u, last) * p.lda4;
-  let r5 = a0 + min(m0 + 5u, last) * p.lda4;
-  let r6 = a0 + min(m0 + 6u, last) * p.lda4;
-  let r7 = a0 + min(m0 + 7u, last) * p.lda4;
-  var c0 = vec4<f32>(0.0); var c1 = vec4<f32>(0.0); var c2 = vec4<f32>(0.0); var c3 = vec4<f32>(0.0);
-  var c4 = vec4<f32>(0.0); var c5 = vec4<f32>(0.0); var c6 = vec4<f32>(0.0); var c7 = vec4<f32>(0.0);
+  var row: array<u32, 8>;   // the first vec4 of each of the lane's rows of A (rows past M clamped to the last)
+  var acc: array<vec4<f32>, 8>;
+  for (var i = 0u; i < 8u; i++) {
+    row[i] = wid.z * p.a_batch + min(m0 + i, p.M - 1u) * p.lda4;
+    acc[i] = vec4<f32>(0.0);
+  }
   var bi = wid.z * p.b_batch + col;
   for (var k4 = 0u; k4 < p.K4; k4++) {
     let b0 = b[bi];
     let b1 = b[bi + p.ldb4];
     let b2 = b[bi + 2u * p.ldb4];
     let b3 = b[bi + 3u * p.ldb4];
-    c0 = fma4(c0, a[r0 + k4], b0, b1, b2, b3);
-    c1 = fma4(c1, a[r1 + k4], b0, b1, b2, b3);
-    c2 = fma4(c2, a[r2 + k4], b0, b1, b2, b3);
-    c3 = fma4(c3, a[r3 + k4], b0, b1, b2, b3);
-    c4 = fma4(c4, a[r4 + k4], b0, b1, b2, b3);
-    c5 = fma4(c5, a[r5 + k4], b0, b1, b2, b3);
-    c6 = fma4(c6, a[r6 + k4], b0, b1, b2, b3);
-    c7 = fma4(c7, a[r7 + k4], b0, b1, b2, b3);
+    for (var i = 0u; i < 8u; i++) { acc[i] = fma4(acc[i], a[row[i] + k4], b0, b1, b2, b3); }
     bi += 4u * p.ldb4;
   }
-  if (m0 < p.M) {
-    let ci = wid.z * p.c_batch + m0 * p.N4 + col;
-    c[ci] = c0;
-    if (m0 + 1u < p.M) { c[ci + p.N4] = c1; }
-    if (m0 + 2u < p.M) { c[ci + 2u * p.N4] = c2; }
-    if (m0 + 3u < p.M) { c[ci + 3u * p.N4] = c3; }
-    if (m0 + 4u < p.M) { c[ci + 4u * p.N4] = c4; }
-    if (m0 + 5u < p.M) { c[ci + 5u * p.N4] = c5; }
-    if (m0 + 6u < p.M) { c[ci + 6u * p.N4] = c6; }
-    if (m0 + 7u < p.M) { c[ci + 7u * p.N4] = c7; }
+  let ci = wid.z * p.c_batch + m0 * p.N4 + col;
+  for (var i = 0u; i < 8u; i++) {
+    if (m0 + i < p.M) { c[ci + i * p.N4] = acc[i]; }
   }
 }
