@@ -63,8 +63,8 @@ const corrCases = pair(
 );
 
 // The soft census distance (FLOW.md §6.2) of 8 pairs of 128² frames: the photometric term of flow training and
-// of test-time refinement (which runs it on 8 pairs at once), one kernel each way. Per pixel it evaluates the 3x3
-// patch of both images (about 60 flops forward), so even at cache speed it is not a pure copy; the 7x7 rows are
+// of test-time refinement (which runs it on 8 pairs at once): one kernel forward, one launch per gradient (the
+// backward rows ask for both). Per pixel the 3x3 rows evaluate the patch of both images (about 60 flops forward), so even at cache speed it is not a pure copy; the 7x7 rows are
 // DDFlow's and SelFlow's patch (`--census-patch 7`): 49 taps a pixel instead of 9, the same bytes. The last pair
 // is the same 7x7 census on luminance images [8, 1, 128, 128], as the refinement runs it (a third of the loads).
 const CN = 8;

@@ -59,8 +59,8 @@ train-flow options:
   --steps <n>             updates (default 1000)     --batch <n>   pairs per update (default 2)
   --lr <x>                Adam learning rate (default 3e-4; divided by 4 from --decay-at on)
   --decay-at <f>          fraction of the steps after which the learning rate is divided by 4 (default 0.8)
-  --stage2-at <f>         fraction of the steps after which census + forward-backward occlusion replace
-                          L1/SSIM + range-map occlusion (default 1 = never: on a model that is not yet
+  --stage2-at <f>         fraction of the steps after which census + forward-backward occlusion replace stage
+                          1's photometric term + range-map occlusion (default 1 = never: on a model that is not yet
                           forward-backward consistent every pixel is masked; ARFlow switches after 50 epochs)
   --distill-at <f>        fraction after which self-supervised distillation runs (default 1 = never)
   --distill-weight <x>    weight of the distillation term against the photometric one (default 1)
@@ -78,7 +78,7 @@ train-flow options:
   --eval-every <n>        steps between end-point-error evaluations (default 100)
   --max-gap <k>           train on frame pairs up to k frames apart (default 3; 1 = consecutive pairs only, as
                           ARFlow): larger motions that the coarse levels can see
-  --photometric census|l1-ssim   stage 1's photometric term: the 3x3 census distance (default; measured
+  --photometric census|l1-ssim   stage 1's photometric term: the census distance (default, --census-patch; measured
                           better on SynthSky) or 0.15 L1 + 0.85 SSIM (ARFlow's sky recipe), both with the
                           range-map occlusion
   --augment flip-x|dihedral   random horizontal flips and frame swaps (default flip-x, ARFlow); dihedral adds

@@ -269,7 +269,7 @@ const CORRS: [number[], number][] = [
   [[1, 4, 7, 5], 6],   // D = 13: two displacement tiles, displacements beyond the image
   [[2, 2, 3, 4], 0],
   [[1, 4, 3, 20], 9],  // D = 19: three displacement tiles (9, 9, 1), W a multiple of 4 but m != 4 (generic kernels)
-  // m = 4 with W % 4 == 0: the aligned-quad (_v4) kernels
+  // m = 4 with W % 4 == 0 (PWC-Lite's levels): full 32-pixel tiles, tiles spanning rows and samples
   [[1, 8, 6, 16], 4],  // two quads per lane in the forward, every quad full
   [[3, 5, 5, 12], 4],  // batch 3, odd number of quads per row (the forward's last lane has one), C = 5 (one channel per lane)
   [[2, 12, 9, 8], 4],  // C = 12: three channel tiles

@@ -65,7 +65,8 @@ refine('the energy and its gradient (autograd\'s and refineGradient\'s) match a 
       const big = host.g.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
       assert.ok(big > 1e-3, 'the gradient is not trivially zero');
       // autograd's gradient of the energy, and refineGradient (the refinement's steps: census's gradient without its
-      // forward, warp's flow gradient, autograd for the smoothness only) for a flow with and without requiresGrad
+      // forward, warp's flow gradient, the smoothness term's gradient by the tvGrad kernel) for a flow with and without
+      // requiresGrad
       const plain = tensor(fd, [N, 2, H, W]);
       for (const [name, gt] of [['grad(refineEnergy)', g!], ['refineGradient', refineGradient(a, b, f, { smooth: 200, edgeAlpha: 10, patch })],
         ['refineGradient, flow without requiresGrad', refineGradient(a, b, plain, { smooth: 200, edgeAlpha: 10, patch })]] as const) {
@@ -74,7 +75,7 @@ refine('the energy and its gradient (autograd\'s and refineGradient\'s) match a 
         assert.ok(worst < 2e-3 * big, `patch ${patch}: ${name}: largest difference ${worst} (largest entry ${big})`);
       }
       assert.is(plain.requiresGrad, false, 'the flow is left as it is');
-      // the data term alone (no smoothness: refineGradient skips autograd entirely)
+      // the data term alone (no smoothness: refineGradient skips the tvGrad term)
       const data = hostEnergy(rt([N, 3, H, W], ad), rt([N, 3, H, W], bd), rt([N, 2, H, W], fd), 0, 10, patch).g;
       const gd0 = await refineGradient(a, b, plain, { smooth: 0, edgeAlpha: 10, patch }).data();
       const big0 = data.reduce((m, v) => Math.max(m, Math.abs(v)), 0);

@@ -6,7 +6,7 @@
 //
 //   node --import tsx tools/flow-scale-probe.ts [--model file]
 //
-// The README's table ("Flow estimator", measured this session) is this tool's output for the shipped model.
+// The README's table ("Flow estimator") is this tool's output for run 20's model (the shipped one when it was measured).
 import { init, close, loadFlowModel, estimateFlow, framesTensor, tensor, drawSynthParams, renderSynthClip, toPlanarRGB, scope, type Tensor } from '../src/node.js';
 import { concat } from '../src/ops/shape.js';
 import { neg, sub, square, sqrt } from '../src/ops/elementwise.js';

@@ -31,8 +31,8 @@ export type FlowSymmetry = 1 | 2 | 4 | 8;
 /**
  * estimateFlow's and the CLI's default number of views: 2 (the pair and its left-right mirror), with
  * `bidirectional` on. Measured on the 128 held-out SynthSky pairs with the run-20 model (README), ratio to the
- * zero-flow error: 1 view 0.337, 2 views 0.305, 4 views 0.297 (70 s), 8 views 0.328; with the forward-backward
- * average: 1 view 0.296 (30 s), 2 views 0.282 (57 s), 4 views 0.288 (114 s).
+ * zero-flow error: 1 view 0.337, 2 views 0.305, 4 views 0.297 (66 s), 8 views 0.328; with the forward-backward
+ * average: 1 view 0.296 (31 s), 2 views 0.282 (57 s), 4 views 0.288 (114 s).
  */
 export const DEFAULT_SYMMETRY: FlowSymmetry = 2;
 

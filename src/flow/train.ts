@@ -179,7 +179,7 @@ export interface FlowTrainOptions {
    */
   dihedralUntil?: number;
   /**
-   * photometric term of stage 1: 'census' (default: the 3x3 soft census distance of FLOW.md §6.2, which ARFlow uses in stage 2) or 'l1-ssim'
+   * photometric term of stage 1: 'census' (default: the soft census distance of FLOW.md §6.2 with a censusPatch-sided patch, 3x3 by default, which ARFlow uses in stage 2) or 'l1-ssim'
    * (ARFlow's sky recipe, 0.15·L1 + 0.85·SSIM), both with the range-map occlusion of stage 1. Measured on SynthSky
    * (README): SSIM scores the ground-truth flow worse than v = 0 and worse than the model's own prediction, census
    * and L1 score it best; the census run ends at EPE 0.355 where the L1/SSIM run ends at 0.376.
@@ -200,7 +200,7 @@ export interface FlowTrainOptions {
   cropUntil?: number;
   /**
    * weights of the photometric term per pyramid scale, finest first (default ARFlow's 1, 1, 1, 1, 0), for every
-   * stage. Measured on SynthSky (README): the census term of the 1/4 and 1/8 scales scores the shipped model's flow
+   * stage. Measured on SynthSky (README): the census term of the 1/4 and 1/8 scales scores run 20's model's flow
    * better than the ground truth, while the full and 1/2 scales score the ground truth clearly better.
    */
   scaleWeights?: number[];

@@ -506,7 +506,7 @@ function convTranspose2dSubpixel(x: Tensor, w: Tensor, g: ConvGeometry, gt: Conv
 
 /**
  * Channel counts up to which 'auto' picks the direct kernels: both the input's and the output's (measured, README
- * "Benchmarks": 2.4-2.8x faster than im2col/col2im on the generator's convT3d 3->3 and its input gradient). A conv
+ * "Benchmarks": 2.4-2.9x faster than im2col/col2im on the generator's convT3d 3->3, its input and its weight gradient). A conv
  * with few input channels and stride 2 along W (stride2Pairs: the critic's conv3d 3->32, the flow encoder's 2->32,
  * PWC-Lite's first 3->16 layer) takes conv_direct2 whatever its output channels: 1.4-1.9x faster than im2col there since its weights are
  * shared by subgroup shuffles and each workgroup computes two channel groups. Likewise a transposed conv with few
