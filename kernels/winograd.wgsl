@@ -106,7 +106,12 @@ fn tile_adjoint(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
   }
 }
 
-// src = S [16, C, Tp], dst = dx [N, C, H, W]. grid: x = ceil(W / WG), y = c, z = n; loops over the rows y
+// src = S [(TILE + 2)², Cp, Tp] (other.w = Cp; C for F(2x2)), dst = dx [N, C, H, W]; both tiles (override TILE: the
+// output side, 2 or 4; the patch side is TILE + 2, patches TILE apart overlap by 2). Pixel (y, x) lies in the patches
+// of the tile rows ty with 0 <= y + P - TILE·ty <= TILE + 1: ty_hi = (y + P) / TILE and, where that leaves an offset
+// below 2, ty_hi - 1 (likewise along x). grid: x = ceil(W / WG), y = c, z = n; loops over the rows y
+override TILE: i32 = 2;
+
 @compute @workgroup_size(WG)
 fn overlap_add(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let H = p.dims.z;
@@ -115,22 +120,23 @@ fn overlap_add(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
   let TW = i32(p.tiles.y);
   let Tp = p.tiles.z;
   let P = i32(p.tiles.w);
+  let side = TILE + 2;
   let c = wid.y;
   let n = wid.z;
   let xx = wid.x * WG + lid;
   if (xx >= W) { return; }
-  let stride = p.dims.y * Tp;
-  let tx_hi = (i32(xx) + P) / 2;
+  let stride = p.other.w * Tp;
+  let tx_hi = (i32(xx) + P) / TILE;
   for (var yy = 0; yy < i32(H); yy++) {
   var acc = 0.0;
-  let ty_hi = (yy + P) / 2;   // tile rows ty with 0 <= yy + P - 2ty <= 3 (uniform over the workgroup)
+  let ty_hi = (yy + P) / TILE;   // uniform over the workgroup
   for (var ty = ty_hi - 1; ty <= ty_hi; ty++) {
-    let i = yy + P - 2 * ty;
-    if (ty < 0 || ty >= TH || i > 3) { continue; }
+    let i = yy + P - TILE * ty;
+    if (ty < 0 || ty >= TH || i >= side) { continue; }
     for (var tx = tx_hi - 1; tx <= tx_hi; tx++) {
-      let j = i32(xx) + P - 2 * tx;
-      if (tx < 0 || tx >= TW || j > 3) { continue; }
-      acc += src[u32(4 * i + j) * stride + c * Tp + (n * u32(TH) + u32(ty)) * u32(TW) + u32(tx)];
+      let j = i32(xx) + P - TILE * tx;
+      if (tx < 0 || tx >= TW || j >= side) { continue; }
+      acc += src[u32(side * i + j) * stride + c * Tp + (n * u32(TH) + u32(ty)) * u32(TW) + u32(tx)];
     }
   }
   dst[((n * p.dims.y + c) * H + u32(yy)) * W + xx] = acc;
@@ -318,11 +324,17 @@ fn input_transform6(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoca
                                 x_at(plane, r0 + 3, c0 + col), x_at(plane, r0 + 4, c0 + col), x_at(plane, r0 + 5, c0 + col)));
       for (var i = 0; i < 6; i++) { t[i][col] = select(0.0, v[i], real); }
     }
-    let at = c * Tp + (n * TH + ty) * TW + tx;
-    for (var i = 0u; i < 6u; i++) {
-      let v = bt6(t[i]);   // (Bᵀ d) B, row i
-      for (var j = 0u; j < 6u; j++) { dst[(6u * i + j) * stride + at] = v[j]; }
-    }
+    rows6_store(t, c * Tp + (n * TH + ty) * TW + tx, stride, false);   // (Bᵀ d) B
+  }
+}
+
+// The row pass of a two-sided 6x6 transform — each row of t (the column pass's result) through Bᵀ (the input
+// transform) or through B (its adjoint) — stored to the 36 planes, `stride` apart, at `at`.
+fn rows6_store(t: array<array<f32, 6>, 6>, at: u32, stride: u32, adjoint: bool) {
+  for (var i = 0u; i < 6u; i++) {
+    var v: array<f32, 6>;
+    if (adjoint) { v = b6(t[i]); } else { v = bt6(t[i]); }
+    for (var j = 0u; j < 6u; j++) { dst[(6u * i + j) * stride + at] = v[j]; }
   }
 }
 
@@ -393,4 +405,119 @@ fn output_transform6(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoc
 @compute @workgroup_size(WG)
 fn output_transform6_bias(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   output6(wid, lid, bias[wid.y]);
+}
+
+// ------------------------------------------------------------------------------------------------ F(4x4) adjoints
+// The transposes of the three F(4x4, 3x3) transforms, so the larger tile can carry gradients too (each is the backward
+// rule of its transform and the transform is its backward rule, as for F(2x2)):
+//   tile_adjoint6 + overlap_add    dx = Σ_tiles (B dV Bᵀ) placed at the tile's 6x6 patch (patches overlap by 2)
+//   weight_adjoint6                dg = Gᵀ dU G
+//   output_adjoint6                dM = A dy Aᵀ, dy the tile's 4x4 output gradient (0 outside the output)
+// Layouts as the transforms: dV and S [36, Cp, Tp] (other.w = Cp; rows c >= C are never read), dU [36, O, Cp].
+
+// B u for a 6-vector u (the columns of Bᵀ above)
+fn b6(u: array<f32, 6>) -> array<f32, 6> {
+  return array<f32, 6>(
+    4.0 * u[0],
+    4.0 * (u[2] - u[1] + u[5]) + 2.0 * (u[4] - u[3]),
+    -5.0 * u[0] - 4.0 * (u[1] + u[2]) - u[3] - u[4],
+    u[1] - u[2] + 2.0 * (u[3] - u[4]) - 5.0 * u[5],
+    u[0] + u[1] + u[2] + u[3] + u[4],
+    u[5]);
+}
+
+// Gᵀ u for a 6-vector u
+fn gt6(u: array<f32, 6>) -> vec3<f32> {
+  return vec3<f32>(0.25 * u[0] - (u[1] + u[2]) / 6.0 + (u[3] + u[4]) / 24.0,
+                   (u[2] - u[1]) / 6.0 + (u[3] - u[4]) / 12.0,
+                   (u[3] + u[4] - u[1] - u[2]) / 6.0 + u[5]);
+}
+
+// A v for a 4-vector v (the columns of Aᵀ above)
+fn a6(v: vec4<f32>) -> array<f32, 6> {
+  return array<f32, 6>(v.x, v.x + v.y + v.z + v.w, v.x - v.y + v.z - v.w, v.x + 2.0 * v.y + 4.0 * v.z + 8.0 * v.w,
+                       v.x - 2.0 * v.y + 4.0 * v.z - 8.0 * v.w, v.w);
+}
+
+// src = dV [36, Cp, Tp], dst = S [36, Cp, Tp]. grid: x = ceil(TW / WG), y = c < C, z = n; walks the tile rows
+@compute @workgroup_size(WG)
+fn tile_adjoint6(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let TH = p.tiles.x;
+  let TW = p.tiles.y;
+  let Tp = p.tiles.z;
+  let c = wid.y;
+  let n = wid.z;
+  let tx = wid.x * WG + lid;
+  if (tx >= TW) { return; }
+  let stride = p.other.w * Tp;
+  for (var ty = 0u; ty < TH; ty++) {
+    let at = c * Tp + (n * TH + ty) * TW + tx;
+    // B dV: combine dV's rows column by column
+    var t: array<array<f32, 6>, 6>;   // t[i][col]
+    for (var col = 0u; col < 6u; col++) {
+      let v = b6(array<f32, 6>(src[col * stride + at], src[(6u + col) * stride + at], src[(12u + col) * stride + at],
+                               src[(18u + col) * stride + at], src[(24u + col) * stride + at], src[(30u + col) * stride + at]));
+      for (var i = 0u; i < 6u; i++) { t[i][col] = v[i]; }
+    }
+    rows6_store(t, at, stride, true);   // (B dV) Bᵀ
+  }
+}
+
+// src = dU [36, O, Cp], dst = dg [O, C, 3, 3]. grid: x = ceil(O·C / WG) (split over y past 65535 groups)
+@compute @workgroup_size(WG)
+fn weight_adjoint6(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                   @builtin(local_invocation_index) lid: u32) {
+  let C = p.dims.y;
+  let Cp = p.other.w;
+  let OCp = p.other.x * Cp;
+  let k = (wid.y * nwg.x + wid.x) * WG + lid;   // = o·C + c: the filter in dg
+  if (k >= p.other.x * C) { return; }
+  let at = k / C * Cp + k % C;                   // (o, c) in dU
+  // dU G: each row i of dU through G, a 3-vector
+  var s: array<vec3<f32>, 6>;
+  for (var i = 0u; i < 6u; i++) {
+    s[i] = gt6(array<f32, 6>(src[(6u * i) * OCp + at], src[(6u * i + 1u) * OCp + at], src[(6u * i + 2u) * OCp + at],
+                             src[(6u * i + 3u) * OCp + at], src[(6u * i + 4u) * OCp + at], src[(6u * i + 5u) * OCp + at]));
+  }
+  // Gᵀ (dU G), column by column
+  for (var b = 0u; b < 3u; b++) {
+    let g = gt6(array<f32, 6>(s[0][b], s[1][b], s[2][b], s[3][b], s[4][b], s[5][b]));
+    dst[9u * k + b] = g.x;
+    dst[9u * k + 3u + b] = g.y;
+    dst[9u * k + 6u + b] = g.z;
+  }
+}
+
+// src = dy [N, O, OH, OW], dst = dM [36, O, Tp]. grid as output_transform6 (z = n, walks the tile rows)
+@compute @workgroup_size(WG)
+fn output_adjoint6(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let TH = p.tiles.x;
+  let TW = p.tiles.y;
+  let Tp = p.tiles.z;
+  let OH = p.other.y;
+  let OW = p.other.z;
+  let o = wid.y;
+  let n = wid.z;
+  let tx = wid.x * WG + lid;
+  if (tx >= TW) { return; }
+  let plane = (n * p.dims.y + o) * OH;
+  let stride = p.dims.y * Tp;
+  for (var ty = 0u; ty < TH; ty++) {
+    // A dy: the tile's 4 output columns b, each a 4-vector down the rows (0 outside the output)
+    var t: array<array<f32, 6>, 4>;   // t[b][i] = (A dy)[i][b]
+    for (var b = 0u; b < 4u; b++) {
+      let ox = 4u * tx + b;
+      var v = vec4<f32>(0.0);
+      for (var a = 0u; a < 4u; a++) {
+        let oy = 4u * ty + a;
+        v[a] = select(0.0, src[(plane + min(oy, OH - 1u)) * OW + min(ox, OW - 1u)], oy < OH && ox < OW);
+      }
+      t[b] = a6(v);
+    }
+    let at = o * Tp + (n * TH + ty) * TW + tx;
+    for (var i = 0u; i < 6u; i++) {
+      let m = a6(vec4<f32>(t[0][i], t[1][i], t[2][i], t[3][i]));   // (A dy) Aᵀ, row i
+      for (var j = 0u; j < 6u; j++) { dst[(6u * i + j) * stride + at] = m[j]; }
+    }
+  }
 }

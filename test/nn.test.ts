@@ -6,7 +6,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
-  scope, engine, grad, sum, mul, add, square, leakyRelu, zeros, noGrad, sharedWinogradWeights, type Tensor,
+  scope, engine, grad, sum, mul, add, square, leakyRelu, zeros, noGrad, sharedWinogradWeights, setWinogradTile, type Tensor,
   conv2d, conv3d, convTranspose2d, convTranspose3d, pad, instanceNorm, adain, batchNorm,
   avgPool, avgPool2x, l1Loss, mseLoss, charbonnierLoss, ssimMap, census, censusGrad, luminance, tvGrad,
 } from '../src/node.js';
@@ -68,8 +68,8 @@ interface ConvCase {
   x: number[];
   w: number[];
   bias: boolean;
-  /** the reference's options, plus the GPU op's algorithm choice (ignored by the reference) */
-  opts: ConvTransposeOptions & { algorithm?: 'col2im' | 'subpixel' | 'direct' | 'im2col' };
+  /** the reference's options, plus the GPU op's algorithm and Winograd tile choices (ignored by the reference) */
+  opts: ConvTransposeOptions & { algorithm?: 'col2im' | 'subpixel' | 'direct' | 'im2col' | 'winograd'; winogradTile?: 2 | 4 };
 }
 
 /** Forward and the gradients of x, w (and b) of one conv/convTranspose case against the reference. */
@@ -980,7 +980,10 @@ errors('adain, instanceNorm and batchNorm: parameter shapes', () => {
 
 // ------------------------------------------------------------------------------------------------ Winograd
 
-const wino = suite('nn: Winograd F(2x2,3x3) conv2d');
+const wino = suite('nn: Winograd conv2d, F(2x2, 3x3) and F(4x4, 3x3)');
+
+/** conv2d's route options (not the reference's) */
+type WinoChoice = { algorithm?: 'winograd' | 'im2col'; winogradTile?: 2 | 4 };
 wino.before(setup);
 
 const WINO: ConvCase[] = [
@@ -999,9 +1002,35 @@ const WINO: ConvCase[] = [
   { x: [3, 8, 20, 16], w: [8, 8, 3, 3], bias: false, opts: { dilation: 4, padding: 4 } },
 ] as ConvCase[];
 
-wino('forward and gradients of x, w, b against the reference', async () => {
+wino('forward and gradients of x, w, b against the reference, with either tile', async () => {
   const rng = mulberry32(4001);
-  for (const c of WINO) await checkConv('conv2d winograd', c, rng, false);
+  for (const winogradTile of [2, 4] as const) {
+    for (const c of WINO) await checkConv(`conv2d winograd${winogradTile}`, { ...c, opts: { ...c.opts, winogradTile } }, rng, false);
+  }
+});
+
+wino('gradient-recording layers take F(4x4, 3x3) by default; setWinogradTile(2) and the winogradTile option choose F(2x2, 3x3)', async () => {
+  const transforms = async (opts: WinoChoice) => {
+    const x = gpu(randRT([1, 8, 6, 6], mulberry32(4060)), true);
+    const w = gpu(randRT([8, 8, 3, 3], mulberry32(4061), -0.5, 0.5), true);
+    engine().profileStart();
+    const [gx] = grad(sum(conv2d(x, w, null, { padding: 1, ...opts })), [x]);
+    await gx!.data();
+    const p = await engine().profileStop();
+    return p.entries.map((e) => e.kernel).filter((k) => k.startsWith('winograd.input')).sort();
+  };
+  await scope(async () => {
+    assert.equal(await transforms({}), ['winograd.input_transform6'], 'default');
+    assert.equal(await transforms({ winogradTile: 2 }), ['winograd.input_transform'], 'option 2');
+    const was = setWinogradTile(2);
+    try {
+      assert.is(was, 4, 'the default is 4');
+      assert.equal(await transforms({}), ['winograd.input_transform'], 'setWinogradTile(2)');
+      assert.equal(await transforms({ winogradTile: 4 }), ['winograd.input_transform6'], 'the option wins');
+    } finally {
+      setWinogradTile(was);
+    }
+  });
 });
 
 wino('inference (no gradient) uses F(4x4, 3x3): forward (with and without bias) against the reference', async () => {
@@ -1022,8 +1051,8 @@ wino('inference (no gradient) uses F(4x4, 3x3): forward (with and without bias) 
 wino('F(4x4, 3x3) with channels not a multiple of 4: V and U come padded, so the matmul copies neither; the bias rides on the output transform', async () => {
   await scope(async () => {
     const x = gpu(randRT([1, 9, 8, 8], mulberry32(4030)));
-    const w = gpu(randRT([8, 9, 3, 3], mulberry32(4031), -0.5, 0.5));
-    const b = gpu(randRT([8], mulberry32(4032)));
+    const w = gpu(randRT([8, 9, 3, 3], mulberry32(4031), -0.5, 0.5), true);   // parameters (requiresGrad) under noGrad
+    const b = gpu(randRT([8], mulberry32(4032)), true);
     engine().profileStart();
     const y = noGrad(() => conv2d(x, w, b, { padding: 1 }));
     await y.data();
@@ -1037,8 +1066,9 @@ wino('sharedWinogradWeights: each weight tensor is transformed once for all its 
   await scope(async () => {
     const x1 = gpu(randRT([1, 9, 8, 8], mulberry32(4050)));
     const x2 = gpu(randRT([2, 9, 4, 12], mulberry32(4051)));
-    const w = gpu(randRT([8, 9, 3, 3], mulberry32(4052), -0.5, 0.5));
-    const b = gpu(randRT([8], mulberry32(4053)));
+    // parameters, as a module holds them: they require grad, and noGrad() is what makes the forward inference
+    const w = gpu(randRT([8, 9, 3, 3], mulberry32(4052), -0.5, 0.5), true);
+    const b = gpu(randRT([8], mulberry32(4053)), true);
     const transforms = async (shared: boolean) => {
       const run = () => [conv2d(x1, w, b, { padding: 1 }), conv2d(x2, w, b, { padding: 0 })];
       engine().profileStart();
@@ -1058,7 +1088,7 @@ wino('sharedWinogradWeights: each weight tensor is transformed once for all its 
   });
 });
 
-wino('a bias that needs its gradient keeps the differentiable F(2x2, 3x3) route even when x and w need none', async () => {
+wino('a bias that needs its gradient keeps the gradient-recording route (bias added after) even when x and w need none', async () => {
   await scope(async () => {
     const xr = randRT([1, 8, 6, 6], mulberry32(4040));
     const wr = randRT([8, 8, 3, 3], mulberry32(4041), -0.5, 0.5);
@@ -1095,20 +1125,21 @@ wino('dilated layers take the Winograd route when their sides divide by the dila
   });
 });
 
-wino('second derivatives agree with the im2col path', async () => {
+wino('second derivatives agree with the im2col path, with either tile', async () => {
   await scope(async () => {
-    const x = gpu(randRT([2, 8, 7, 6], mulberry32(4002)), true);
-    const w = gpu(randRT([8, 8, 3, 3], mulberry32(4003), -0.5, 0.5), true);
+    const x = gpu(randRT([2, 9, 7, 6], mulberry32(4002)), true);
+    const w = gpu(randRT([8, 9, 3, 3], mulberry32(4003), -0.5, 0.5), true);
     const gy = gpu(randRT([2, 8, 7, 6], mulberry32(4004)));
-    const second = async (algorithm: 'winograd' | 'im2col') => {
-      const y = conv2d(x, w, null, { padding: 1, algorithm });
+    const second = async (opts: WinoChoice) => {
+      const y = conv2d(x, w, null, { padding: 1, ...opts });
       const [gx] = grad(sum(mul(y, gy)), x, { createGraph: true });
       const [h] = grad(sum(square(gx!)), w);
       return h!.data();
     };
-    const a = await second('winograd');
-    const b = await second('im2col');
-    closeArrays(a, b, 'd/dw |dx|² (winograd vs im2col)', { atol: 1e-3, rtol: 1e-3 });
+    const b = await second({ algorithm: 'im2col' });
+    for (const winogradTile of [2, 4] as const) {
+      closeArrays(await second({ algorithm: 'winograd', winogradTile }), b, `d/dw |dx|² (winograd${winogradTile} vs im2col)`, { atol: 1e-3, rtol: 1e-3 });
+    }
   });
 });
 
@@ -1117,6 +1148,8 @@ wino('a layer that cannot use Winograd says so when it is forced', () => {
   throwsMatching(() => conv2d(x, zeros([2, 2, 3, 3]), null, { stride: 2, algorithm: 'winograd' }), /conv2d: the Winograd algorithm needs a 3x3 kernel, stride 1/, 'stride 2');
   throwsMatching(() => conv2d(x, zeros([2, 2, 5, 5]), null, { algorithm: 'winograd' }), /Winograd algorithm needs a 3x3 kernel/, '5x5');
   throwsMatching(() => conv2d(x, zeros([2, 2, 3, 3]), null, { algorithm: 'fft' as 'auto' }), /algorithm must be 'auto', 'im2col', 'winograd' or 'direct'/, 'unknown');
+  throwsMatching(() => conv2d(x, zeros([2, 2, 3, 3]), null, { algorithm: 'winograd', winogradTile: 3 as 2 }), /conv2d: winogradTile must be 2 or 4, got 3/, 'tile 3');
+  throwsMatching(() => setWinogradTile(6 as 4), /setWinogradTile: the tile must be 2 or 4, got 6/, 'setWinogradTile(6)');
 });
 
 for (const s of [convs, pads, norms, pools, losses, second, errors, wino]) s.run();

@@ -26,7 +26,7 @@ export interface ConvOptions {
   padding?: number | readonly number[];
   dilation?: number | readonly number[];
   /**
-   * conv2d only. 'auto' (default): Winograd F(2x2, 3x3) for 3x3 stride-1 undilated layers with at least 8 input and
+   * conv2d only. 'auto' (default): Winograd for 3x3 stride-1 undilated layers with at least 8 input and
    * output channels and equal padding <= 2 (dilated ones too when their sides divide by the dilation into sub-grids of
    * at least 4x4 and the padding is a multiple of it <= 2d: one undilated layer over the dilation² residue sub-grids);
    * the direct kernel (kernels/conv_direct.wgsl) for layers with at most 4 input and 4 output channels, or at most 4
@@ -34,8 +34,28 @@ export interface ConvOptions {
    * 'im2col', 'winograd' or 'direct' force one.
    */
   algorithm?: 'auto' | 'im2col' | 'winograd' | 'direct';
+  /**
+   * conv2d only: the Winograd tile where a gradient is recorded — 4, F(4x4, 3x3): 36 batched matmuls, 4x fewer
+   * multiplies than the direct convolution; or 2, F(2x2, 3x3): 16 matmuls, 2.25x fewer, rounding closer to the direct
+   * convolution. Default: setWinogradTile's (4). Without a gradient to record, 'auto' always takes F(4x4).
+   */
+  winogradTile?: 2 | 4;
 }
-export interface ConvTransposeOptions extends Omit<ConvOptions, 'algorithm'> {
+
+let winogradTileDefault: 2 | 4 = 4;
+
+/**
+ * The Winograd tile of conv2d's gradient-recording 3x3 layers when a call does not name one (ConvOptions.winogradTile):
+ * 4 (the default; PWC-Lite's training step about 1.26x faster than with 2) or 2 (F(2x2, 3x3): what flow training
+ * used before, for reproducing those runs bit for bit). Returns the previous setting.
+ */
+export function setWinogradTile(tile: 2 | 4): 2 | 4 {
+  if (tile !== 2 && tile !== 4) throw new EngineError(`setWinogradTile: the tile must be 2 or 4, got ${String(tile)}`);
+  const was = winogradTileDefault;
+  winogradTileDefault = tile;
+  return was;
+}
+export interface ConvTransposeOptions extends Omit<ConvOptions, 'algorithm' | 'winogradTile'> {
   outputPadding?: number | readonly number[];
   /**
    * 'col2im': one matmul to patches, then the col2im scatter-add. 'subpixel' (2-D undilated layers whose output
@@ -234,7 +254,7 @@ function atrousFits(g: ConvGeometry, k: readonly number[], N: number, C: number,
 }
 
 /** The dilation-d layer of atrousFits as one undilated convolution over the d² residue sub-grids (space to batch). */
-function atrousConv(op: string, x: Tensor, w: Tensor, d: number, padding: number): Tensor {
+function atrousConv(op: string, x: Tensor, w: Tensor, d: number, padding: number, winogradTile: 2 | 4 | undefined): Tensor {
   const [N, C, H, W] = x.shape as [number, number, number, number];
   const h = H / d;
   const wd = W / d;
@@ -242,7 +262,7 @@ function atrousConv(op: string, x: Tensor, w: Tensor, d: number, padding: number
   const x6 = reshape(x, [N, C, h, d, wd, d]);
   const xp = permute(x6, [0, 3, 5, 1, 2, 4]);
   const xs = reshape(xp, [N * d * d, C, h, wd]);
-  const ys = convNd(op, 2, xs, w, null, { padding, algorithm: 'auto' });
+  const ys = convNd(op, 2, xs, w, null, { padding, algorithm: 'auto', winogradTile });
   const [, Co, oh, ow] = ys.shape as [number, number, number, number];
   const y6 = reshape(ys, [N, d, d, Co, oh, ow]);
   const yp = permute(y6, [0, 3, 4, 1, 5, 2]);
@@ -260,13 +280,15 @@ function convNd(op: string, nd: number, x: Tensor, w: Tensor, b: Tensor | null |
   const winogradOk = nd === 2 && k[0] === 3 && k[1] === 3 && g.stride.every((v) => v === 1) && g.dilation.every((v) => v === 1) &&
     g.padding[1] === g.padding[2] && g.padding[1] <= 2;
   const dl = g.dilation[1];
-  if (algo === 'auto' && nd === 2 && dl > 1 && atrousFits(g, k, N, C, Co)) return withBias(atrousConv(op, x, w, dl, g.padding[1] / dl), b, Co, nd);
+  if (algo === 'auto' && nd === 2 && dl > 1 && atrousFits(g, k, N, C, Co)) return withBias(atrousConv(op, x, w, dl, g.padding[1] / dl, opts.winogradTile), b, Co, nd);
   if (algo === 'winograd' && !winogradOk) throw new EngineError(`${op}: the Winograd algorithm needs a 3x3 kernel, stride 1, dilation 1 and equal padding <= 2`);
   if (algo === 'winograd' || (algo === 'auto' && winogradOk && C >= 8 && Co >= 8)) {
-    // Without a gradient to compute (inference), the larger F(4x4, 3x3) tile does 4x fewer multiplies.
+    // Without a gradient to compute (inference), the larger F(4x4, 3x3) tile, its output transform adding the bias.
     const inference = !isGradEnabled() || (!x.requiresGrad && !w.requiresGrad && !b?.requiresGrad);
     if (inference && algo === 'auto') return conv2dWinograd4(x, w, g.padding[1], b ?? null);
-    return withBias(conv2dWinograd(x, w, g.padding[1]), b, Co, nd);
+    const tile = opts.winogradTile ?? winogradTileDefault;
+    if (tile !== 2 && tile !== 4) throw new EngineError(`${op}: winogradTile must be 2 or 4, got ${String(tile)}`);
+    return withBias(conv2dWinograd(x, w, g.padding[1], tile), b, Co, nd);
   }
   const directOk = directFits(g, N, Co, 1);
   if (algo === 'direct' || (algo === 'auto' && C <= DIRECT_MAX_CHANNELS && (Co <= DIRECT_MAX_CHANNELS || stride2Pairs(g)) && directOk)) {

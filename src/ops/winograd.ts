@@ -1,13 +1,35 @@
-// Winograd F(2x2, 3x3) convolution for 3x3 stride-1 layers (kernels/winograd.wgsl): 2.25x fewer multiplies than the
-// direct convolution. Three linear transforms around a batched matmul; each transform's backward rule is its
-// adjoint kernel and vice versa, so gradients (and gradients of gradients) run through Winograd too.
+// Winograd convolution for 3x3 stride-1 layers (kernels/winograd.wgsl), with two tiles: F(2x2, 3x3) (16 batched
+// matmuls, 2.25x fewer multiplies than the direct convolution) and F(4x4, 3x3) (36 matmuls, 4x fewer, at a somewhat
+// larger rounding error). Three linear transforms around a batched matmul; each transform's backward rule is its
+// adjoint kernel and vice versa, so gradients (and gradients of gradients) run through Winograd too, with either tile.
 
 import { record } from '../autograd.js';
 import { EngineError } from '../runtime/engine.js';
-import { Tensor, empty, engine, keep, live, noGrad } from '../tensor.js';
+import { Tensor, empty, engine, isGradEnabled, keep, live, noGrad } from '../tensor.js';
 import { zeros } from './creation.js';
 import { matmul } from './matmul.js';
 import { fmt } from './shapes.js';
+
+/** One Winograd tile: its output side, the number of transformed planes, and the kernels' entry points. */
+interface Tile {
+  /** output pixels per tile side (2 or 4); the input patch is m + 2 */
+  m: number;
+  /** (m + 2)² transformed planes */
+  planes: number;
+  /** the summed channel axis padded to a multiple of 4 inside V and U (F(4x4) kernels), so the matmul copies neither */
+  padC: boolean;
+  entry: { input: string; tileAdjoint: string; overlapAdd: string; weight: string; weightAdjoint: string; output: string; outputAdjoint: string };
+  label: string;
+}
+
+const F2: Tile = {
+  m: 2, planes: 16, padC: false, label: 'winograd',
+  entry: { input: 'input_transform', tileAdjoint: 'tile_adjoint', overlapAdd: 'overlap_add', weight: 'weight_transform', weightAdjoint: 'weight_adjoint', output: 'output_transform', outputAdjoint: 'output_adjoint' },
+};
+const F4: Tile = {
+  m: 4, planes: 36, padC: true, label: 'winograd4',
+  entry: { input: 'input_transform6', tileAdjoint: 'tile_adjoint6', overlapAdd: 'overlap_add', weight: 'weight_transform6', weightAdjoint: 'weight_adjoint6', output: 'output_transform6', outputAdjoint: 'output_adjoint6' },
+};
 
 interface Tiles {
   N: number;
@@ -22,161 +44,135 @@ interface Tiles {
   Tp: number;
 }
 
-function tiles(N: number, H: number, W: number, P: number): Tiles {
+function tiles(N: number, H: number, W: number, P: number, m: number): Tiles {
   const OH = H + 2 * P - 2;
   const OW = W + 2 * P - 2;
-  const TH = Math.ceil(OH / 2);
-  const TW = Math.ceil(OW / 2);
+  const TH = Math.ceil(OH / m);
+  const TW = Math.ceil(OW / m);
   return { N, H, W, P, OH, OW, TH, TW, Tp: Math.ceil((N * TH * TW) / 4) * 4 };
 }
 
-/** The kernels' uniform block; Cp is the padded channel count of the F(4x4) input and weight transforms. */
-function params(t: Tiles, C: number, O = 0, Cp = 0): Uint32Array {
+/** The channel count of V's rows and U's columns: C, or C rounded up to a multiple of 4 for the F(4x4) kernels. */
+function padded(f: Tile, C: number): number {
+  return f.padC ? Math.ceil(C / 4) * 4 : C;
+}
+
+/** The kernels' uniform block; Cp is the padded channel count (F(4x4) kernels). */
+function params(t: Tiles, C: number, O: number, Cp: number): Uint32Array {
   return new Uint32Array([t.N, C, t.H, t.W, t.TH, t.TW, t.Tp, t.P, O, t.OH, t.OW, Cp]);
 }
 
 const WG = 8;
+const WEIGHT_TILES = tiles(1, 3, 3, 0, 2);
 
-/** V [16, C, Tp] from x [N, C, H, W]. */
-function winoInput(x: Tensor, t: Tiles): Tensor {
+/** V [planes, Cp, Tp] from x [N, C, H, W]. */
+function winoInput(f: Tile, x: Tensor, t: Tiles): Tensor {
   const C = x.shape[1]!;
-  const v = t.Tp === t.N * t.TH * t.TW ? empty([16, C, t.Tp], 'winograd V') : zeros([16, C, t.Tp], { label: 'winograd V' });
+  const Cp = padded(f, C);
+  const v = t.Tp === t.N * t.TH * t.TW ? empty([f.planes, Cp, t.Tp], `${f.label} V`) : zeros([f.planes, Cp, t.Tp], { label: `${f.label} V` });
   engine().dispatch({
-    kernel: 'winograd', entry: 'input_transform', constants: { WG }, params: params(t, C), buffers: [x.buffer, v.buffer],
-    grid: [Math.ceil(t.TW / WG), C, t.N], label: `winograd input ${fmt(x.shape)}`,
+    kernel: 'winograd', entry: f.entry.input, constants: { WG }, params: params(t, C, 0, Cp), buffers: [x.buffer, v.buffer],
+    grid: [Math.ceil(t.TW / WG), Cp, t.N], label: `${f.label} input ${fmt(x.shape)}`,
   });
-  return record(v, 'winogradInput', [x], (g) => [winoInputAdjoint(g, t)]);
+  return record(v, 'winogradInput', [x], (g) => [winoInputAdjoint(f, g, t, C)]);
 }
 
-function winoInputAdjoint(dv: Tensor, t: Tiles): Tensor {
-  const C = dv.shape[1]!;
-  const dx = empty([t.N, C, t.H, t.W], 'winograd input adjoint');
-  const s = empty([16, C, t.Tp], 'winograd tile gradients');
+/** dx [N, C, H, W] from dV [planes, Cp, Tp]: per-tile patch gradients, then their overlap-add. */
+function winoInputAdjoint(f: Tile, dv: Tensor, t: Tiles, C: number): Tensor {
+  const Cp = dv.shape[1]!;
+  const dx = empty([t.N, C, t.H, t.W], `${f.label} input adjoint`);
+  const s = empty([f.planes, Cp, t.Tp], `${f.label} tile gradients`);
   const e = engine();
   e.dispatch({
-    kernel: 'winograd', entry: 'tile_adjoint', constants: { WG }, params: params(t, C), buffers: [dv.buffer, s.buffer],
-    grid: [Math.ceil(t.TW / WG), C, t.N], label: `winograd tile adjoint ${fmt(dv.shape)}`,
+    kernel: 'winograd', entry: f.entry.tileAdjoint, constants: { WG }, params: params(t, C, 0, Cp), buffers: [dv.buffer, s.buffer],
+    grid: [Math.ceil(t.TW / WG), C, t.N], label: `${f.label} tile adjoint ${fmt(dv.shape)}`,
   });
   e.dispatch({
-    kernel: 'winograd', entry: 'overlap_add', constants: { WG }, params: params(t, C), buffers: [s.buffer, dx.buffer],
-    grid: [Math.ceil(t.W / WG), C, t.N], label: `winograd overlap-add ${fmt(dx.shape)}`,
+    kernel: 'winograd', entry: f.entry.overlapAdd, constants: { WG, TILE: f.m }, params: params(t, C, 0, Cp), buffers: [s.buffer, dx.buffer],
+    grid: [Math.ceil(t.W / WG), C, t.N], label: `${f.label} overlap-add ${fmt(dx.shape)}`,
   });
   s.dispose();
-  return record(dx, 'winogradInputAdjoint', [dv], (g) => [winoInput(g, t)]);
+  return record(dx, 'winogradInputAdjoint', [dv], (g) => [winoInput(f, g, t)]);
 }
 
-/** U [16, O, C] from w [O, C, 3, 3]. */
-function winoWeight(w: Tensor): Tensor {
+function weightGrid(n: number): [number, number, number] {
+  return [Math.min(65535, Math.ceil(n / WG)), Math.ceil(n / WG / 65535), 1];
+}
+
+/** U [planes, O, Cp] from w [O, C, 3, 3]. */
+function winoWeight(f: Tile, w: Tensor): Tensor {
   const [O, C] = w.shape as [number, number];
-  const u = empty([16, O, C], 'winograd U');
-  const n = O * C;
+  const Cp = padded(f, C);
+  const u = empty([f.planes, O, Cp], `${f.label} U`);
   engine().dispatch({
-    kernel: 'winograd', entry: 'weight_transform', constants: { WG }, params: params(tiles(1, 3, 3, 0), C, O),
-    buffers: [w.buffer, u.buffer], grid: [Math.min(65535, Math.ceil(n / WG)), Math.ceil(n / WG / 65535), 1], label: `winograd weights ${fmt(w.shape)}`,
+    kernel: 'winograd', entry: f.entry.weight, constants: { WG }, params: params(WEIGHT_TILES, C, O, Cp),
+    buffers: [w.buffer, u.buffer], grid: weightGrid(O * Cp), label: `${f.label} weights ${fmt(w.shape)}`,
   });
-  return record(u, 'winogradWeight', [w], (g) => [winoWeightAdjoint(g)]);
+  return record(u, 'winogradWeight', [w], (g) => [winoWeightAdjoint(f, g, C)]);
 }
 
-function winoWeightAdjoint(du: Tensor): Tensor {
-  const [, O, C] = du.shape as [number, number, number];
-  const dw = empty([O, C, 3, 3], 'winograd weight adjoint');
-  const n = O * C;
+/** dw [O, C, 3, 3] from dU [planes, O, Cp]. */
+function winoWeightAdjoint(f: Tile, du: Tensor, C: number): Tensor {
+  const [, O, Cp] = du.shape as [number, number, number];
+  const dw = empty([O, C, 3, 3], `${f.label} weight adjoint`);
   engine().dispatch({
-    kernel: 'winograd', entry: 'weight_adjoint', constants: { WG }, params: params(tiles(1, 3, 3, 0), C, O),
-    buffers: [du.buffer, dw.buffer], grid: [Math.min(65535, Math.ceil(n / WG)), Math.ceil(n / WG / 65535), 1], label: `winograd weight adjoint ${fmt(dw.shape)}`,
+    kernel: 'winograd', entry: f.entry.weightAdjoint, constants: { WG }, params: params(WEIGHT_TILES, C, O, Cp),
+    buffers: [du.buffer, dw.buffer], grid: weightGrid(O * C), label: `${f.label} weight adjoint ${fmt(dw.shape)}`,
   });
-  return record(dw, 'winogradWeightAdjoint', [du], (g) => [winoWeight(g)]);
+  return record(dw, 'winogradWeightAdjoint', [du], (g) => [winoWeight(f, g)]);
 }
 
-/** y [N, O, OH, OW] from M [16, O, Tp]. */
-function winoOutput(m: Tensor, t: Tiles): Tensor {
+/** y [N, O, OH, OW] from M [planes, O, Tp], plus bias[o] when given (F(4x4) kernels; no gradient to the bias). */
+function winoOutput(f: Tile, m: Tensor, t: Tiles, bias: Tensor | null = null): Tensor {
   const O = m.shape[1]!;
-  const y = empty([t.N, O, t.OH, t.OW], 'winograd output');
+  const y = empty([t.N, O, t.OH, t.OW], `${f.label} output`);
   engine().dispatch({
-    kernel: 'winograd', entry: 'output_transform', constants: { WG }, params: params(t, O), buffers: [m.buffer, y.buffer],
-    grid: [Math.ceil(t.TW / WG), O, t.N], label: `winograd output ${fmt(y.shape)}`,
+    kernel: 'winograd', entry: bias ? `${f.entry.output}_bias` : f.entry.output, constants: { WG }, params: params(t, O, 0, 0),
+    buffers: bias ? [m.buffer, y.buffer, bias.buffer] : [m.buffer, y.buffer],
+    grid: [Math.ceil(t.TW / WG), O, t.N], label: `${f.label} output ${fmt(y.shape)}${bias ? ' + bias' : ''}`,
   });
-  return record(y, 'winogradOutput', [m], (g) => [winoOutputAdjoint(g, t)]);
+  return record(y, 'winogradOutput', [m], (g) => [winoOutputAdjoint(f, g, t)]);
 }
 
-function winoOutputAdjoint(dy: Tensor, t: Tiles): Tensor {
+function winoOutputAdjoint(f: Tile, dy: Tensor, t: Tiles): Tensor {
   const O = dy.shape[1]!;
-  const dm = t.Tp === t.N * t.TH * t.TW ? empty([16, O, t.Tp], 'winograd dM') : zeros([16, O, t.Tp], { label: 'winograd dM' });
+  const dm = t.Tp === t.N * t.TH * t.TW ? empty([f.planes, O, t.Tp], `${f.label} dM`) : zeros([f.planes, O, t.Tp], { label: `${f.label} dM` });
   engine().dispatch({
-    kernel: 'winograd', entry: 'output_adjoint', constants: { WG }, params: params(t, O), buffers: [dy.buffer, dm.buffer],
-    grid: [Math.ceil(t.TW / WG), O, t.N], label: `winograd output adjoint ${fmt(dy.shape)}`,
+    kernel: 'winograd', entry: f.entry.outputAdjoint, constants: { WG }, params: params(t, O, 0, 0), buffers: [dy.buffer, dm.buffer],
+    grid: [Math.ceil(t.TW / WG), O, t.N], label: `${f.label} output adjoint ${fmt(dy.shape)}`,
   });
-  return record(dm, 'winogradOutputAdjoint', [dy], (g) => [winoOutput(g, t)]);
+  return record(dm, 'winogradOutputAdjoint', [dy], (g) => [winoOutput(f, g, t)]);
 }
 
 /**
- * 3x3, stride-1, dilation-1 convolution with zero padding `padding` (same on both dims), no bias, by Winograd
- * F(2x2, 3x3). x [N, C, H, W], w [O, C, 3, 3] (the caller validated them).
+ * 3x3, stride-1, dilation-1 convolution with zero padding `padding` (same on both dims) by Winograd: F(2x2, 3x3) by
+ * default, F(4x4, 3x3) with `tile` 4. x [N, C, H, W], w [O, C, 3, 3] (the caller validated them). Differentiable in
+ * x and w to any order. A bias [O] is added by the F(4x4) output transform when nothing needs its gradient (the
+ * caller adds it otherwise).
  */
-export function conv2dWinograd(x: Tensor, w: Tensor, padding: number): Tensor {
-  live('conv2dWinograd', x, w);
+export function conv2dWinograd(x: Tensor, w: Tensor, padding: number, tile: 2 | 4 = 2, bias: Tensor | null = null): Tensor {
+  live('conv2dWinograd', x, w, ...(bias ? [bias] : []));
   const [N, , H, W] = x.shape as [number, number, number, number];
   if (w.shape[2] !== 3 || w.shape[3] !== 3) throw new EngineError(`conv2dWinograd: needs a 3x3 kernel, got ${fmt(w.shape)}`);
   if (N > 65535) throw new EngineError(`conv2dWinograd: batch ${N} exceeds 65535`);
-  const t = tiles(N, H, W, padding);
-  const v = winoInput(x, t);
-  const u = winoWeight(w);
-  const m = matmul(u, v); // [16, O, Tp]
-  const y = winoOutput(m, t);
-  v.dispose();
-  u.dispose();
-  m.dispose();
+  const recorded = (t: Tensor) => isGradEnabled() && t.requiresGrad;
+  if (bias && (tile !== 4 || recorded(bias))) throw new EngineError('conv2dWinograd: a fused bias needs the F(4x4) tile and no gradient to it');
+  const f = tile === 4 ? F4 : F2;
+  const t = tiles(N, H, W, padding, f.m);
+  const v = winoInput(f, x, t);
+  // inside sharedWinogradWeights, an F(4x4) transform of a weight that needs no gradient is made once and kept
+  const share = sharedU !== null && f === F4 && !recorded(w);
+  const u = (share ? sharedU!.get(w) : undefined) ?? winoWeight(f, w);
+  if (share && !sharedU!.has(w)) sharedU!.set(w, keep(u));
+  const m = matmul(u, v); // [planes, O, Tp]
+  const y = winoOutput(f, m, t, bias);
+  for (const z of share ? [v, m] : [v, u, m]) z.dispose();
   return y;
 }
 
-/**
- * Inference-only Winograd F(4x4, 3x3): 4x fewer multiplies than the direct convolution. Records nothing for
- * autograd (the caller uses it only when no gradient is needed); same arguments as conv2dWinograd, plus an optional
- * bias [O] added by the output transform. The summed channel axis is padded to a multiple of 4 inside V and U, so the
- * matmul copies neither.
- */
+/** Inference-only shorthand: F(4x4, 3x3) with the bias fused, recording nothing (the caller needs no gradient). */
 export function conv2dWinograd4(x: Tensor, w: Tensor, padding: number, bias: Tensor | null = null): Tensor {
-  live('conv2dWinograd4', x, w, ...(bias ? [bias] : []));
-  const [N, C, H, W] = x.shape as [number, number, number, number];
-  const O = w.shape[0]!;
-  if (N > 65535) throw new EngineError(`conv2dWinograd4: batch ${N} exceeds 65535`);
-  const Cp = Math.ceil(C / 4) * 4;
-  const OH = H + 2 * padding - 2;
-  const OW = W + 2 * padding - 2;
-  const TH = Math.ceil(OH / 4);
-  const TW = Math.ceil(OW / 4);
-  const t: Tiles = { N, H, W, P: padding, OH, OW, TH, TW, Tp: Math.ceil((N * TH * TW) / 4) * 4 };
-  const e = engine();
-  const v = t.Tp === N * TH * TW ? empty([36, Cp, t.Tp], 'winograd4 V') : zeros([36, Cp, t.Tp], { label: 'winograd4 V' });
-  e.dispatch({
-    kernel: 'winograd', entry: 'input_transform6', constants: { WG }, params: params(t, C, 0, Cp), buffers: [x.buffer, v.buffer],
-    grid: [Math.ceil(TW / WG), Cp, N], label: `winograd4 input ${fmt(x.shape)}`,
-  });
-  const shared = sharedU?.get(w);
-  const u = shared ?? winoWeight4(w);
-  if (sharedU && !shared) sharedU.set(w, keep(u));
-  const m = noGrad(() => matmul(u, v)); // [36, O, Tp]
-  const y = empty([N, O, OH, OW], 'winograd4 output');
-  e.dispatch({
-    kernel: 'winograd', entry: bias ? 'output_transform6_bias' : 'output_transform6', constants: { WG }, params: params(t, O),
-    buffers: bias ? [m.buffer, y.buffer, bias.buffer] : [m.buffer, y.buffer],
-    grid: [Math.ceil(TW / WG), O, N], label: `winograd4 output ${fmt(y.shape)}${bias ? ' + bias' : ''}`,
-  });
-  for (const z of sharedU ? [v, m] : [v, u, m]) z.dispose();
-  return y;
-}
-
-/** U [36, O, Cp] from w [O, C, 3, 3]: the F(4x4) weight transform, channels padded to a multiple of 4. */
-function winoWeight4(w: Tensor): Tensor {
-  const [O, C] = w.shape as [number, number];
-  const Cp = Math.ceil(C / 4) * 4;
-  const u = empty([36, O, Cp], 'winograd4 U');
-  const oc = O * Cp;
-  engine().dispatch({
-    kernel: 'winograd', entry: 'weight_transform6', constants: { WG }, params: params(tiles(1, 3, 3, 0), C, O, Cp),
-    buffers: [w.buffer, u.buffer], grid: [Math.min(65535, Math.ceil(oc / WG)), Math.ceil(oc / WG / 65535), 1], label: `winograd4 weights ${fmt(w.shape)}`,
-  });
-  return u;
+  return noGrad(() => conv2dWinograd(x, w, padding, 4, bias));
 }
 
 /** The weight tensors' F(4x4) transforms while a sharedWinogradWeights call runs (null otherwise). */
@@ -184,9 +180,9 @@ let sharedU: Map<Tensor, Tensor> | null = null;
 
 /**
  * Run `fn` — synchronous, so no optimiser step or other code can change a weight meanwhile — with each weight
- * tensor's F(4x4) transform computed once and reused by every inference-mode 3x3 convolution with that weight (a
- * decoder shared across pyramid levels transforms its weights once, not once per level). The transforms (36/9 = 4x
- * the weights' size) are freed when `fn` returns; nested calls share the outer one's.
+ * tensor's F(4x4) transform computed once and reused by every F(4x4) convolution with that weight that needs no
+ * gradient to it (a decoder shared across pyramid levels transforms its weights once, not once per level). The
+ * transforms (36/9 = 4x the weights' size) are freed when `fn` returns; nested calls share the outer one's.
  */
 export function sharedWinogradWeights<T>(fn: () => T): T {
   if (sharedU) return fn();
