@@ -74,8 +74,8 @@ train-flow options:
   --smooth-weight <x>     its weight (default 75, ARFlow's sky recipe)
   --census-patch 3|5|7|9  side of the census term's patch (default 3, ARFlow's; DDFlow and SelFlow use 7)
   --winograd-tile 4|2     Winograd tile of the 3x3 convolutions: 4 (default, F(4x4, 3x3): steps about 1.26x
-                          faster) or 2 (F(2x2, 3x3), rounding closer to a direct convolution: what the README's
-                          training runs used, to reproduce them bit for bit)
+                          faster) or 2 (F(2x2, 3x3), rounding closer to a direct convolution: the tile of the
+                          README's training runs)
   --init-from <file>      start from these weights (a checkpoint or a shipped float16 file) with a fresh
                           optimiser: fine-tuning; not with --resume
   --eval-every <n>        steps between end-point-error evaluations (default 100)

@@ -46,8 +46,8 @@ let winogradTileDefault: 2 | 4 = 4;
 
 /**
  * The Winograd tile of conv2d's gradient-recording 3x3 layers when a call does not name one (ConvOptions.winogradTile):
- * 4 (the default; PWC-Lite's training step about 1.26x faster than with 2) or 2 (F(2x2, 3x3): what flow training
- * used before, for reproducing those runs bit for bit). Returns the previous setting.
+ * 4 (the default; PWC-Lite's training step about 1.26x faster than with 2) or 2 (F(2x2, 3x3): the tile flow
+ * training used before). Returns the previous setting.
  */
 export function setWinogradTile(tile: 2 | 4): 2 | 4 {
   if (tile !== 2 && tile !== 4) throw new EngineError(`setWinogradTile: the tile must be 2 or 4, got ${String(tile)}`);
