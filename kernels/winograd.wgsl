@@ -301,22 +301,35 @@ fn g6(g: vec3<f32>) -> array<f32, 6> {
                        g.x / 24.0 - g.y / 12.0 + g.z / 6.0, g.z);
 }
 
-// grid: x = ceil(TW / WG), y = c < Cp (the rows c >= C are written as zeros), z = n; walks all tile rows
+// The F(4x4) tile kernels walk the batch's N·TH·TW tiles flattened (t = (n·TH + ty)·TW + tx): lane l of workgroup g
+// takes tiles (g·TH + k)·WG + l, k < TH — a row of tiles per step while rows are at least WG wide, as many tiles per
+// workgroup as the row-walking F(2x2) kernels, and full lanes on the 4x4 and 8x8 maps of one tile or two a row
+// (PWC-Lite's coarse levels and its dilated layers' sub-grids, where lanes along tx idled 7 of 8).
+// Grid: x·z >= ceil(N·TW / WG) (g = wid.z·nx + wid.x), y = the channel.
+struct Tile6 { n: u32, ty: u32, tx: u32, t: u32, live: bool }
+
+fn tile6(wid: vec3<u32>, nwg: vec3<u32>, lid: u32, k: u32) -> Tile6 {
+  let TT = p.tiles.x * p.tiles.y;
+  let t = ((wid.z * nwg.x + wid.x) * p.tiles.x + k) * WG + lid;
+  let n = t / TT;
+  let r = t - n * TT;
+  let ty = r / p.tiles.y;
+  return Tile6(n, ty, r - ty * p.tiles.y, t, n < p.dims.x);
+}
+
+// grid: as tile6, y = c < Cp (the rows c >= C are written as zeros)
 @compute @workgroup_size(WG)
-fn input_transform6(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let TH = p.tiles.x;
-  let TW = p.tiles.y;
-  let Tp = p.tiles.z;
+fn input_transform6(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                    @builtin(local_invocation_index) lid: u32) {
   let c = wid.y;
-  let n = wid.z;
-  let tx = wid.x * WG + lid;
-  if (tx >= TW) { return; }
   let real = c < p.dims.y;                      // a channel of x, not a zero row of the padding
-  let plane = n * p.dims.y + min(c, p.dims.y - 1u);
-  let stride = p.other.w * Tp;
-  for (var ty = 0u; ty < TH; ty++) {
-    let r0 = i32(4u * ty) - i32(p.tiles.w);
-    let c0 = i32(4u * tx) - i32(p.tiles.w);
+  let stride = p.other.w * p.tiles.z;
+  for (var k = 0u; k < p.tiles.x; k++) {
+    let tl = tile6(wid, nwg, lid, k);
+    if (!tl.live) { break; }
+    let plane = tl.n * p.dims.y + min(c, p.dims.y - 1u);
+    let r0 = i32(4u * tl.ty) - i32(p.tiles.w);
+    let c0 = i32(4u * tl.tx) - i32(p.tiles.w);
     // rows of Bᵀ d: combine the patch's rows column by column
     var t: array<array<f32, 6>, 6>;   // t[i][col]
     for (var col = 0; col < 6; col++) {
@@ -324,7 +337,7 @@ fn input_transform6(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoca
                                 x_at(plane, r0 + 3, c0 + col), x_at(plane, r0 + 4, c0 + col), x_at(plane, r0 + 5, c0 + col)));
       for (var i = 0; i < 6; i++) { t[i][col] = select(0.0, v[i], real); }
     }
-    rows6_store(t, c * Tp + (n * TH + ty) * TW + tx, stride, false);   // (Bᵀ d) B
+    rows6_store(t, c * p.tiles.z + tl.t, stride, false);   // (Bᵀ d) B
   }
 }
 
@@ -362,23 +375,22 @@ fn weight_transform6(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgro
 }
 
 // src = M [36, O, Tp], dst = y [N, O, OH, OW] (dims.y = O) + bias[o] (output_transform6_bias; b = 0 otherwise).
-// grid: x = ceil(TW / WG), y = o, z = n; walks tile rows
+// grid: as tile6, y = o
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 
-fn output6(wid: vec3<u32>, lid: u32, b: f32) {
-  let TH = p.tiles.x;
-  let TW = p.tiles.y;
+fn output6(wid: vec3<u32>, nwg: vec3<u32>, lid: u32, b: f32) {
   let Tp = p.tiles.z;
   let OH = p.other.y;
   let OW = p.other.z;
   let o = wid.y;
-  let n = wid.z;
-  let tx = wid.x * WG + lid;
-  if (tx >= TW) { return; }
   let stride = p.dims.y * Tp;
-  let plane = (n * p.dims.y + o) * OH;
-  for (var ty = 0u; ty < TH; ty++) {
-    let at = o * Tp + (n * TH + ty) * TW + tx;
+  for (var k = 0u; k < p.tiles.x; k++) {
+    let tl = tile6(wid, nwg, lid, k);
+    if (!tl.live) { break; }
+    let ty = tl.ty;
+    let tx = tl.tx;
+    let plane = (tl.n * p.dims.y + o) * OH;
+    let at = o * Tp + tl.t;
     // Aᵀ m: combine the 6 rows, column by column
     var s: array<vec4<f32>, 6>;   // s[col] = (Aᵀ m)[:, col]
     for (var col = 0u; col < 6u; col++) {
@@ -398,13 +410,15 @@ fn output6(wid: vec3<u32>, lid: u32, b: f32) {
 }
 
 @compute @workgroup_size(WG)
-fn output_transform6(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  output6(wid, lid, 0.0);
+fn output_transform6(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                     @builtin(local_invocation_index) lid: u32) {
+  output6(wid, nwg, lid, 0.0);
 }
 
 @compute @workgroup_size(WG)
-fn output_transform6_bias(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  output6(wid, lid, bias[wid.y]);
+fn output_transform6_bias(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                          @builtin(local_invocation_index) lid: u32) {
+  output6(wid, nwg, lid, bias[wid.y]);
 }
 
 // ------------------------------------------------------------------------------------------------ F(4x4) adjoints
@@ -439,19 +453,15 @@ fn a6(v: vec4<f32>) -> array<f32, 6> {
                        v.x - 2.0 * v.y + 4.0 * v.z - 8.0 * v.w, v.w);
 }
 
-// src = dV [36, Cp, Tp], dst = S [36, Cp, Tp]. grid: x = ceil(TW / WG), y = c < C, z = n; walks the tile rows
+// src = dV [36, Cp, Tp], dst = S [36, Cp, Tp]. grid: as tile6, y = c < C
 @compute @workgroup_size(WG)
-fn tile_adjoint6(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let TH = p.tiles.x;
-  let TW = p.tiles.y;
-  let Tp = p.tiles.z;
-  let c = wid.y;
-  let n = wid.z;
-  let tx = wid.x * WG + lid;
-  if (tx >= TW) { return; }
-  let stride = p.other.w * Tp;
-  for (var ty = 0u; ty < TH; ty++) {
-    let at = c * Tp + (n * TH + ty) * TW + tx;
+fn tile_adjoint6(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                 @builtin(local_invocation_index) lid: u32) {
+  let stride = p.other.w * p.tiles.z;
+  for (var k = 0u; k < p.tiles.x; k++) {
+    let tl = tile6(wid, nwg, lid, k);
+    if (!tl.live) { break; }
+    let at = wid.y * p.tiles.z + tl.t;
     // B dV: combine dV's rows column by column
     var t: array<array<f32, 6>, 6>;   // t[i][col]
     for (var col = 0u; col < 6u; col++) {
@@ -488,21 +498,21 @@ fn weight_adjoint6(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
   }
 }
 
-// src = dy [N, O, OH, OW], dst = dM [36, O, Tp]. grid as output_transform6 (z = n, walks the tile rows)
+// src = dy [N, O, OH, OW], dst = dM [36, O, Tp]. grid: as tile6, y = o
 @compute @workgroup_size(WG)
-fn output_adjoint6(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let TH = p.tiles.x;
-  let TW = p.tiles.y;
+fn output_adjoint6(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                   @builtin(local_invocation_index) lid: u32) {
   let Tp = p.tiles.z;
   let OH = p.other.y;
   let OW = p.other.z;
   let o = wid.y;
-  let n = wid.z;
-  let tx = wid.x * WG + lid;
-  if (tx >= TW) { return; }
-  let plane = (n * p.dims.y + o) * OH;
   let stride = p.dims.y * Tp;
-  for (var ty = 0u; ty < TH; ty++) {
+  for (var k = 0u; k < p.tiles.x; k++) {
+    let tl = tile6(wid, nwg, lid, k);
+    if (!tl.live) { break; }
+    let ty = tl.ty;
+    let tx = tl.tx;
+    let plane = (tl.n * p.dims.y + o) * OH;
     // A dy: the tile's 4 output columns b, each a 4-vector down the rows (0 outside the output)
     var t: array<array<f32, 6>, 4>;   // t[b][i] = (A dy)[i][b]
     for (var b = 0u; b < 4u; b++) {
@@ -514,7 +524,7 @@ fn output_adjoint6(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
       }
       t[b] = a6(v);
     }
-    let at = o * Tp + (n * TH + ty) * TW + tx;
+    let at = o * Tp + tl.t;
     for (var i = 0u; i < 6u; i++) {
       let m = a6(vec4<f32>(t[0][i], t[1][i], t[2][i], t[3][i]));   // (A dy) Aᵀ, row i
       for (var j = 0u; j < 6u; j++) { dst[(6u * i + j) * stride + at] = m[j]; }

@@ -65,6 +65,17 @@ function params(t: Tiles, C: number, O: number, Cp: number): Uint32Array {
 const WG = 8;
 const WEIGHT_TILES = tiles(1, 3, 3, 0, 2);
 
+/**
+ * The grid of a per-tile kernel over `ch` channels: F(2x2)'s walk the tile rows of one sample per workgroup (x = tile
+ * columns / WG, z = n); F(4x4)'s the batch's flattened tiles, TH·WG a workgroup (kernels/winograd.wgsl tile6).
+ */
+function tileGrid(f: Tile, t: Tiles, ch: number): [number, number, number] {
+  if (f === F2) return [Math.ceil(t.TW / WG), ch, t.N];
+  const groups = Math.ceil((t.N * t.TW) / WG);
+  const nx = Math.min(groups, 65535);
+  return [nx, ch, Math.ceil(groups / nx)];
+}
+
 /** V [planes, Cp, Tp] from x [N, C, H, W]. */
 function winoInput(f: Tile, x: Tensor, t: Tiles): Tensor {
   const C = x.shape[1]!;
@@ -72,7 +83,7 @@ function winoInput(f: Tile, x: Tensor, t: Tiles): Tensor {
   const v = t.Tp === t.N * t.TH * t.TW ? empty([f.planes, Cp, t.Tp], `${f.label} V`) : zeros([f.planes, Cp, t.Tp], { label: `${f.label} V` });
   engine().dispatch({
     kernel: 'winograd', entry: f.entry.input, constants: { WG }, params: params(t, C, 0, Cp), buffers: [x.buffer, v.buffer],
-    grid: [Math.ceil(t.TW / WG), Cp, t.N], label: `${f.label} input ${fmt(x.shape)}`,
+    grid: tileGrid(f, t, Cp), label: `${f.label} input ${fmt(x.shape)}`,
   });
   return record(v, 'winogradInput', [x], (g) => [winoInputAdjoint(f, g, t, C)]);
 }
@@ -85,7 +96,7 @@ function winoInputAdjoint(f: Tile, dv: Tensor, t: Tiles, C: number): Tensor {
   const e = engine();
   e.dispatch({
     kernel: 'winograd', entry: f.entry.tileAdjoint, constants: { WG }, params: params(t, C, 0, Cp), buffers: [dv.buffer, s.buffer],
-    grid: [Math.ceil(t.TW / WG), C, t.N], label: `${f.label} tile adjoint ${fmt(dv.shape)}`,
+    grid: tileGrid(f, t, C), label: `${f.label} tile adjoint ${fmt(dv.shape)}`,
   });
   e.dispatch({
     kernel: 'winograd', entry: f.entry.overlapAdd, constants: { WG, TILE: f.m }, params: params(t, C, 0, Cp), buffers: [s.buffer, dx.buffer],
@@ -129,7 +140,7 @@ function winoOutput(f: Tile, m: Tensor, t: Tiles, bias: Tensor | null = null): T
   engine().dispatch({
     kernel: 'winograd', entry: bias ? `${f.entry.output}_bias` : f.entry.output, constants: { WG }, params: params(t, O, 0, 0),
     buffers: bias ? [m.buffer, y.buffer, bias.buffer] : [m.buffer, y.buffer],
-    grid: [Math.ceil(t.TW / WG), O, t.N], label: `${f.label} output ${fmt(y.shape)}${bias ? ' + bias' : ''}`,
+    grid: tileGrid(f, t, O), label: `${f.label} output ${fmt(y.shape)}${bias ? ' + bias' : ''}`,
   });
   return record(y, 'winogradOutput', [m], (g) => [winoOutputAdjoint(f, g, t)]);
 }
@@ -139,7 +150,7 @@ function winoOutputAdjoint(f: Tile, dy: Tensor, t: Tiles): Tensor {
   const dm = t.Tp === t.N * t.TH * t.TW ? empty([f.planes, O, t.Tp], `${f.label} dM`) : zeros([f.planes, O, t.Tp], { label: `${f.label} dM` });
   engine().dispatch({
     kernel: 'winograd', entry: f.entry.outputAdjoint, constants: { WG }, params: params(t, O, 0, 0), buffers: [dy.buffer, dm.buffer],
-    grid: [Math.ceil(t.TW / WG), O, t.N], label: `${f.label} output adjoint ${fmt(dy.shape)}`,
+    grid: tileGrid(f, t, O), label: `${f.label} output adjoint ${fmt(dy.shape)}`,
   });
   return record(dm, 'winogradOutputAdjoint', [dy], (g) => [winoOutput(f, g, t)]);
 }
