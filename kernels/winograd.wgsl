@@ -387,8 +387,6 @@ fn output6(wid: vec3<u32>, nwg: vec3<u32>, lid: u32, b: f32) {
   for (var k = 0u; k < p.tiles.x; k++) {
     let tl = tile6(wid, nwg, lid, k);
     if (!tl.live) { break; }
-    let ty = tl.ty;
-    let tx = tl.tx;
     let plane = (tl.n * p.dims.y + o) * OH;
     let at = o * Tp + tl.t;
     // Aᵀ m: combine the 6 rows, column by column
@@ -398,11 +396,11 @@ fn output6(wid: vec3<u32>, nwg: vec3<u32>, lid: u32, b: f32) {
                                  src[(18u + col) * stride + at], src[(24u + col) * stride + at], src[(30u + col) * stride + at]));
     }
     for (var a = 0u; a < 4u; a++) {
-      let oy = 4u * ty + a;
+      let oy = 4u * tl.ty + a;
       if (oy >= OH) { break; }
       let y = at6(array<f32, 6>(s[0][a], s[1][a], s[2][a], s[3][a], s[4][a], s[5][a])) + b;   // (Aᵀ m) A, row a
       for (var c = 0u; c < 4u; c++) {
-        let ox = 4u * tx + c;
+        let ox = 4u * tl.tx + c;
         if (ox < OW) { dst[(plane + oy) * OW + ox] = y[c]; }
       }
     }
@@ -510,16 +508,14 @@ fn output_adjoint6(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
   for (var k = 0u; k < p.tiles.x; k++) {
     let tl = tile6(wid, nwg, lid, k);
     if (!tl.live) { break; }
-    let ty = tl.ty;
-    let tx = tl.tx;
     let plane = (tl.n * p.dims.y + o) * OH;
     // A dy: the tile's 4 output columns b, each a 4-vector down the rows (0 outside the output)
     var t: array<array<f32, 6>, 4>;   // t[b][i] = (A dy)[i][b]
     for (var b = 0u; b < 4u; b++) {
-      let ox = 4u * tx + b;
+      let ox = 4u * tl.tx + b;
       var v = vec4<f32>(0.0);
       for (var a = 0u; a < 4u; a++) {
-        let oy = 4u * ty + a;
+        let oy = 4u * tl.ty + a;
         v[a] = select(0.0, src[(plane + min(oy, OH - 1u)) * OW + min(ox, OW - 1u)], oy < OH && ox < OW);
       }
       t[b] = a6(v);
