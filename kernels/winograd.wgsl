@@ -378,17 +378,24 @@ fn weight_transform6(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgro
 // grid: as tile6, y = o
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 
+// Step k of an output-side F(4x4) kernel's tile walk, for channel o = wid.y: the tile's column `at` in M's (or dM's)
+// planes, the first row of (n, o) in y (or dy), and the tile's first output row and column.
+struct OutTile6 { live: bool, at: u32, plane: u32, oy: u32, ox: u32 }
+
+fn out_tile6(wid: vec3<u32>, nwg: vec3<u32>, lid: u32, k: u32) -> OutTile6 {
+  let tl = tile6(wid, nwg, lid, k);
+  return OutTile6(tl.live, wid.y * p.tiles.z + tl.t, (tl.n * p.dims.y + wid.y) * p.other.y, 4u * tl.ty, 4u * tl.tx);
+}
+
 fn output6(wid: vec3<u32>, nwg: vec3<u32>, lid: u32, b: f32) {
-  let Tp = p.tiles.z;
   let OH = p.other.y;
   let OW = p.other.z;
-  let o = wid.y;
-  let stride = p.dims.y * Tp;
+  let stride = p.dims.y * p.tiles.z;
   for (var k = 0u; k < p.tiles.x; k++) {
-    let tl = tile6(wid, nwg, lid, k);
-    if (!tl.live) { break; }
-    let plane = (tl.n * p.dims.y + o) * OH;
-    let at = o * Tp + tl.t;
+    let ot = out_tile6(wid, nwg, lid, k);
+    if (!ot.live) { break; }
+    let plane = ot.plane;
+    let at = ot.at;
     // Aᵀ m: combine the 6 rows, column by column
     var s: array<vec4<f32>, 6>;   // s[col] = (Aᵀ m)[:, col]
     for (var col = 0u; col < 6u; col++) {
@@ -396,11 +403,11 @@ fn output6(wid: vec3<u32>, nwg: vec3<u32>, lid: u32, b: f32) {
                                  src[(18u + col) * stride + at], src[(24u + col) * stride + at], src[(30u + col) * stride + at]));
     }
     for (var a = 0u; a < 4u; a++) {
-      let oy = 4u * tl.ty + a;
+      let oy = ot.oy + a;
       if (oy >= OH) { break; }
       let y = at6(array<f32, 6>(s[0][a], s[1][a], s[2][a], s[3][a], s[4][a], s[5][a])) + b;   // (Aᵀ m) A, row a
       for (var c = 0u; c < 4u; c++) {
-        let ox = 4u * tl.tx + c;
+        let ox = ot.ox + c;
         if (ox < OW) { dst[(plane + oy) * OW + ox] = y[c]; }
       }
     }
@@ -500,30 +507,25 @@ fn weight_adjoint6(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
 @compute @workgroup_size(WG)
 fn output_adjoint6(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                    @builtin(local_invocation_index) lid: u32) {
-  let Tp = p.tiles.z;
   let OH = p.other.y;
   let OW = p.other.z;
-  let o = wid.y;
-  let stride = p.dims.y * Tp;
   for (var k = 0u; k < p.tiles.x; k++) {
-    let tl = tile6(wid, nwg, lid, k);
-    if (!tl.live) { break; }
-    let plane = (tl.n * p.dims.y + o) * OH;
+    let ot = out_tile6(wid, nwg, lid, k);
+    if (!ot.live) { break; }
     // A dy: the tile's 4 output columns b, each a 4-vector down the rows (0 outside the output)
     var t: array<array<f32, 6>, 4>;   // t[b][i] = (A dy)[i][b]
     for (var b = 0u; b < 4u; b++) {
-      let ox = 4u * tl.tx + b;
+      let ox = ot.ox + b;
       var v = vec4<f32>(0.0);
       for (var a = 0u; a < 4u; a++) {
-        let oy = 4u * tl.ty + a;
-        v[a] = select(0.0, src[(plane + min(oy, OH - 1u)) * OW + min(ox, OW - 1u)], oy < OH && ox < OW);
+        let oy = ot.oy + a;
+        v[a] = select(0.0, src[(ot.plane + min(oy, OH - 1u)) * OW + min(ox, OW - 1u)], oy < OH && ox < OW);
       }
       t[b] = a6(v);
     }
-    let at = o * Tp + tl.t;
     for (var i = 0u; i < 6u; i++) {
       let m = a6(vec4<f32>(t[0][i], t[1][i], t[2][i], t[3][i]));   // (A dy) Aᵀ, row i
-      for (var j = 0u; j < 6u; j++) { dst[(6u * i + j) * stride + at] = m[j]; }
+      for (var j = 0u; j < 6u; j++) { dst[(6u * i + j) * p.dims.y * p.tiles.z + ot.at] = m[j]; }
     }
   }
 }
