@@ -10,12 +10,10 @@ import { zeros } from './creation.js';
 import { matmul } from './matmul.js';
 import { fmt } from './shapes.js';
 
-/** One Winograd tile: its output side, the number of transformed planes, and the kernels' entry points. */
+/** One Winograd tile: its output side and the kernels' entry points. */
 interface Tile {
-  /** output pixels per tile side (2 or 4); the input patch is m + 2 */
+  /** output pixels per tile side (2 or 4); the input patch is m + 2, so there are (m + 2)² transformed planes */
   m: number;
-  /** (m + 2)² transformed planes */
-  planes: number;
   /** the summed channel axis padded to a multiple of 4 inside V and U (F(4x4) kernels), so the matmul copies neither */
   padC: boolean;
   entry: { input: string; tileAdjoint: string; overlapAdd: string; weight: string; weightAdjoint: string; output: string; outputAdjoint: string };
@@ -23,11 +21,11 @@ interface Tile {
 }
 
 const F2: Tile = {
-  m: 2, planes: 16, padC: false, label: 'winograd',
+  m: 2, padC: false, label: 'winograd',
   entry: { input: 'input_transform', tileAdjoint: 'tile_adjoint', overlapAdd: 'overlap_add', weight: 'weight_transform', weightAdjoint: 'weight_adjoint', output: 'output_transform', outputAdjoint: 'output_adjoint' },
 };
 const F4: Tile = {
-  m: 4, planes: 36, padC: true, label: 'winograd4',
+  m: 4, padC: true, label: 'winograd4',
   entry: { input: 'input_transform6', tileAdjoint: 'tile_adjoint6', overlapAdd: 'overlap_add', weight: 'weight_transform6', weightAdjoint: 'weight_adjoint6', output: 'output_transform6', outputAdjoint: 'output_adjoint6' },
 };
 
@@ -63,6 +61,16 @@ function params(t: Tiles, C: number, O: number, Cp: number): Uint32Array {
 }
 
 const WG = 8;
+
+/**
+ * A [(m + 2)², rows, Tp] tensor of transformed tiles (V, or dM), zero-filled where Tp
+ * pads the tile count to a multiple of 4 so the padding columns stay zero in the matmul.
+ */
+function tilePlanes(f: Tile, rows: number, t: Tiles, label: string): Tensor {
+  const shape = [(f.m + 2) ** 2, rows, t.Tp];
+  return t.Tp === t.N * t.TH * t.TW ? empty(shape, label) : zeros(shape, { label });
+}
+
 const WEIGHT_TILES = tiles(1, 3, 3, 0, 2);
 
 /**
@@ -80,7 +88,7 @@ function tileGrid(f: Tile, t: Tiles, ch: number): [number, number, number] {
 function winoInput(f: Tile, x: Tensor, t: Tiles): Tensor {
   const C = x.shape[1]!;
   const Cp = padded(f, C);
-  const v = t.Tp === t.N * t.TH * t.TW ? empty([f.planes, Cp, t.Tp], `${f.label} V`) : zeros([f.planes, Cp, t.Tp], { label: `${f.label} V` });
+  const v = tilePlanes(f, Cp, t, `${f.label} V`);
   engine().dispatch({
     kernel: 'winograd', entry: f.entry.input, constants: { WG }, params: params(t, C, 0, Cp), buffers: [x.buffer, v.buffer],
     grid: tileGrid(f, t, Cp), label: `${f.label} input ${fmt(x.shape)}`,
@@ -92,7 +100,7 @@ function winoInput(f: Tile, x: Tensor, t: Tiles): Tensor {
 function winoInputAdjoint(f: Tile, dv: Tensor, t: Tiles, C: number): Tensor {
   const Cp = dv.shape[1]!;
   const dx = empty([t.N, C, t.H, t.W], `${f.label} input adjoint`);
-  const s = empty([f.planes, Cp, t.Tp], `${f.label} tile gradients`);
+  const s = empty([(f.m + 2) ** 2, Cp, t.Tp], `${f.label} tile gradients`);
   const e = engine();
   e.dispatch({
     kernel: 'winograd', entry: f.entry.tileAdjoint, constants: { WG }, params: params(t, C, 0, Cp), buffers: [dv.buffer, s.buffer],
@@ -114,7 +122,7 @@ function weightGrid(n: number): [number, number, number] {
 function winoWeight(f: Tile, w: Tensor): Tensor {
   const [O, C] = w.shape as [number, number];
   const Cp = padded(f, C);
-  const u = empty([f.planes, O, Cp], `${f.label} U`);
+  const u = empty([(f.m + 2) ** 2, O, Cp], `${f.label} U`);
   engine().dispatch({
     kernel: 'winograd', entry: f.entry.weight, constants: { WG }, params: params(WEIGHT_TILES, C, O, Cp),
     buffers: [w.buffer, u.buffer], grid: weightGrid(O * Cp), label: `${f.label} weights ${fmt(w.shape)}`,
@@ -147,7 +155,7 @@ function winoOutput(f: Tile, m: Tensor, t: Tiles, bias: Tensor | null = null): T
 
 function winoOutputAdjoint(f: Tile, dy: Tensor, t: Tiles): Tensor {
   const O = dy.shape[1]!;
-  const dm = t.Tp === t.N * t.TH * t.TW ? empty([f.planes, O, t.Tp], `${f.label} dM`) : zeros([f.planes, O, t.Tp], { label: `${f.label} dM` });
+  const dm = tilePlanes(f, O, t, `${f.label} dM`);
   engine().dispatch({
     kernel: 'winograd', entry: f.entry.outputAdjoint, constants: { WG }, params: params(t, O, 0, 0), buffers: [dy.buffer, dm.buffer],
     grid: tileGrid(f, t, O), label: `${f.label} output adjoint ${fmt(dy.shape)}`,
