@@ -190,9 +190,14 @@ fn convt_direct(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
 // receives x[m + c]·w[kw] for the taps with pw + PW − kw = 2c, so per (ci, kd, kh) the lane loads one vec4 of x
 // (and one value on each side), and tap kw feeds the 4 items of phase pw = (PW − kw) mod 2 with that vec4 shifted by
 // c = (pw + PW − kw) / 2. PW2 (= PW) is a constant, so each unrolled tap's phase and shift are known at compile
-// time. The 8 outputs leave as two vec4s per channel (phases interleaved). Grid: x = ceil(W / (4·WG)), y and z as
-// conv_direct.
+// time. The accumulators are vec4s over those 4 items, one per output channel and phase (CO below). The 8 outputs
+// leave as two vec4s per channel (phases interleaved). Grid: x = ceil(W / (4·WG)), y and z as conv_direct.
 override PW2: i32 = 0;
+// convt_direct2 and conv_direct2 keep their accumulators per output channel, as vec4s over a lane's 4 items, and CO
+// (the channels of a group that exist, min(Co, 4); 4 with PAIR) is a constant: an RGB layer keeps 3 such vec4s per
+// phase, not 4 vec4s over channels with a discarded fourth, and does 3 vec4 multiply-adds a tap instead of 4
+// (measured 1.1-1.16x faster on the generator's RGB layers, README kernel notes).
+override CO: u32 = 4u;
 
 @group(0) @binding(1) var<storage, read> x4: array<vec4<f32>>;          // convt_direct2: x and y as vec4s
 @group(0) @binding(3) var<storage, read_write> y4: array<vec4<f32>>;
@@ -238,9 +243,21 @@ fn quad_lane(wid: vec3<u32>, lid: u32, Q: u32) -> QuadLane {
   return QuadLane(min(q, Q - 1u), q < Q);
 }
 
-// Acc with item j += xv[j] · wk
-fn tap4(acc: Acc, xv: vec4<f32>, wk: vec4<f32>) -> Acc {
-  return Acc(fma(vec4<f32>(xv.x), wk, acc.a0), fma(vec4<f32>(xv.y), wk, acc.a1), fma(vec4<f32>(xv.z), wk, acc.a2), fma(vec4<f32>(xv.w), wk, acc.a3));
+// The accumulators of convt_direct2 and conv_direct2: q[ch][j] is item j (of a lane's 4) of channel 4g + ch, ch < CO.
+alias Quad = array<vec4<f32>, 4>;
+
+fn quad_zero() -> Quad {
+  var r: Quad;
+  // explicit zeros: a `var` declared inside a loop body was measured to keep the previous iteration's values here
+  for (var ch = 0u; ch < CO; ch++) { r[ch] = vec4<f32>(0.0); }
+  return r;
+}
+
+// q[ch][j] += xs[j] · wk[ch]
+fn tap_ch(q: Quad, xs: vec4<f32>, wk: vec4<f32>) -> Quad {
+  var r = q;
+  for (var ch = 0u; ch < CO; ch++) { r[ch] = fma(xs, vec4<f32>(wk[ch]), r[ch]); }
+  return r;
 }
 
 @compute @workgroup_size(WG)
@@ -259,8 +276,8 @@ fn convt_direct2(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
   for (var r = 0u; r < ROWS; r++) {
     let oh = i32(at.oh0 + r);
     if (oh >= i32(p.out_size.y)) { break; }
-    var e = Acc(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));   // phase 0: ow = 8q + 2j
-    var o = e;                                                                         // phase 1: ow = 8q + 2j + 1
+    var e = quad_zero();   // e[ch][j]: phase 0, ow = 8q + 2j, channel 4g + ch
+    var o = e;             // o[ch][j]: phase 1, ow = 8q + 2j + 1
     for (var ci = 0u; ci < Ci; ci++) {
       let xc = (at.n * Ci + ci) * u32(D * H) * W;
       for (var kd = 0u; kd < KD; kd++) {
@@ -281,16 +298,16 @@ fn convt_direct2(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
             let c = (pw + t) / 2;
             let xv = select(select(vec4<f32>(v.yzw, right), v, c == 0), vec4<f32>(left, v.xyz), c < 0);
             let wk = w_tap(ws, wrow, kw, kw);
-            if (pw == 0) { e = tap4(e, xv, wk); } else { o = tap4(o, xv, wk); }
+            if (pw == 0) { e = tap_ch(e, xv, wk); } else { o = tap_ch(o, xv, wk); }
           }
         }
       }
     }
     let out4 = ((at.n * Co + 4u * at.g) * plane + (u32(at.od) * p.out_size.y + u32(oh)) * OW) / 4u + 2u * q;
-    for (var ch = 0u; ch < 4u; ch++) {
+    for (var ch = 0u; ch < CO; ch++) {
       if (4u * at.g + ch < Co && lane.live) {
-        y4[out4 + ch * plane / 4u] = vec4<f32>(e.a0[ch], o.a0[ch], e.a1[ch], o.a1[ch]);
-        y4[out4 + ch * plane / 4u + 1u] = vec4<f32>(e.a2[ch], o.a2[ch], e.a3[ch], o.a3[ch]);
+        y4[out4 + ch * plane / 4u] = vec4<f32>(e[ch].x, o[ch].x, e[ch].y, o[ch].y);
+        y4[out4 + ch * plane / 4u + 1u] = vec4<f32>(e[ch].z, o[ch].z, e[ch].w, o[ch].w);
       }
     }
   }
@@ -317,21 +334,20 @@ fn window8(row4: u32, q: u32, Q: u32) -> array<f32, 10> {
   return array<f32, 10>(left, v0.x, v0.y, v0.z, v0.w, v1.x, v1.y, v1.z, v1.w, right);
 }
 
-// Stores one channel group's 4 outputs per channel (item j of acc is column 4q + j) for the channels below Co.
-fn store_quad(acc: Acc, n: u32, g: u32, row: u32, q: u32) {
+// Stores one channel group's quad (acc[ch][j] is column 4q + j of channel 4g + ch) for the channels below Co.
+fn store_quad(acc: Quad, n: u32, g: u32, row: u32, q: u32) {
   let OW = p.out_size.z;
   let plane = p.out_size.x * p.out_size.y * OW;
   let Co = p.ksize.w;
   let out4 = ((n * Co + 4u * g) * plane + row * OW) / 4u + q;
-  for (var ch = 0u; ch < 4u; ch++) {
-    if (4u * g + ch < Co) { y4[out4 + ch * plane / 4u] = vec4<f32>(acc.a0[ch], acc.a1[ch], acc.a2[ch], acc.a3[ch]); }
+  for (var ch = 0u; ch < CO; ch++) {
+    if (4u * g + ch < Co) { y4[out4 + ch * plane / 4u] = acc[ch]; }
   }
 }
 
-// Acc with item j += win[e + 2j] · wk: one tap of a quad.
-fn tap_quad(acc: Acc, win: array<f32, 10>, e: i32, wk: vec4<f32>) -> Acc {
-  return Acc(fma(vec4<f32>(win[e]), wk, acc.a0), fma(vec4<f32>(win[e + 2]), wk, acc.a1),
-             fma(vec4<f32>(win[e + 4]), wk, acc.a2), fma(vec4<f32>(win[e + 6]), wk, acc.a3));
+// acc[ch][j] += win[e + 2j] · wk[ch]: one tap of a quad (item j is column 4q + j).
+fn tap_quad(acc: Quad, win: array<f32, 10>, e: i32, wk: vec4<f32>) -> Quad {
+  return tap_ch(acc, vec4<f32>(win[e], win[e + 2], win[e + 4], win[e + 6]), wk);
 }
 
 @compute @workgroup_size(WG)
@@ -350,7 +366,7 @@ fn conv_direct2(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
   for (var r = 0u; r < ROWS; r++) {
     let oh = i32(at.oh0 + r);
     if (oh >= i32(p.out_size.y)) { break; }
-    var acc = Acc(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
+    var acc = quad_zero();
     var acc1 = acc;
     for (var ci = 0u; ci < Ci; ci++) {
       let xc = (at.n * Ci + ci) * u32(D * H) * W;

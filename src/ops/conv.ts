@@ -727,7 +727,10 @@ function launchDirect(entry: 'conv_direct' | 'convt_direct', x: Tensor, packed: 
   const [cols, phases] = entry === 'conv_direct' ? [OW, 1] : quads ? [g.inSize[2], 1] : [Math.ceil(OW / SW), SW];
   engine().dispatch({
     kernel: 'conv_direct', entry: name,
-    constants: { ...directConstants(g, DIRECT_ROWS), ...(quads ? { PW2: g.padding[2] } : {}), ...(pair ? { PAIR: 1 } : {}) },
+    constants: {
+      ...directConstants(g, DIRECT_ROWS), ...(quads ? { PW2: g.padding[2] } : {}), ...(pair ? { PAIR: 1 } : {}),
+      ...(quads ? { CO: pair ? 4 : Math.min(Co, 4) } : {}),
+    },
     params: directParams(g, to3(x.shape.slice(2), 1), [x.shape[1]!, groups, Co]),
     buffers: [x.buffer, packed.buffer, y.buffer],
     grid: [Math.ceil(cols / 32), g.outSize[0] * Math.ceil(g.outSize[1] / DIRECT_ROWS), N * groups * phases],
