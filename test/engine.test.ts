@@ -313,17 +313,19 @@ plainPaths('the kernels\' paths without subgroups (a device that lacks them) giv
     host([3, 3, 3, 4, 4], 7), host([2, 3, 5, 12, 16], 8), host([8, 3, 3, 4, 4], 9),
   ]);
   // matmul (subgroup broadcast of A), instance norm and AdaIN forward and backward (subgroupAdd of the moments), the
-  // generator's RGB transposed conv by the direct kernels and its input gradient, an RGB conv to 8 channels (two
-  // channel groups per workgroup; weights shuffled between lanes)
+  // generator's RGB transposed conv by the direct kernels and its input and weight gradients (the weight gradient's
+  // patch_product2 shares x's loads by shuffles), an RGB conv to 8 channels (two channel groups per workgroup;
+  // weights shuffled between lanes)
   const run = async () => {
     const xt = tensor(x, [2, 3, 5, 6, 8], { requiresGrad: true });
     const yi = instanceNorm(xt);
     const ya = adain(xt, tensor(gam, [2, 3]), tensor(bet, [2, 3]));
     const [gx] = grad(ya, xt, { gradOutputs: [tensor(gy, [2, 3, 5, 6, 8])] });
-    const yt = convTranspose3d(xt, tensor(wt, [3, 3, 3, 4, 4]), null, { stride: [1, 2, 2], padding: 1, algorithm: 'direct' });
-    const [gxt] = grad(yt, xt, { gradOutputs: [tensor(gt, [2, 3, 5, 12, 16])] });
+    const wtt = tensor(wt, [3, 3, 3, 4, 4], { requiresGrad: true });
+    const yt = convTranspose3d(xt, wtt, null, { stride: [1, 2, 2], padding: 1, algorithm: 'direct' });
+    const [gxt, gwt] = grad(yt, [xt, wtt], { gradOutputs: [tensor(gt, [2, 3, 5, 12, 16])] });
     const yc = conv3d(tensor(gt, [2, 3, 5, 12, 16]), tensor(w8, [8, 3, 3, 4, 4]), null, { stride: [1, 2, 2], padding: 1 });
-    return Promise.all([matmul(tensor(a, [37, 52]), tensor(b, [52, 41])).data(), yi.data(), ya.data(), gx!.data(), yt.data(), gxt!.data(), yc.data()]);
+    return Promise.all([matmul(tensor(a, [37, 52]), tensor(b, [52, 41])).data(), yi.data(), ya.data(), gx!.data(), yt.data(), gxt!.data(), gwt!.data(), yc.data()]);
   };
   const withSub = await run();
   const plain = await Engine.create({ gpu: createGpu([]), kernels: readKernels(), subgroups: false });
@@ -336,7 +338,7 @@ plainPaths('the kernels\' paths without subgroups (a device that lacks them) giv
     setEngine(main);
     plain.destroy();
   }
-  ['matmul', 'instanceNorm', 'adain', 'adain backward', 'convTranspose3d direct', 'its input gradient', 'conv3d 3->8 direct'].forEach((name, k) => {
+  ['matmul', 'instanceNorm', 'adain', 'adain backward', 'convTranspose3d direct', 'its input gradient', 'its weight gradient', 'conv3d 3->8 direct'].forEach((name, k) => {
     const [u, v] = [withSub[k]!, without[k]!];
     assert.is(u.length, v.length);
     const worst = u.reduce((m, val, i) => Math.max(m, Math.abs(val - v[i]!) / (1 + Math.abs(val))), 0);
