@@ -272,10 +272,20 @@ fn output_adjoint(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
 //   Bᵀ = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1]
 //   G  = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1]
 //   Aᵀ = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]
-// Layout as above with 36 planes: V [36, Cp, Tp], U [36, O, Cp], M [36, O, Tp]; tiles are 4x4 outputs. The channel
+// The same 6 points (0, ±1, ±2, ∞) serve F(2x2, 5x5) for 5x5 stride-1 layers without a gradient to record (the
+// generator's last layer, 96 -> 96 at 128²): 2x2 outputs per 6x6 patch, 9 multiplies per output pixel and input
+// channel instead of 25 (2.8x fewer). Bᵀ is the same; the rows of G are the same scales times the powers of each
+// point, and Aᵀ keeps its first rows, the ∞ term moving to the last (OUTS, KR below):
+//   G  = [1/4 0 0 0 0; -1/6 -1/6 -1/6 -1/6 -1/6; -1/6 1/6 -1/6 1/6 -1/6; 1/24 1/12 1/6 1/3 2/3; 1/24 -1/12 1/6 -1/3 2/3;
+//         0 0 0 0 1]
+//   Aᵀ = [1 1 1 1 1 0; 0 1 -1 2 -2 1]
+// Layout as above with 36 planes: V [36, Cp, Tp], U [36, O, Cp], M [36, O, Tp]; tiles are OUTS x OUTS outputs. The channel
 // axis the matmul sums over is padded to Cp = a multiple of 4 (other.w; zero rows of V, zero columns of U), so the
 // matmul takes U and V as they are: no re-layout or padding copies of either for layers like PWC-Lite's 115-channel ones.
 // output_transform6_bias adds a per-channel bias on the way out (one dispatch less than an add after it).
+
+override OUTS: u32 = 4u;   // output tile side: 4, F(4x4, 3x3); 2, F(2x2, 5x5) (patches OUTS apart)
+override KR: u32 = 3u;     // filter side: 3 or 5
 
 fn bt6(d: array<f32, 6>) -> array<f32, 6> {
   return array<f32, 6>(
@@ -287,18 +297,24 @@ fn bt6(d: array<f32, 6>) -> array<f32, 6> {
     4.0 * d[1] - 5.0 * d[3] + d[5]);
 }
 
+// Aᵀ m for one column (or row) m: its first OUTS entries (the ∞ term m[5] goes to the last of them)
 fn at6(m: array<f32, 6>) -> vec4<f32> {
   let a = m[1] + m[2];
   let b = m[1] - m[2];
   let c = m[3] + m[4];
   let d = m[3] - m[4];
-  return vec4<f32>(m[0] + a + c, b + 2.0 * d, a + 4.0 * c, b + 8.0 * d + m[5]);
+  var r = vec4<f32>(m[0] + a + c, b + 2.0 * d, a + 4.0 * c, b + 8.0 * d);
+  r[OUTS - 1u] += m[5];
+  return r;
 }
 
-fn g6(g: vec3<f32>) -> array<f32, 6> {
-  let s = g.x + g.z;
-  return array<f32, 6>(0.25 * g.x, -(s + g.y) / 6.0, (g.y - s) / 6.0, g.x / 24.0 + g.y / 12.0 + g.z / 6.0,
-                       g.x / 24.0 - g.y / 12.0 + g.z / 6.0, g.z);
+// G g for one column (or row) g of a KR-tap filter (entries past KR are zero; the ∞ row takes the last tap)
+fn g6(g: array<f32, 5>) -> array<f32, 6> {
+  let e = g[0] + g[2] + g[4];
+  let o = g[1] + g[3];
+  let e2 = g[0] + 4.0 * g[2] + 16.0 * g[4];
+  let o2 = 2.0 * g[1] + 8.0 * g[3];
+  return array<f32, 6>(0.25 * g[0], -(e + o) / 6.0, (o - e) / 6.0, (e2 + o2) / 24.0, (e2 - o2) / 24.0, g[KR - 1u]);
 }
 
 // The F(4x4) tile kernels walk the batch's N·TH·TW tiles flattened (t = (n·TH + ty)·TW + tx): lane l of workgroup g
@@ -328,8 +344,8 @@ fn input_transform6(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgrou
     let tl = tile6(wid, nwg, lid, k);
     if (!tl.live) { break; }
     let plane = tl.n * p.dims.y + min(c, p.dims.y - 1u);
-    let r0 = i32(4u * tl.ty) - i32(p.tiles.w);
-    let c0 = i32(4u * tl.tx) - i32(p.tiles.w);
+    let r0 = i32(OUTS * tl.ty) - i32(p.tiles.w);
+    let c0 = i32(OUTS * tl.tx) - i32(p.tiles.w);
     // rows of Bᵀ d: combine the patch's rows column by column
     var t: array<array<f32, 6>, 6>;   // t[i][col]
     for (var col = 0; col < 6; col++) {
@@ -351,8 +367,8 @@ fn rows6_store(t: array<array<f32, 6>, 6>, at: u32, stride: u32, adjoint: bool) 
   }
 }
 
-// src = g [O, C, 3, 3], dst = U [36, O, Cp] (columns c >= C zero). grid: x = ceil(O·Cp / WG) (split over y past 65535
-// groups)
+// src = g [O, C, KR, KR], dst = U [36, O, Cp] (columns c >= C zero). grid: x = ceil(O·Cp / WG) (split over y past
+// 65535 groups)
 @compute @workgroup_size(WG)
 fn weight_transform6(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                      @builtin(local_invocation_index) lid: u32) {
@@ -363,13 +379,18 @@ fn weight_transform6(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgro
   if (k >= OC) { return; }
   let c = k % Cp;
   let real = c < C;
-  let g = 9u * (k / Cp * C + min(c, C - 1u));   // filter (o, c) in src
-  // G g: columns of g through G
-  let c0 = g6(vec3<f32>(src[g], src[g + 3u], src[g + 6u]));
-  let c1 = g6(vec3<f32>(src[g + 1u], src[g + 4u], src[g + 7u]));
-  let c2 = g6(vec3<f32>(src[g + 2u], src[g + 5u], src[g + 8u]));
+  let g = KR * KR * (k / Cp * C + min(c, C - 1u));   // filter (o, c) in src
+  // G g: the KR columns of g through G
+  var cols: array<array<f32, 6>, 5>;
+  for (var j = 0u; j < KR; j++) {
+    var col: array<f32, 5>;
+    for (var i = 0u; i < 5u; i++) { col[i] = select(0.0, src[g + min(i, KR - 1u) * KR + j], i < KR); }
+    cols[j] = g6(col);
+  }
   for (var i = 0u; i < 6u; i++) {
-    let u = g6(vec3<f32>(c0[i], c1[i], c2[i]));   // (G g) Gᵀ, row i
+    var row: array<f32, 5>;
+    for (var j = 0u; j < 5u; j++) { row[j] = select(0.0, cols[min(j, KR - 1u)][i], j < KR); }
+    let u = g6(row);   // (G g) Gᵀ, row i
     for (var j = 0u; j < 6u; j++) { dst[(6u * i + j) * OC + k] = select(0.0, u[j], real); }
   }
 }
@@ -384,7 +405,7 @@ struct OutTile6 { live: bool, at: u32, plane: u32, oy: u32, ox: u32 }
 
 fn out_tile6(wid: vec3<u32>, nwg: vec3<u32>, lid: u32, k: u32) -> OutTile6 {
   let tl = tile6(wid, nwg, lid, k);
-  return OutTile6(tl.live, wid.y * p.tiles.z + tl.t, (tl.n * p.dims.y + wid.y) * p.other.y, 4u * tl.ty, 4u * tl.tx);
+  return OutTile6(tl.live, wid.y * p.tiles.z + tl.t, (tl.n * p.dims.y + wid.y) * p.other.y, OUTS * tl.ty, OUTS * tl.tx);
 }
 
 fn output6(wid: vec3<u32>, nwg: vec3<u32>, lid: u32, b: f32) {
@@ -402,11 +423,11 @@ fn output6(wid: vec3<u32>, nwg: vec3<u32>, lid: u32, b: f32) {
       s[col] = at6(array<f32, 6>(src[(col) * stride + at], src[(6u + col) * stride + at], src[(12u + col) * stride + at],
                                  src[(18u + col) * stride + at], src[(24u + col) * stride + at], src[(30u + col) * stride + at]));
     }
-    for (var a = 0u; a < 4u; a++) {
+    for (var a = 0u; a < OUTS; a++) {
       let oy = ot.oy + a;
       if (oy >= OH) { break; }
       let y = at6(array<f32, 6>(s[0][a], s[1][a], s[2][a], s[3][a], s[4][a], s[5][a])) + b;   // (Aᵀ m) A, row a
-      for (var c = 0u; c < 4u; c++) {
+      for (var c = 0u; c < OUTS; c++) {
         let ox = ot.ox + c;
         if (ox < OW) { dst[(plane + oy) * OW + ox] = y[c]; }
       }

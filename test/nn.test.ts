@@ -11,6 +11,7 @@ import {
   avgPool, avgPool2x, l1Loss, mseLoss, charbonnierLoss, ssimMap, census, censusGrad, luminance, tvGrad,
 } from '../src/node.js';
 import { setConvColsBudget } from '../src/ops/conv.js';
+import { conv2dWinograd, winogradInternals } from '../src/ops/winograd.js';
 import { RT, rt, randRT, mulberry32, zerosRT, fullRT, ref, vjp } from './reference.js';
 import { nnRef, nnVjp, batchNormStats, type ConvOptions, type ConvTransposeOptions, type PadMode } from './reference-nn.js';
 import { setup, gpu, close, check, throwsMatching, type Tol } from './helpers.js';
@@ -1143,10 +1144,69 @@ wino('second derivatives agree with the im2col path, with either tile', async ()
   });
 });
 
+wino('inference (no gradient) 5x5 layers use F(2x2, 5x5): forward (with and without bias) against the reference, the 6x6-patch kernels', async () => {
+  const rng = mulberry32(4050);
+  const cases: [number[], number[], number, boolean][] = [[[1, 8, 9, 9], [8, 8, 5, 5], 2, false], [[2, 9, 7, 11], [12, 9, 5, 5], 1, true], [[1, 16, 12, 10], [8, 16, 5, 5], 0, true], [[3, 8, 6, 6], [9, 8, 5, 5], 2, false], [[1, 10, 5, 13], [8, 10, 5, 5], 0, true]];
+  for (const [xs, ws, pad, withBias] of cases) {
+    const x = randRT(xs, rng);
+    const w = randRT(ws, rng, -0.5, 0.5);
+    const b = withBias ? randRT([ws[0]!], rng) : null;
+    await scope(async () => {
+      engine().profileStart();
+      const y = noGrad(() => conv2d(gpu(x), gpu(w, true), b ? gpu(b, true) : null, { padding: pad }));
+      await y.data();
+      // (plus a zero fill of V where the tile count is not a multiple of 4)
+      const kernels = (await engine().profileStop()).entries.map((e) => e.kernel).filter((k) => k !== 'fill.fill').sort();
+      assert.equal(kernels, ['matmul.matmul', 'winograd.input_transform6', `winograd.output_transform6${b ? '_bias' : ''}`, 'winograd.weight_transform6'], `the route for x${fmt(xs)}`);
+      // rounding as F(4x4, 3x3)'s: the same points, transforms scaling values by up to 4-16
+      await close(y, nnRef.conv(x, w, b, { padding: pad }), `winograd25 x${fmt(xs)} p${pad}${b ? ' bias' : ''}`, { atol: 2e-4, rtol: 2e-3 });
+    });
+  }
+});
+
+wino('F(2x2, 5x5) runs a batch whose transformed tiles exceed the binding size in slices of images, same values', async () => {
+  const xs = [3, 8, 10, 10];
+  const ws = [8, 8, 5, 5];
+  const x = randRT(xs, mulberry32(4060));
+  const w = randRT(ws, mulberry32(4061), -0.5, 0.5);
+  const was = winogradInternals.bindingLimit;
+  // one image: 36 planes x (8 + 8 channels) x 25 tiles x 4 bytes = 57600 (+ 3 columns of rounding): one image a launch
+  winogradInternals.bindingLimit = 36 * 16 * 28 * 4;
+  try {
+    await scope(async () => {
+      engine().profileStart();
+      const y = noGrad(() => conv2d(gpu(x), gpu(w), null, { padding: 2 }));
+      await y.data();
+      const p = await engine().profileStop();
+      const launches = p.entries.filter((e) => e.kernel === 'winograd.input_transform6').reduce((t, e) => t + e.calls, 0);
+      assert.is(launches, 3, 'one input transform per image');
+      await close(y, nnRef.conv(x, w, null, { padding: 2 }), 'winograd25 in slices', { atol: 2e-4, rtol: 2e-3 });
+      winogradInternals.bindingLimit = 1000;
+      throwsMatching(() => conv2dWinograd(gpu(x), gpu(w), 2), /conv2dWinograd: one image's transformed tiles for \[3, 8, 10, 10\] \* \[8, 8, 5, 5\] exceed the adapter's binding size \(1000 bytes\)/, 'not even one image');
+    });
+  } finally {
+    winogradInternals.bindingLimit = was;
+  }
+});
+
+wino('a 5x5 layer that records a gradient takes im2col; conv2dWinograd refuses to record one through F(2x2, 5x5)', async () => {
+  await scope(async () => {
+    const x = gpu(randRT([1, 8, 7, 7], mulberry32(4070)), true);
+    const w = gpu(randRT([8, 8, 5, 5], mulberry32(4071), -0.5, 0.5), true);
+    engine().profileStart();
+    const y = conv2d(x, w, null, { padding: 2 });
+    await y.data();
+    const kernels = new Set((await engine().profileStop()).entries.map((e) => e.kernel.split('.')[0]));
+    assert.ok(kernels.has('conv') && !kernels.has('winograd'), [...kernels].join(', '));
+    throwsMatching(() => conv2dWinograd(x, w, 2), /conv2dWinograd: the 5x5 tile F\(2x2, 5x5\) has no adjoint kernels; run \[1, 8, 7, 7\] \* \[8, 8, 5, 5\] without gradients/, 'gradient through F(2x2, 5x5)');
+  });
+});
+
 wino('a layer that cannot use Winograd says so when it is forced', () => {
   const x = zeros([1, 2, 6, 6]);
-  throwsMatching(() => conv2d(x, zeros([2, 2, 3, 3]), null, { stride: 2, algorithm: 'winograd' }), /conv2d: the Winograd algorithm needs a 3x3 kernel, stride 1/, 'stride 2');
-  throwsMatching(() => conv2d(x, zeros([2, 2, 5, 5]), null, { algorithm: 'winograd' }), /Winograd algorithm needs a 3x3 kernel/, '5x5');
+  throwsMatching(() => conv2d(x, zeros([2, 2, 3, 3]), null, { stride: 2, algorithm: 'winograd' }), /conv2d: the Winograd algorithm needs a 3x3 kernel \(or a 5x5 one without gradients\), stride 1/, 'stride 2');
+  throwsMatching(() => conv2d(x, zeros([2, 2, 5, 5]).requiresGrad_(), null, { algorithm: 'winograd' }), /Winograd algorithm needs a 3x3 kernel \(or a 5x5 one without gradients\)/, '5x5 with a gradient');
+  throwsMatching(() => conv2d(zeros([1, 2, 8, 8]), zeros([2, 2, 7, 7]), null, { algorithm: 'winograd' }), /Winograd algorithm needs a 3x3 kernel/, '7x7');
   throwsMatching(() => conv2d(x, zeros([2, 2, 3, 3]), null, { algorithm: 'fft' as 'auto' }), /algorithm must be 'auto', 'im2col', 'winograd' or 'direct'/, 'unknown');
   throwsMatching(() => conv2d(x, zeros([2, 2, 3, 3]), null, { algorithm: 'winograd', winogradTile: 3 as 2 }), /conv2d: winogradTile must be 2 or 4, got 3/, 'tile 3');
   throwsMatching(() => setWinogradTile(6 as 4), /setWinogradTile: the tile must be 2 or 4, got 6/, 'setWinogradTile(6)');

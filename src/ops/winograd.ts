@@ -2,32 +2,47 @@
 // matmuls, 2.25x fewer multiplies than the direct convolution) and F(4x4, 3x3) (36 matmuls, 4x fewer, at a somewhat
 // larger rounding error). Three linear transforms around a batched matmul; each transform's backward rule is its
 // adjoint kernel and vice versa, so gradients (and gradients of gradients) run through Winograd too, with either tile.
+// 5x5 stride-1 layers take F(2x2, 5x5) (36 matmuls, 2.8x fewer multiplies) where no gradient is recorded: it shares
+// F(4x4, 3x3)'s points, so its input transform is the same kernel; it has no adjoint kernels yet.
 
 import { record } from '../autograd.js';
 import { EngineError } from '../runtime/engine.js';
 import { Tensor, empty, engine, isGradEnabled, keep, live, noGrad } from '../tensor.js';
 import { zeros } from './creation.js';
 import { matmul } from './matmul.js';
+import { concat, slice } from './shape.js';
 import { fmt } from './shapes.js';
 
-/** One Winograd tile: its output side and the kernels' entry points. */
+/** One Winograd tile: its output side, filter side and the kernels' entry points. */
 interface Tile {
-  /** output pixels per tile side (2 or 4); the input patch is m + 2, so there are (m + 2)² transformed planes */
+  /** output pixels per tile side (2 or 4); the input patch is m + r - 1, so there are (m + r - 1)² transformed planes */
   m: number;
+  /** filter side (3 or 5) */
+  r: number;
+  /** the kernels' pipeline constants beyond WG */
+  constants: Record<string, number>;
   /** the summed channel axis padded to a multiple of 4 inside V and U (F(4x4) kernels), so the matmul copies neither */
   padC: boolean;
-  entry: { input: string; tileAdjoint: string; overlapAdd: string; weight: string; weightAdjoint: string; output: string; outputAdjoint: string };
+  /** entry points; the adjoints are null where the tile has none (F(2x2, 5x5): inference only) */
+  entry: { input: string; weight: string; output: string; adjoints: { tile: string; overlapAdd: string; weight: string; output: string } | null };
   label: string;
 }
 
 const F2: Tile = {
-  m: 2, padC: false, label: 'winograd',
-  entry: { input: 'input_transform', tileAdjoint: 'tile_adjoint', overlapAdd: 'overlap_add', weight: 'weight_transform', weightAdjoint: 'weight_adjoint', output: 'output_transform', outputAdjoint: 'output_adjoint' },
+  m: 2, r: 3, padC: false, label: 'winograd', constants: {},
+  entry: { input: 'input_transform', weight: 'weight_transform', output: 'output_transform', adjoints: { tile: 'tile_adjoint', overlapAdd: 'overlap_add', weight: 'weight_adjoint', output: 'output_adjoint' } },
 };
 const F4: Tile = {
-  m: 4, padC: true, label: 'winograd4',
-  entry: { input: 'input_transform6', tileAdjoint: 'tile_adjoint6', overlapAdd: 'overlap_add', weight: 'weight_transform6', weightAdjoint: 'weight_adjoint6', output: 'output_transform6', outputAdjoint: 'output_adjoint6' },
+  m: 4, r: 3, padC: true, label: 'winograd4', constants: {},
+  entry: { input: 'input_transform6', weight: 'weight_transform6', output: 'output_transform6', adjoints: { tile: 'tile_adjoint6', overlapAdd: 'overlap_add', weight: 'weight_adjoint6', output: 'output_adjoint6' } },
 };
+const F25: Tile = {
+  m: 2, r: 5, padC: true, label: 'winograd25', constants: { OUTS: 2, KR: 5 },
+  entry: { input: 'input_transform6', weight: 'weight_transform6', output: 'output_transform6', adjoints: null },
+};
+
+/** The tile's transformed planes, (m + r - 1)². */
+const planes = (f: Tile) => (f.m + f.r - 1) ** 2;
 
 interface Tiles {
   N: number;
@@ -42,12 +57,18 @@ interface Tiles {
   Tp: number;
 }
 
-function tiles(N: number, H: number, W: number, P: number, m: number): Tiles {
-  const OH = H + 2 * P - 2;
-  const OW = W + 2 * P - 2;
+function tiles(N: number, H: number, W: number, P: number, m: number, r = 3): Tiles {
+  const OH = H + 2 * P - (r - 1);
+  const OW = W + 2 * P - (r - 1);
   const TH = Math.ceil(OH / m);
   const TW = Math.ceil(OW / m);
   return { N, H, W, P, OH, OW, TH, TW, Tp: Math.ceil((N * TH * TW) / 4) * 4 };
+}
+
+/** The tile's adjoint kernels; an error for a tile without them (its convolutions record no gradient). */
+function adjoints(f: Tile): NonNullable<Tile['entry']['adjoints']> {
+  if (!f.entry.adjoints) throw new EngineError(`${f.label}: this Winograd tile has no adjoint kernels (F(2x2, 5x5) is for inference only)`);
+  return f.entry.adjoints;
 }
 
 /** The channel count of V's rows and U's columns: C, or C rounded up to a multiple of 4 for the F(4x4) kernels. */
@@ -67,7 +88,7 @@ const WG = 8;
  * pads the tile count to a multiple of 4 so the padding columns stay zero in the matmul.
  */
 function tilePlanes(f: Tile, rows: number, t: Tiles, label: string): Tensor {
-  const shape = [(f.m + 2) ** 2, rows, t.Tp];
+  const shape = [planes(f), rows, t.Tp];
   return t.Tp === t.N * t.TH * t.TW ? empty(shape, label) : zeros(shape, { label });
 }
 
@@ -90,7 +111,7 @@ function winoInput(f: Tile, x: Tensor, t: Tiles): Tensor {
   const Cp = padded(f, C);
   const v = tilePlanes(f, Cp, t, `${f.label} V`);
   engine().dispatch({
-    kernel: 'winograd', entry: f.entry.input, constants: { WG }, params: params(t, C, 0, Cp), buffers: [x.buffer, v.buffer],
+    kernel: 'winograd', entry: f.entry.input, constants: { WG, ...f.constants }, params: params(t, C, 0, Cp), buffers: [x.buffer, v.buffer],
     grid: tileGrid(f, t, Cp), label: `${f.label} input ${fmt(x.shape)}`,
   });
   return record(v, 'winogradInput', [x], (g) => [winoInputAdjoint(f, g, t, C)]);
@@ -100,14 +121,14 @@ function winoInput(f: Tile, x: Tensor, t: Tiles): Tensor {
 function winoInputAdjoint(f: Tile, dv: Tensor, t: Tiles, C: number): Tensor {
   const Cp = dv.shape[1]!;
   const dx = empty([t.N, C, t.H, t.W], `${f.label} input adjoint`);
-  const s = empty([(f.m + 2) ** 2, Cp, t.Tp], `${f.label} tile gradients`);
+  const s = empty([planes(f), Cp, t.Tp], `${f.label} tile gradients`);
   const e = engine();
   e.dispatch({
-    kernel: 'winograd', entry: f.entry.tileAdjoint, constants: { WG }, params: params(t, C, 0, Cp), buffers: [dv.buffer, s.buffer],
+    kernel: 'winograd', entry: adjoints(f).tile, constants: { WG }, params: params(t, C, 0, Cp), buffers: [dv.buffer, s.buffer],
     grid: tileGrid(f, t, C), label: `${f.label} tile adjoint ${fmt(dv.shape)}`,
   });
   e.dispatch({
-    kernel: 'winograd', entry: f.entry.overlapAdd, constants: { WG, TILE: f.m }, params: params(t, C, 0, Cp), buffers: [s.buffer, dx.buffer],
+    kernel: 'winograd', entry: adjoints(f).overlapAdd, constants: { WG, TILE: f.m }, params: params(t, C, 0, Cp), buffers: [s.buffer, dx.buffer],
     grid: [Math.ceil(t.W / WG), C, t.N], label: `${f.label} overlap-add ${fmt(dx.shape)}`,
   });
   s.dispose();
@@ -122,20 +143,20 @@ function weightGrid(n: number): [number, number, number] {
 function winoWeight(f: Tile, w: Tensor): Tensor {
   const [O, C] = w.shape as [number, number];
   const Cp = padded(f, C);
-  const u = empty([(f.m + 2) ** 2, O, Cp], `${f.label} U`);
+  const u = empty([planes(f), O, Cp], `${f.label} U`);
   engine().dispatch({
-    kernel: 'winograd', entry: f.entry.weight, constants: { WG }, params: params(WEIGHT_TILES, C, O, Cp),
+    kernel: 'winograd', entry: f.entry.weight, constants: { WG, ...f.constants }, params: params(WEIGHT_TILES, C, O, Cp),
     buffers: [w.buffer, u.buffer], grid: weightGrid(O * Cp), label: `${f.label} weights ${fmt(w.shape)}`,
   });
   return record(u, 'winogradWeight', [w], (g) => [winoWeightAdjoint(f, g, C)]);
 }
 
-/** dw [O, C, 3, 3] from dU [planes, O, Cp]. */
+/** dw [O, C, r, r] from dU [planes, O, Cp]. */
 function winoWeightAdjoint(f: Tile, du: Tensor, C: number): Tensor {
   const [, O, Cp] = du.shape as [number, number, number];
-  const dw = empty([O, C, 3, 3], `${f.label} weight adjoint`);
+  const dw = empty([O, C, f.r, f.r], `${f.label} weight adjoint`);
   engine().dispatch({
-    kernel: 'winograd', entry: f.entry.weightAdjoint, constants: { WG }, params: params(WEIGHT_TILES, C, O, Cp),
+    kernel: 'winograd', entry: adjoints(f).weight, constants: { WG }, params: params(WEIGHT_TILES, C, O, Cp),
     buffers: [du.buffer, dw.buffer], grid: weightGrid(O * C), label: `${f.label} weight adjoint ${fmt(dw.shape)}`,
   });
   return record(dw, 'winogradWeightAdjoint', [du], (g) => [winoWeight(f, g)]);
@@ -146,7 +167,7 @@ function winoOutput(f: Tile, m: Tensor, t: Tiles, bias: Tensor | null = null): T
   const O = m.shape[1]!;
   const y = empty([t.N, O, t.OH, t.OW], `${f.label} output`);
   engine().dispatch({
-    kernel: 'winograd', entry: bias ? `${f.entry.output}_bias` : f.entry.output, constants: { WG }, params: params(t, O, 0, 0),
+    kernel: 'winograd', entry: bias ? `${f.entry.output}_bias` : f.entry.output, constants: { WG, ...f.constants }, params: params(t, O, 0, 0),
     buffers: bias ? [m.buffer, y.buffer, bias.buffer] : [m.buffer, y.buffer],
     grid: tileGrid(f, t, O), label: `${f.label} output ${fmt(y.shape)}${bias ? ' + bias' : ''}`,
   });
@@ -157,51 +178,102 @@ function winoOutputAdjoint(f: Tile, dy: Tensor, t: Tiles): Tensor {
   const O = dy.shape[1]!;
   const dm = tilePlanes(f, O, t, `${f.label} dM`);
   engine().dispatch({
-    kernel: 'winograd', entry: f.entry.outputAdjoint, constants: { WG }, params: params(t, O, 0, 0), buffers: [dy.buffer, dm.buffer],
+    kernel: 'winograd', entry: adjoints(f).output, constants: { WG }, params: params(t, O, 0, 0), buffers: [dy.buffer, dm.buffer],
     grid: tileGrid(f, t, O), label: `${f.label} output adjoint ${fmt(dy.shape)}`,
   });
   return record(dm, 'winogradOutputAdjoint', [dy], (g) => [winoOutput(f, g, t)]);
 }
 
+/** @internal test hook: a smaller binding size (bytes) for the batch slicing below; null: the adapter's. */
+export const winogradInternals: { bindingLimit: number | null } = { bindingLimit: null };
+
 /**
- * 3x3, stride-1, dilation-1 convolution with zero padding `padding` (same on both dims) by Winograd: F(2x2, 3x3) by
- * default, F(4x4, 3x3) with `tile` 4. x [N, C, H, W], w [O, C, 3, 3] (the caller validated them). Differentiable in
- * x and w to any order. A bias [O] is added by the F(4x4) output transform when nothing needs its gradient (the
- * caller adds it otherwise).
+ * Images of x per launch whose transformed tiles, V and M together (planes × (C + O) × tiles: both are alive at once),
+ * stay within the adapter's binding size — N when all of them do, 0 when not even one image does. (Bounding the pair,
+ * not each, keeps the peak memory of the generator's 5x5 layer at batch 4 where im2col's chunks had it.)
+ */
+function imagesPerLaunch(f: Tile, t1: Tiles, N: number, C: number, O: number): number {
+  const limit = winogradInternals.bindingLimit ?? engine().limits.maxStorageBinding;
+  const columns = Math.floor(limit / (planes(f) * (padded(f, C) + O) * 4));
+  return Math.max(0, Math.min(N, Math.floor((columns - 3) / (t1.TH * t1.TW))));   // Tp rounds the tiles up by <= 3
+}
+
+/**
+ * Whether a stride-1 convolution of [·, C, H, W] to O channels with an r x r kernel (3 or 5) and padding P fits the
+ * Winograd kernels: one image's transformed tiles within the adapter's binding size.
+ */
+export function winogradFits(C: number, O: number, H: number, W: number, P: number, r: number): boolean {
+  const f = r === 5 ? F25 : F4;
+  return imagesPerLaunch(f, tiles(1, H, W, P, f.m, f.r), 1, C, O) >= 1;
+}
+
+/**
+ * Stride-1, dilation-1 convolution with zero padding `padding` (same on both dims) by Winograd. x [N, C, H, W];
+ * w [O, C, 3, 3]: F(2x2, 3x3) by default, F(4x4, 3x3) with `tile` 4, differentiable in x and w to any order;
+ * w [O, C, 5, 5]: F(2x2, 5x5), which records no gradient (an error where one is needed). The caller validated the
+ * shapes. A bias [O] is added by the 6x6-patch tiles' output transform when nothing needs its gradient (the caller
+ * adds it otherwise). Batches whose transformed tiles exceed the adapter's binding size run in slices of images.
  */
 export function conv2dWinograd(x: Tensor, w: Tensor, padding: number, tile: 2 | 4 = 2, bias: Tensor | null = null): Tensor {
   live('conv2dWinograd', x, w, ...(bias ? [bias] : []));
-  const [N, , H, W] = x.shape as [number, number, number, number];
-  if (w.shape[2] !== 3 || w.shape[3] !== 3) throw new EngineError(`conv2dWinograd: needs a 3x3 kernel, got ${fmt(w.shape)}`);
+  const [N, C, H, W] = x.shape as [number, number, number, number];
+  const O = w.shape[0]!;
+  const r = w.shape[2]!;
+  if ((r !== 3 && r !== 5) || w.shape[3] !== r) throw new EngineError(`conv2dWinograd: needs a 3x3 or 5x5 kernel, got ${fmt(w.shape)}`);
   if (N > 65535) throw new EngineError(`conv2dWinograd: batch ${N} exceeds 65535`);
   const recorded = (t: Tensor) => isGradEnabled() && t.requiresGrad;
-  if (bias && (tile !== 4 || recorded(bias))) throw new EngineError('conv2dWinograd: a fused bias needs the F(4x4) tile and no gradient to it');
-  const f = tile === 4 ? F4 : F2;
-  const t = tiles(N, H, W, padding, f.m);
-  const v = winoInput(f, x, t);
-  // inside sharedWinogradWeights, an F(4x4) transform of a weight that needs no gradient is made once and kept
-  const share = sharedU !== null && f === F4 && !recorded(w);
+  const f = r === 5 ? F25 : tile === 4 ? F4 : F2;
+  if (!f.entry.adjoints && [x, w, ...(bias ? [bias] : [])].some(recorded)) {
+    throw new EngineError(`conv2dWinograd: the 5x5 tile F(2x2, 5x5) has no adjoint kernels; run ${fmt(x.shape)} * ${fmt(w.shape)} without gradients (noGrad) or with algorithm 'im2col'`);
+  }
+  if (bias && (f === F2 || recorded(bias))) throw new EngineError('conv2dWinograd: a fused bias needs a 6x6-patch tile (F(4x4, 3x3) or F(2x2, 5x5)) and no gradient to it');
+  const n = imagesPerLaunch(f, tiles(1, H, W, padding, f.m, f.r), N, C, O);
+  if (n < 1) throw new EngineError(`conv2dWinograd: one image's transformed tiles for ${fmt(x.shape)} * ${fmt(w.shape)} exceed the adapter's binding size (${winogradInternals.bindingLimit ?? engine().limits.maxStorageBinding} bytes); use algorithm 'im2col'`);
+  // inside sharedWinogradWeights, a 6x6-patch transform of a weight that needs no gradient is made once and kept
+  const share = sharedU !== null && f !== F2 && !recorded(w);
   const u = (share ? sharedU!.get(w) : undefined) ?? winoWeight(f, w);
   if (share && !sharedU!.has(w)) sharedU!.set(w, keep(u));
-  const m = matmul(u, v); // [planes, O, Tp]
-  const y = winoOutput(f, m, t, bias);
-  for (const z of share ? [v, m] : [v, u, m]) z.dispose();
+  const run = (xs: Tensor) => {
+    const t = tiles(xs.shape[0]!, H, W, padding, f.m, f.r);
+    const v = winoInput(f, xs, t);
+    const m = matmul(u, v); // [planes, O, Tp]
+    const y = winoOutput(f, m, t, bias);
+    for (const z of [v, m]) z.dispose();
+    return y;
+  };
+  let y: Tensor;
+  if (n >= N) {
+    y = run(x);
+  } else {
+    const parts: Tensor[] = [];
+    for (let n0 = 0; n0 < N; n0 += n) {
+      const xs = slice(x, 0, n0, Math.min(N, n0 + n));
+      parts.push(run(xs));
+      xs.dispose();
+    }
+    y = concat(parts, 0);
+    for (const z of parts) z.dispose();
+  }
+  if (!share) u.dispose();
   return y;
 }
 
-/** Inference-only shorthand: F(4x4, 3x3) with the bias fused, recording nothing (the caller needs no gradient). */
-export function conv2dWinograd4(x: Tensor, w: Tensor, padding: number, bias: Tensor | null = null): Tensor {
+/**
+ * Inference-only shorthand, recording nothing (the caller needs no gradient): the larger tile for the kernel —
+ * F(4x4, 3x3) or F(2x2, 5x5) — with the bias fused.
+ */
+export function conv2dWinogradInference(x: Tensor, w: Tensor, padding: number, bias: Tensor | null = null): Tensor {
   return noGrad(() => conv2dWinograd(x, w, padding, 4, bias));
 }
 
-/** The weight tensors' F(4x4) transforms while a sharedWinogradWeights call runs (null otherwise). */
+/** The weight tensors' 6x6-patch transforms (F(4x4, 3x3), F(2x2, 5x5)) while a sharedWinogradWeights call runs (null otherwise). */
 let sharedU: Map<Tensor, Tensor> | null = null;
 
 /**
  * Run `fn` — synchronous, so no optimiser step or other code can change a weight meanwhile — with each weight
- * tensor's F(4x4) transform computed once and reused by every F(4x4) convolution with that weight that needs no
+ * tensor's 6x6-patch transform computed once and reused by every such convolution with that weight that needs no
  * gradient to it (a decoder shared across pyramid levels transforms its weights once, not once per level). The
- * transforms (36/9 = 4x the weights' size) are freed when `fn` returns; nested calls share the outer one's.
+ * transforms (36/9 = 4x a 3x3 weight's size) are freed when `fn` returns; nested calls share the outer one's.
  */
 export function sharedWinogradWeights<T>(fn: () => T): T {
   if (sharedU) return fn();
