@@ -106,10 +106,11 @@ fn tile_adjoint(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
   }
 }
 
-// src = S [(TILE + 2)², Cp, Tp] (other.w = Cp; C for F(2x2)), dst = dx [N, C, H, W]; both tiles (override TILE: the
-// output side, 2 or 4; the patch side is TILE + 2, patches TILE apart overlap by 2). Pixel (y, x) lies in the patches
-// of the tile rows ty with 0 <= y + P - TILE·ty <= TILE + 1: ty_hi = (y + P) / TILE and, where that leaves an offset
-// below 2, ty_hi - 1 (likewise along x). grid: x = ceil(W / WG), y = c, z = n; loops over the rows y
+// src = S [side², Cp, Tp] (other.w = Cp; C for F(2x2)), dst = dx [N, C, H, W]; every tile (override TILE: the output
+// side, 2 or 4; the patch side is side = TILE + KR − 1, patches TILE apart). Pixel (y, x) lies in the patches of the
+// tile rows ty with 0 <= y + P - TILE·ty <= side − 1: ty_hi = (y + P) / TILE and the (side − 1) / TILE rows before it
+// where the offset stays below side (likewise along x) — 2 rows for F(2x2, 3x3) and F(4x4, 3x3), 3 for F(2x2, 5x5).
+// grid: x = ceil(W / WG), y = c, z = n; loops over the rows y
 override TILE: i32 = 2;
 
 @compute @workgroup_size(WG)
@@ -120,7 +121,8 @@ fn overlap_add(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
   let TW = i32(p.tiles.y);
   let Tp = p.tiles.z;
   let P = i32(p.tiles.w);
-  let side = TILE + 2;
+  let side = TILE + i32(KR) - 1;
+  let back = (side - 1) / TILE;   // tile rows (columns) before ty_hi (tx_hi) whose patch can reach the pixel
   let c = wid.y;
   let n = wid.z;
   let xx = wid.x * WG + lid;
@@ -130,10 +132,10 @@ fn overlap_add(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
   for (var yy = 0; yy < i32(H); yy++) {
   var acc = 0.0;
   let ty_hi = (yy + P) / TILE;   // uniform over the workgroup
-  for (var ty = ty_hi - 1; ty <= ty_hi; ty++) {
+  for (var ty = ty_hi - back; ty <= ty_hi; ty++) {
     let i = yy + P - TILE * ty;
     if (ty < 0 || ty >= TH || i >= side) { continue; }
-    for (var tx = tx_hi - 1; tx <= tx_hi; tx++) {
+    for (var tx = tx_hi - back; tx <= tx_hi; tx++) {
       let j = i32(xx) + P - TILE * tx;
       if (tx < 0 || tx >= TW || j >= side) { continue; }
       acc += src[u32(side * i + j) * stride + c * Tp + (n * u32(TH) + u32(ty)) * u32(TW) + u32(tx)];
@@ -447,12 +449,13 @@ fn output_transform6_bias(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_wo
   output6(wid, nwg, lid, bias[wid.y]);
 }
 
-// ------------------------------------------------------------------------------------------------ F(4x4) adjoints
-// The transposes of the three F(4x4, 3x3) transforms, so the larger tile can carry gradients too (each is the backward
-// rule of its transform and the transform is its backward rule, as for F(2x2)):
-//   tile_adjoint6 + overlap_add    dx = Σ_tiles (B dV Bᵀ) placed at the tile's 6x6 patch (patches overlap by 2)
+// ------------------------------------------------------------------------------------------------ 6x6-patch adjoints
+// The transposes of the three 6x6-patch transforms (F(4x4, 3x3), and F(2x2, 5x5) with OUTS = 2, KR = 5), so these
+// tiles carry gradients too (each is the backward rule of its transform and the transform is its backward rule, as
+// for F(2x2, 3x3)):
+//   tile_adjoint6 + overlap_add    dx = Σ_tiles (B dV Bᵀ) placed at the tile's 6x6 patch (patches OUTS apart)
 //   weight_adjoint6                dg = Gᵀ dU G
-//   output_adjoint6                dM = A dy Aᵀ, dy the tile's 4x4 output gradient (0 outside the output)
+//   output_adjoint6                dM = A dy Aᵀ, dy the tile's OUTS x OUTS output gradient (0 outside the output)
 // Layouts as the transforms: dV and S [36, Cp, Tp] (other.w = Cp; rows c >= C are never read), dU [36, O, Cp].
 
 // B u for a 6-vector u (the columns of Bᵀ above)
@@ -466,17 +469,22 @@ fn b6(u: array<f32, 6>) -> array<f32, 6> {
     u[5]);
 }
 
-// Gᵀ u for a 6-vector u
-fn gt6(u: array<f32, 6>) -> vec3<f32> {
-  return vec3<f32>(0.25 * u[0] - (u[1] + u[2]) / 6.0 + (u[3] + u[4]) / 24.0,
-                   (u[2] - u[1]) / 6.0 + (u[3] - u[4]) / 12.0,
-                   (u[3] + u[4] - u[1] - u[2]) / 6.0 + u[5]);
+// Gᵀ u for a 6-vector u: the first KR entries (the ∞ row's u[5] goes to the last of them)
+fn gt6(u: array<f32, 6>) -> array<f32, 5> {
+  let s = u[1] + u[2];
+  let d = u[2] - u[1];
+  let s2 = u[3] + u[4];
+  let d2 = u[3] - u[4];
+  var r = array<f32, 5>(0.25 * u[0] - s / 6.0 + s2 / 24.0, d / 6.0 + d2 / 12.0, (s2 - s) / 6.0, d / 6.0 + d2 / 3.0,
+                        2.0 * s2 / 3.0 - s / 6.0);
+  r[KR - 1u] += u[5];
+  return r;
 }
 
-// A v for a 4-vector v (the columns of Aᵀ above)
+// A v for an OUTS-vector v (entries past OUTS zero; the columns of Aᵀ above, the ∞ row taking v's last entry)
 fn a6(v: vec4<f32>) -> array<f32, 6> {
   return array<f32, 6>(v.x, v.x + v.y + v.z + v.w, v.x - v.y + v.z - v.w, v.x + 2.0 * v.y + 4.0 * v.z + 8.0 * v.w,
-                       v.x - 2.0 * v.y + 4.0 * v.z - 8.0 * v.w, v.w);
+                       v.x - 2.0 * v.y + 4.0 * v.z - 8.0 * v.w, v[OUTS - 1u]);
 }
 
 // src = dV [36, Cp, Tp], dst = S [36, Cp, Tp]. grid: as tile6, y = c < C
@@ -499,7 +507,7 @@ fn tile_adjoint6(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
   }
 }
 
-// src = dU [36, O, Cp], dst = dg [O, C, 3, 3]. grid: x = ceil(O·C / WG) (split over y past 65535 groups)
+// src = dU [36, O, Cp], dst = dg [O, C, KR, KR]. grid: x = ceil(O·C / WG) (split over y past 65535 groups)
 @compute @workgroup_size(WG)
 fn weight_adjoint6(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                    @builtin(local_invocation_index) lid: u32) {
@@ -509,18 +517,16 @@ fn weight_adjoint6(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
   let k = (wid.y * nwg.x + wid.x) * WG + lid;   // = o·C + c: the filter in dg
   if (k >= p.other.x * C) { return; }
   let at = k / C * Cp + k % C;                   // (o, c) in dU
-  // dU G: each row i of dU through G, a 3-vector
-  var s: array<vec3<f32>, 6>;
+  // dU G: each row i of dU through G, a KR-vector
+  var s: array<array<f32, 5>, 6>;
   for (var i = 0u; i < 6u; i++) {
     s[i] = gt6(array<f32, 6>(src[(6u * i) * OCp + at], src[(6u * i + 1u) * OCp + at], src[(6u * i + 2u) * OCp + at],
                              src[(6u * i + 3u) * OCp + at], src[(6u * i + 4u) * OCp + at], src[(6u * i + 5u) * OCp + at]));
   }
   // Gᵀ (dU G), column by column
-  for (var b = 0u; b < 3u; b++) {
+  for (var b = 0u; b < KR; b++) {
     let g = gt6(array<f32, 6>(s[0][b], s[1][b], s[2][b], s[3][b], s[4][b], s[5][b]));
-    dst[9u * k + b] = g.x;
-    dst[9u * k + 3u + b] = g.y;
-    dst[9u * k + 6u + b] = g.z;
+    for (var a = 0u; a < KR; a++) { dst[KR * KR * k + KR * a + b] = g[a]; }
   }
 }
 
@@ -533,16 +539,18 @@ fn output_adjoint6(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
   for (var k = 0u; k < p.tiles.x; k++) {
     let ot = out_tile6(wid, nwg, lid, k);
     if (!ot.live) { break; }
-    // A dy: the tile's 4 output columns b, each a 4-vector down the rows (0 outside the output)
+    // A dy: the tile's OUTS output columns b, each an OUTS-vector down the rows (0 outside the output; the columns
+    // and rows past OUTS are zero)
     var t: array<array<f32, 6>, 4>;   // t[b][i] = (A dy)[i][b]
     for (var b = 0u; b < 4u; b++) {
       let ox = ot.ox + b;
       var v = vec4<f32>(0.0);
-      for (var a = 0u; a < 4u; a++) {
+      for (var a = 0u; a < OUTS; a++) {
         let oy = ot.oy + a;
-        v[a] = select(0.0, src[(ot.plane + min(oy, OH - 1u)) * OW + min(ox, OW - 1u)], oy < OH && ox < OW);
+        v[a] = select(0.0, src[(ot.plane + min(oy, OH - 1u)) * OW + min(ox, OW - 1u)], oy < OH && ox < OW && b < OUTS);
       }
       t[b] = a6(v);
+      if (b >= OUTS) { t[b] = array<f32, 6>(0.0, 0.0, 0.0, 0.0, 0.0, 0.0); }
     }
     for (var i = 0u; i < 6u; i++) {
       let m = a6(vec4<f32>(t[0][i], t[1][i], t[2][i], t[3][i]));   // (A dy) Aᵀ, row i

@@ -981,7 +981,7 @@ errors('adain, instanceNorm and batchNorm: parameter shapes', () => {
 
 // ------------------------------------------------------------------------------------------------ Winograd
 
-const wino = suite('nn: Winograd conv2d, F(2x2, 3x3) and F(4x4, 3x3)');
+const wino = suite('nn: Winograd conv2d, F(2x2, 3x3), F(4x4, 3x3) and F(2x2, 5x5)');
 
 /** conv2d's route options (not the reference's) */
 type WinoChoice = { algorithm?: 'winograd' | 'im2col'; winogradTile?: 2 | 4 };
@@ -1008,6 +1008,28 @@ wino('forward and gradients of x, w, b against the reference, with either tile',
   for (const winogradTile of [2, 4] as const) {
     for (const c of WINO) await checkConv(`conv2d winograd${winogradTile}`, { ...c, opts: { ...c.opts, winogradTile } }, rng, false);
   }
+});
+
+const WINO5: ConvCase[] = [
+  // forced on small channel counts, partial last tiles, padding 0, 1 and 2, batch 1 and 2; then chosen by 'auto'
+  { x: [1, 3, 7, 6], w: [4, 3, 5, 5], bias: true, opts: { padding: 2, algorithm: 'winograd' } },
+  { x: [2, 2, 8, 5], w: [3, 2, 5, 5], bias: false, opts: { padding: 1, algorithm: 'winograd' } },
+  { x: [2, 9, 6, 9], w: [8, 9, 5, 5], bias: false, opts: { padding: 1 } },
+  { x: [1, 8, 9, 7], w: [10, 8, 5, 5], bias: true, opts: { padding: 0 } },
+] as ConvCase[];
+
+wino('5x5 layers that record gradients take F(2x2, 5x5) too: forward and gradients of x, w, b against the reference', async () => {
+  const rng = mulberry32(4080);
+  for (const c of WINO5) await checkConv('conv2d winograd25', c, rng, false);
+  await scope(async () => {
+    const x = gpu(randRT([1, 8, 7, 7], mulberry32(4070)), true);
+    const w = gpu(randRT([8, 8, 5, 5], mulberry32(4071), -0.5, 0.5), true);
+    engine().profileStart();
+    const [gx] = grad(sum(conv2d(x, w, null, { padding: 2 })), x);
+    await gx!.data();
+    const kernels = new Set((await engine().profileStop()).entries.map((e) => e.kernel));
+    for (const k of ['winograd.input_transform6', 'winograd.tile_adjoint6', 'winograd.overlap_add', 'winograd.output_adjoint6']) assert.ok(kernels.has(k), `${k} in ${[...kernels].join(', ')}`);
+  });
 });
 
 wino('gradient-recording layers take F(4x4, 3x3) by default; setWinogradTile(2) and the winogradTile option choose F(2x2, 3x3)', async () => {
@@ -1126,23 +1148,28 @@ wino('dilated layers take the Winograd route when their sides divide by the dila
   });
 });
 
-wino('second derivatives agree with the im2col path, with either tile', async () => {
-  await scope(async () => {
-    const x = gpu(randRT([2, 9, 7, 6], mulberry32(4002)), true);
-    const w = gpu(randRT([8, 9, 3, 3], mulberry32(4003), -0.5, 0.5), true);
-    const gy = gpu(randRT([2, 8, 7, 6], mulberry32(4004)));
-    const second = async (opts: WinoChoice) => {
-      const y = conv2d(x, w, null, { padding: 1, ...opts });
-      const [gx] = grad(sum(mul(y, gy)), x, { createGraph: true });
-      const [h] = grad(sum(square(gx!)), w);
-      return h!.data();
-    };
-    const b = await second({ algorithm: 'im2col' });
-    for (const winogradTile of [2, 4] as const) {
-      closeArrays(await second({ algorithm: 'winograd', winogradTile }), b, `d/dw |dx|² (winograd${winogradTile} vs im2col)`, { atol: 1e-3, rtol: 1e-3 });
-    }
+/** d/dw |dx|² of conv2d(x, w, padding) with the given route, x [xs] and w [ws] random from `seed` on. */
+async function secondDerivative(xs: number[], ws: number[], padding: number, seed: number, opts: WinoChoice): Promise<Float32Array> {
+  return scope(async () => {
+    const x = gpu(randRT(xs, mulberry32(seed)), true);
+    const w = gpu(randRT(ws, mulberry32(seed + 1), -0.5, 0.5), true);
+    const gy = gpu(randRT([xs[0]!, ws[0]!, xs[2]!, xs[3]!], mulberry32(seed + 2)));
+    const y = conv2d(x, w, null, { padding, ...opts });
+    const [gx] = grad(sum(mul(y, gy)), x, { createGraph: true });
+    const [h] = grad(sum(square(gx!)), w);
+    return h!.data();
   });
+}
+
+wino('second derivatives agree with the im2col path, with each tile', async () => {
+  const b = await secondDerivative([2, 9, 7, 6], [8, 9, 3, 3], 1, 4002, { algorithm: 'im2col' });
+  for (const winogradTile of [2, 4] as const) {
+    closeArrays(await secondDerivative([2, 9, 7, 6], [8, 9, 3, 3], 1, 4002, { algorithm: 'winograd', winogradTile }), b, `d/dw |dx|² (winograd${winogradTile} vs im2col)`, { atol: 1e-3, rtol: 1e-3 });
+  }
+  const b5 = await secondDerivative([1, 8, 8, 7], [8, 8, 5, 5], 2, 4005, { algorithm: 'im2col' });
+  closeArrays(await secondDerivative([1, 8, 8, 7], [8, 8, 5, 5], 2, 4005, { algorithm: 'winograd' }), b5, 'd/dw |dx|² (winograd25 vs im2col)', { atol: 1e-3, rtol: 1e-3 });
 });
+
 
 wino('inference (no gradient) 5x5 layers use F(2x2, 5x5): forward (with and without bias) against the reference, the 6x6-patch kernels', async () => {
   const rng = mulberry32(4050);
@@ -1189,24 +1216,11 @@ wino('F(2x2, 5x5) runs a batch whose transformed tiles exceed the binding size i
   }
 });
 
-wino('a 5x5 layer that records a gradient takes im2col; conv2dWinograd refuses to record one through F(2x2, 5x5)', async () => {
-  await scope(async () => {
-    const x = gpu(randRT([1, 8, 7, 7], mulberry32(4070)), true);
-    const w = gpu(randRT([8, 8, 5, 5], mulberry32(4071), -0.5, 0.5), true);
-    engine().profileStart();
-    const y = conv2d(x, w, null, { padding: 2 });
-    await y.data();
-    const kernels = new Set((await engine().profileStop()).entries.map((e) => e.kernel.split('.')[0]));
-    assert.ok(kernels.has('conv') && !kernels.has('winograd'), [...kernels].join(', '));
-    throwsMatching(() => conv2dWinograd(x, w, 2), /conv2dWinograd: the 5x5 tile F\(2x2, 5x5\) has no adjoint kernels; run \[1, 8, 7, 7\] \* \[8, 8, 5, 5\] without gradients/, 'gradient through F(2x2, 5x5)');
-  });
-});
-
 wino('a layer that cannot use Winograd says so when it is forced', () => {
   const x = zeros([1, 2, 6, 6]);
-  throwsMatching(() => conv2d(x, zeros([2, 2, 3, 3]), null, { stride: 2, algorithm: 'winograd' }), /conv2d: the Winograd algorithm needs a 3x3 kernel \(or a 5x5 one without gradients\), stride 1/, 'stride 2');
-  throwsMatching(() => conv2d(x, zeros([2, 2, 5, 5]).requiresGrad_(), null, { algorithm: 'winograd' }), /Winograd algorithm needs a 3x3 kernel \(or a 5x5 one without gradients\)/, '5x5 with a gradient');
-  throwsMatching(() => conv2d(zeros([1, 2, 8, 8]), zeros([2, 2, 7, 7]), null, { algorithm: 'winograd' }), /Winograd algorithm needs a 3x3 kernel/, '7x7');
+  throwsMatching(() => conv2d(x, zeros([2, 2, 3, 3]), null, { stride: 2, algorithm: 'winograd' }), /conv2d: the Winograd algorithm needs a 3x3 or 5x5 kernel, stride 1/, 'stride 2');
+  throwsMatching(() => conv2d(zeros([1, 2, 8, 8]), zeros([2, 2, 7, 7]), null, { algorithm: 'winograd' }), /Winograd algorithm needs a 3x3 or 5x5 kernel/, '7x7');
+  throwsMatching(() => conv2d(x, zeros([2, 2, 5, 5]), null, { padding: 3, algorithm: 'winograd' }), /equal padding <= 2/, '5x5, padding 3');
   throwsMatching(() => conv2d(x, zeros([2, 2, 3, 3]), null, { algorithm: 'fft' as 'auto' }), /algorithm must be 'auto', 'im2col', 'winograd' or 'direct'/, 'unknown');
   throwsMatching(() => conv2d(x, zeros([2, 2, 3, 3]), null, { algorithm: 'winograd', winogradTile: 3 as 2 }), /conv2d: winogradTile must be 2 or 4, got 3/, 'tile 3');
   throwsMatching(() => setWinogradTile(6 as 4), /setWinogradTile: the tile must be 2 or 4, got 6/, 'setWinogradTile(6)');

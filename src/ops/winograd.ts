@@ -2,8 +2,8 @@
 // matmuls, 2.25x fewer multiplies than the direct convolution) and F(4x4, 3x3) (36 matmuls, 4x fewer, at a somewhat
 // larger rounding error). Three linear transforms around a batched matmul; each transform's backward rule is its
 // adjoint kernel and vice versa, so gradients (and gradients of gradients) run through Winograd too, with either tile.
-// 5x5 stride-1 layers take F(2x2, 5x5) (36 matmuls, 2.8x fewer multiplies) where no gradient is recorded: it shares
-// F(4x4, 3x3)'s points, so its input transform is the same kernel; it has no adjoint kernels yet.
+// 5x5 stride-1 layers take F(2x2, 5x5) (36 matmuls, 2.8x fewer multiplies): it shares F(4x4, 3x3)'s points, so its
+// transforms and their adjoints are the same kernels with the output and filter sides as pipeline constants.
 
 import { record } from '../autograd.js';
 import { EngineError } from '../runtime/engine.js';
@@ -23,8 +23,7 @@ interface Tile {
   constants: Record<string, number>;
   /** the summed channel axis padded to a multiple of 4 inside V and U (F(4x4) kernels), so the matmul copies neither */
   padC: boolean;
-  /** entry points; the adjoints are null where the tile has none (F(2x2, 5x5): inference only) */
-  entry: { input: string; weight: string; output: string; adjoints: { tile: string; overlapAdd: string; weight: string; output: string } | null };
+  entry: { input: string; weight: string; output: string; adjoints: { tile: string; overlapAdd: string; weight: string; output: string } };
   label: string;
 }
 
@@ -36,10 +35,7 @@ const F4: Tile = {
   m: 4, r: 3, padC: true, label: 'winograd4', constants: {},
   entry: { input: 'input_transform6', weight: 'weight_transform6', output: 'output_transform6', adjoints: { tile: 'tile_adjoint6', overlapAdd: 'overlap_add', weight: 'weight_adjoint6', output: 'output_adjoint6' } },
 };
-const F25: Tile = {
-  m: 2, r: 5, padC: true, label: 'winograd25', constants: { OUTS: 2, KR: 5 },
-  entry: { input: 'input_transform6', weight: 'weight_transform6', output: 'output_transform6', adjoints: null },
-};
+const F25: Tile = { ...F4, m: 2, r: 5, label: 'winograd25', constants: { OUTS: 2, KR: 5 } };
 
 /** The tile's transformed planes, (m + r - 1)². */
 const planes = (f: Tile) => (f.m + f.r - 1) ** 2;
@@ -63,12 +59,6 @@ function tiles(N: number, H: number, W: number, P: number, m: number, r = 3): Ti
   const TH = Math.ceil(OH / m);
   const TW = Math.ceil(OW / m);
   return { N, H, W, P, OH, OW, TH, TW, Tp: Math.ceil((N * TH * TW) / 4) * 4 };
-}
-
-/** The tile's adjoint kernels; an error for a tile without them (its convolutions record no gradient). */
-function adjoints(f: Tile): NonNullable<Tile['entry']['adjoints']> {
-  if (!f.entry.adjoints) throw new EngineError(`${f.label}: this Winograd tile has no adjoint kernels (F(2x2, 5x5) is for inference only)`);
-  return f.entry.adjoints;
 }
 
 /** The channel count of V's rows and U's columns: C, or C rounded up to a multiple of 4 for the F(4x4) kernels. */
@@ -124,11 +114,11 @@ function winoInputAdjoint(f: Tile, dv: Tensor, t: Tiles, C: number): Tensor {
   const s = empty([planes(f), Cp, t.Tp], `${f.label} tile gradients`);
   const e = engine();
   e.dispatch({
-    kernel: 'winograd', entry: adjoints(f).tile, constants: { WG }, params: params(t, C, 0, Cp), buffers: [dv.buffer, s.buffer],
+    kernel: 'winograd', entry: f.entry.adjoints.tile, constants: { WG, ...f.constants }, params: params(t, C, 0, Cp), buffers: [dv.buffer, s.buffer],
     grid: tileGrid(f, t, C), label: `${f.label} tile adjoint ${fmt(dv.shape)}`,
   });
   e.dispatch({
-    kernel: 'winograd', entry: adjoints(f).overlapAdd, constants: { WG, TILE: f.m }, params: params(t, C, 0, Cp), buffers: [s.buffer, dx.buffer],
+    kernel: 'winograd', entry: f.entry.adjoints.overlapAdd, constants: { WG, TILE: f.m, ...f.constants }, params: params(t, C, 0, Cp), buffers: [s.buffer, dx.buffer],
     grid: [Math.ceil(t.W / WG), C, t.N], label: `${f.label} overlap-add ${fmt(dx.shape)}`,
   });
   s.dispose();
@@ -156,7 +146,7 @@ function winoWeightAdjoint(f: Tile, du: Tensor, C: number): Tensor {
   const [, O, Cp] = du.shape as [number, number, number];
   const dw = empty([O, C, f.r, f.r], `${f.label} weight adjoint`);
   engine().dispatch({
-    kernel: 'winograd', entry: adjoints(f).weight, constants: { WG }, params: params(WEIGHT_TILES, C, O, Cp),
+    kernel: 'winograd', entry: f.entry.adjoints.weight, constants: { WG, ...f.constants }, params: params(WEIGHT_TILES, C, O, Cp),
     buffers: [du.buffer, dw.buffer], grid: weightGrid(O * C), label: `${f.label} weight adjoint ${fmt(dw.shape)}`,
   });
   return record(dw, 'winogradWeightAdjoint', [du], (g) => [winoWeight(f, g)]);
@@ -178,7 +168,7 @@ function winoOutputAdjoint(f: Tile, dy: Tensor, t: Tiles): Tensor {
   const O = dy.shape[1]!;
   const dm = tilePlanes(f, O, t, `${f.label} dM`);
   engine().dispatch({
-    kernel: 'winograd', entry: adjoints(f).output, constants: { WG }, params: params(t, O, 0, 0), buffers: [dy.buffer, dm.buffer],
+    kernel: 'winograd', entry: f.entry.adjoints.output, constants: { WG, ...f.constants }, params: params(t, O, 0, 0), buffers: [dy.buffer, dm.buffer],
     grid: tileGrid(f, t, O), label: `${f.label} output adjoint ${fmt(dy.shape)}`,
   });
   return record(dm, 'winogradOutputAdjoint', [dy], (g) => [winoOutput(f, g, t)]);
@@ -209,9 +199,8 @@ export function winogradFits(C: number, O: number, H: number, W: number, P: numb
 
 /**
  * Stride-1, dilation-1 convolution with zero padding `padding` (same on both dims) by Winograd. x [N, C, H, W];
- * w [O, C, 3, 3]: F(2x2, 3x3) by default, F(4x4, 3x3) with `tile` 4, differentiable in x and w to any order;
- * w [O, C, 5, 5]: F(2x2, 5x5), which records no gradient (an error where one is needed). The caller validated the
- * shapes. A bias [O] is added by the 6x6-patch tiles' output transform when nothing needs its gradient (the caller
+ * w [O, C, 3, 3]: F(2x2, 3x3) by default, F(4x4, 3x3) with `tile` 4; w [O, C, 5, 5]: F(2x2, 5x5) (`tile` ignored).
+ * Differentiable in x and w to any order. The caller validated the shapes. A bias [O] is added by the 6x6-patch tiles' output transform when nothing needs its gradient (the caller
  * adds it otherwise). Batches whose transformed tiles exceed the adapter's binding size run in slices of images.
  */
 export function conv2dWinograd(x: Tensor, w: Tensor, padding: number, tile: 2 | 4 = 2, bias: Tensor | null = null): Tensor {
@@ -223,9 +212,6 @@ export function conv2dWinograd(x: Tensor, w: Tensor, padding: number, tile: 2 | 
   if (N > 65535) throw new EngineError(`conv2dWinograd: batch ${N} exceeds 65535`);
   const recorded = (t: Tensor) => isGradEnabled() && t.requiresGrad;
   const f = r === 5 ? F25 : tile === 4 ? F4 : F2;
-  if (!f.entry.adjoints && [x, w, ...(bias ? [bias] : [])].some(recorded)) {
-    throw new EngineError(`conv2dWinograd: the 5x5 tile F(2x2, 5x5) has no adjoint kernels; run ${fmt(x.shape)} * ${fmt(w.shape)} without gradients (noGrad) or with algorithm 'im2col'`);
-  }
   if (bias && (f === F2 || recorded(bias))) throw new EngineError('conv2dWinograd: a fused bias needs a 6x6-patch tile (F(4x4, 3x3) or F(2x2, 5x5)) and no gradient to it');
   const n = imagesPerLaunch(f, tiles(1, H, W, padding, f.m, f.r), N, C, O);
   if (n < 1) throw new EngineError(`conv2dWinograd: one image's transformed tiles for ${fmt(x.shape)} * ${fmt(w.shape)} exceed the adapter's binding size (${winogradInternals.bindingLimit ?? engine().limits.maxStorageBinding} bytes); use algorithm 'im2col'`);
