@@ -1,6 +1,7 @@
 // Batched matrix multiply   C[z] = A[z] · B[z]    A: M×K, B: K×N, C: M×N, all row-major.
-// The host guarantees K % 4 == 0 and N % 4 == 0 (it zero-pads otherwise) and materialises transposed operands, so
-// this file holds the whole arithmetic of every matmul the engine runs.
+// The host guarantees K % 4 == 0 and N % 4 == 0 (it zero-pads otherwise) and materialises a transposed A (a
+// transposed B is read in place where its rows are a multiple of 4 long: TRANS_B), so this file holds the whole
+// arithmetic of every matmul the engine runs.
 //
 // Shaped for how lavapipe (Mesa's CPU Vulkan driver) executes compute shaders — invocations are the lanes of an
 // 8-wide SIMD vector:
@@ -21,16 +22,20 @@
 //     A's rows may likewise be lda4 apart (the same pitched patches as A of a convolution's weight gradient).
 // Classic shared-memory tiling measured about 2x slower on lavapipe (barriers are coroutine switches there).
 //
+// B may also be stored transposed (TRANS_B: as Bᵀ [N, K], rows ldb4 vec4s apart — a Winograd weight gradient's
+// dM · Vᵀ): the lane then loads rows 4·col..4·col+3 of Bᵀ at k..k+3 — the same 4 vec4 loads a step — and transposes
+// the 4x4 block in registers, instead of the host copying Bᵀ out first (rows past N are clamped, as rows past M).
 // Grid: x = ceil(M / 8), y = ceil(N / 4 / (WG * NCOLS)), z = batch. Rows past M are clamped on load and never stored.
 // Specialisation: WG (lanes per workgroup), NCOLS (column blocks each workgroup does one after the other: with a short
-// K a workgroup's work is small, and its fixed cost would dominate). Template flag: SUBGROUPS (device has the
-// `subgroups` feature).
+// K a workgroup's work is small, and its fixed cost would dominate), TRANS_B. Template flag: SUBGROUPS (device has
+// the `subgroups` feature).
 #if SUBGROUPS
 enable subgroups;
 #endif
 
 override WG: u32 = 16u;
 override NCOLS: u32 = 1u;
+override TRANS_B: bool = false;
 
 struct Params {
   M: u32,
@@ -39,8 +44,9 @@ struct Params {
   a_batch: u32,   // vec4s between batches of A (0: A is shared by every batch)
   b_batch: u32,   // vec4s between batches of B (0: shared)
   c_batch: u32,   // vec4s between batches of C
-  ldb4: u32,      // vec4s between rows of B (N4, or more: see above)
+  ldb4: u32,      // vec4s between rows of B (N4, or more: see above); of Bᵀ with TRANS_B (K4, or more)
   lda4: u32,      // vec4s between rows of A (K4, or more)
+  nrows: u32,     // TRANS_B: N, the rows of Bᵀ (the last column block's rows past it are clamped)
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -80,11 +86,31 @@ fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
     var c0 = vec4<f32>(0.0); var c1 = vec4<f32>(0.0); var c2 = vec4<f32>(0.0); var c3 = vec4<f32>(0.0);
     var c4 = vec4<f32>(0.0); var c5 = vec4<f32>(0.0); var c6 = vec4<f32>(0.0); var c7 = vec4<f32>(0.0);
     var bi = wid.z * p.b_batch + colc;
+    // TRANS_B: the first vec4 of rows 4·colc .. 4·colc + 3 of Bᵀ (clamped to its last row)
+    let bt0 = wid.z * p.b_batch + min(4u * colc, p.nrows - 1u) * p.ldb4;
+    let bt1 = wid.z * p.b_batch + min(4u * colc + 1u, p.nrows - 1u) * p.ldb4;
+    let bt2 = wid.z * p.b_batch + min(4u * colc + 2u, p.nrows - 1u) * p.ldb4;
+    let bt3 = wid.z * p.b_batch + min(4u * colc + 3u, p.nrows - 1u) * p.ldb4;
     for (var k4 = 0u; k4 < p.K4; k4++) {
-      let b0 = b[bi];
-      let b1 = b[bi + p.ldb4];
-      let b2 = b[bi + 2u * p.ldb4];
-      let b3 = b[bi + 3u * p.ldb4];
+      var b0: vec4<f32>;
+      var b1: vec4<f32>;
+      var b2: vec4<f32>;
+      var b3: vec4<f32>;
+      if (TRANS_B) {
+        let r0 = b[bt0 + k4];
+        let r1 = b[bt1 + k4];
+        let r2 = b[bt2 + k4];
+        let r3 = b[bt3 + k4];
+        b0 = vec4<f32>(r0.x, r1.x, r2.x, r3.x);
+        b1 = vec4<f32>(r0.y, r1.y, r2.y, r3.y);
+        b2 = vec4<f32>(r0.z, r1.z, r2.z, r3.z);
+        b3 = vec4<f32>(r0.w, r1.w, r2.w, r3.w);
+      } else {
+        b0 = b[bi];
+        b1 = b[bi + p.ldb4];
+        b2 = b[bi + 2u * p.ldb4];
+        b3 = b[bi + 3u * p.ldb4];
+      }
 #if SUBGROUPS
       let av = a[my_row + k4];
       c0 = fma4(c0, subgroupBroadcast(av, 0u), b0, b1, b2, b3);

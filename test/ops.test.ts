@@ -14,6 +14,7 @@ import {
 } from '../src/node.js';
 import { RT, rt, randRT, mulberry32, ref, vjp } from './reference.js';
 import { setup, gpu, close, check, throwsMatching, type Tol } from './helpers.js';
+import { matmulInternals } from '../src/ops/matmul.js';
 
 // Reductions and matmul add up many f32 terms (in another order than the reference), so they get a looser
 // tolerance than the elementwise ops, which use the helpers' default (atol 1e-5, rtol 1e-4).
@@ -637,6 +638,35 @@ mm('all four transA / transB combinations, 2-D and batched', async () => {
       await mmCheck({ a: transA ? [8, 4] : [4, 8], b: transB ? [12, 8] : [8, 12], transA, transB }, rng);
     }
   }
+});
+
+mm('a transposed B whose rows are a multiple of 4 long is read in place (TRANS_B, no layout copy): forward and gradients against the reference, N not a multiple of 4, shared and batched B', async () => {
+  const rng = mulberry32(625);
+  for (const c of [
+    { a: [9, 12], b: [10, 12], transB: true }, { a: [2, 17, 8], b: [2, 13, 8], transB: true }, { a: [3, 24, 16], b: [36, 16], transB: true },
+    { a: [8, 20], b: [2, 9, 8], transA: true, transB: true },
+  ] as MatmulCase[]) {
+    await mmCheck(c, rng);
+    await scope(async () => {
+      engine().profileStart();
+      const y = matmul(gpu(randRT(c.a, rng)), gpu(randRT(c.b, rng)), { transA: !!c.transA, transB: true });
+      await y.data();
+      const kernels = (await engine().profileStop()).entries.map((e) => `${e.kernel} ${e.label}`);
+      assert.ok(!kernels.some((k) => k.includes('B layout')), `no copy of B for ${fmt(c.a)} x ${fmt(c.b)}ᵀ: ${kernels.join('; ')}`);
+    });
+  }
+  // and the copied route, the hook off, gives the same values
+  await scope(async () => {
+    const A = gpu(randRT([2, 17, 8], rng));
+    const B = gpu(randRT([2, 13, 8], rng));
+    const inPlace = await matmul(A, B, { transB: true }).data();
+    matmulInternals.transBInPlace = false;
+    try {
+      assert.equal([...await matmul(A, B, { transB: true }).data()], [...inPlace], 'in place = copied');
+    } finally {
+      matmulInternals.transBInPlace = true;
+    }
+  });
 });
 
 mm('linear with and without bias on [5, 7] and [2, 3, 7] inputs', async () => {

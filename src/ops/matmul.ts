@@ -2,7 +2,8 @@
 //
 // The kernel wants row-major A [M, K] and B [K, N] with K and N multiples of 4. Operands that are transposed,
 // unaligned, or broadcast over part of the batch are first copied into that layout (one strided copy, O(size)),
-// which is small next to the O(M·N·K) product for the shapes where speed matters.
+// which is small next to the O(M·N·K) product for the shapes where speed matters — except a transposed B stored as
+// [.., N, K] with K % 4 == 0, which the kernel reads in place (TRANS_B: a Winograd weight gradient's dM · Vᵀ).
 
 import { record } from '../autograd.js';
 import { EngineError } from '../runtime/engine.js';
@@ -63,6 +64,16 @@ function matmulRaw(a: Tensor, b: Tensor, transA: boolean, transB: boolean): Tens
   // B is laid out as [K, N] rows; its K must also be padded to A's padded K.
   const Kp = up4(K);
   const Np = up4(N);
+  // A transposed B stored as [.., N, K] with K % 4 == 0 is read in place by the kernel (TRANS_B), not copied out
+  const bBatch = b.shape.slice(0, -2);
+  const bShared = numel(bBatch) === 1;
+  const inPlaceT = transB && K % 4 === 0 && (bShared || (bBatch.length === batch.length && bBatch.every((d, i) => d === batch[i]))) &&
+    !narrow(M, Np) && matmulInternals.transBInPlace;
+  if (inPlaceT) {
+    const out = launch(A.t, A.shared, b, bShared, { M, Kp, Np, nb, batch, ldb: K, transB: N }, desc);
+    if (A.t !== a) A.t.dispose();
+    return unpad(out, batch, M, N, Np);
+  }
   let B = operand(b, transB, batch, K, N, 'B');
   if (Kp !== K) {
     // B needs zero rows K..Kp so the padded columns of A multiply zeros.
@@ -74,21 +85,37 @@ function matmulRaw(a: Tensor, b: Tensor, transA: boolean, transB: boolean): Tens
   const out = launch(A.t, A.shared, B.t, B.shared, { M, Kp, Np, nb, batch }, desc);
   if (A.t !== a) A.t.dispose();
   if (B.t !== b) B.t.dispose();
+  return unpad(out, batch, M, N, Np);
+}
+
+/** C [...batch, M, Np] cut to its N real columns. */
+function unpad(out: Tensor, batch: readonly number[], M: number, N: number, Np: number): Tensor {
   if (Np === N) return out;
   const y = empty([...batch, M, N], 'matmul');
-  stridedCopy(out, y, [nb * M, N], [Np, 1], 0, [N, 1], 0, 'matmul unpad N');
+  stridedCopy(out, y, [numel(batch) * M, N], [Np, 1], 0, [N, 1], 0, 'matmul unpad N');
   out.dispose();
   return y;
 }
 
-/** @internal the widest B (in vec4 columns) that goes to matmul_rows; a test / probe hook. */
-export const matmulInternals = { rowsMaxN4: 2 };
+/**
+ * @internal probe / test hooks: the widest B (in vec4 columns) that goes to matmul_rows; whether a transposed B
+ * whose rows are a multiple of 4 long is read in place (TRANS_B) rather than copied out first.
+ */
+export const matmulInternals = { rowsMaxN4: 2, transBInPlace: true };
 
-interface Launch { M: number; Kp: number; Np: number; nb: number; batch: readonly number[]; lda?: number; ldb?: number }
+/** Whether a product goes to matmul_rows (lanes over row blocks of a narrow B). */
+const narrow = (M: number, Np: number) => Np / 4 <= matmulInternals.rowsMaxN4 && M >= 16;
+
+interface Launch {
+  M: number; Kp: number; Np: number; nb: number; batch: readonly number[]; lda?: number; ldb?: number;
+  /** B is stored transposed, as Bᵀ [N, Kp] with rows ldb apart; the value is N (not for narrow products) */
+  transB?: number;
+}
 
 /**
  * The kernel launch: A [M, Kp] per batch (or shared), rows lda apart (default Kp); B [Kp, Np] per batch (or shared),
- * rows ldb apart (default Np; the columns past Np are never read). Returns C [...batch, M, Np].
+ * rows ldb apart (default Np; the columns past Np are never read) — or, with transB, Bᵀ [N, Kp] with rows ldb apart.
+ * Returns C [...batch, M, Np].
  */
 function launch(A: Tensor, aShared: boolean, B: Tensor, bShared: boolean, s: Launch, desc: string): Tensor {
   const { M, Kp, Np, nb } = s;
@@ -96,8 +123,10 @@ function launch(A: Tensor, aShared: boolean, B: Tensor, bShared: boolean, s: Lau
   const ldb = s.ldb ?? Np;
   const out = empty([...s.batch, M, Np], 'matmul');
   const N4 = Np / 4;
-  const params = new Uint32Array([M, N4, Kp / 4, aShared ? 0 : (M * lda) / 4, bShared ? 0 : (Kp * ldb) / 4, (M * Np) / 4, ldb / 4, lda / 4]);
-  if (N4 <= matmulInternals.rowsMaxN4 && M >= 16) {
+  const bBatch = s.transB !== undefined ? s.transB * ldb : Kp * ldb;
+  const params = new Uint32Array([M, N4, Kp / 4, aShared ? 0 : (M * lda) / 4, bShared ? 0 : bBatch / 4, (M * Np) / 4, ldb / 4, lda / 4, s.transB ?? 0, 0, 0, 0]);
+  if (narrow(M, Np)) {
+    if (s.transB !== undefined) throw new EngineError(`matmul: internal error, a narrow product with B transposed in place (${desc})`);
     // narrow B: lanes over row blocks (matmul_rows), so no lane computes a discarded duplicate column
     engine().dispatch({
       kernel: 'matmul', entry: 'matmul_rows', constants: { WG: 8 }, params, buffers: [A.buffer, B.buffer, out.buffer],
@@ -110,8 +139,8 @@ function launch(A: Tensor, aShared: boolean, B: Tensor, bShared: boolean, s: Lau
   let NCOLS = 1;
   while (NCOLS < 8 && (Kp / 4) * NCOLS < 64 && N4 >= WG * NCOLS * 2 * 8) NCOLS *= 2;
   engine().dispatch({
-    kernel: 'matmul', entry: 'matmul', constants: { WG, NCOLS }, params, buffers: [A.buffer, B.buffer, out.buffer],
-    grid: [Math.ceil(M / 8), Math.ceil(N4 / (WG * NCOLS)), nb],
+    kernel: 'matmul', entry: 'matmul', constants: { WG, NCOLS, ...(s.transB !== undefined ? { TRANS_B: 1 } : {}) }, params,
+    buffers: [A.buffer, B.buffer, out.buffer], grid: [Math.ceil(M / 8), Math.ceil(N4 / (WG * NCOLS)), nb],
     label: `matmul ${desc}`,
   });
   return out;
