@@ -269,20 +269,20 @@ fn output_adjoint(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
 }
 
 // ------------------------------------------------------------------------------------------------ F(4x4, 3x3)
-// The larger tile for inference (no gradient needed): 6x6 input patches, 4x4 outputs per tile, 36 batched matmuls,
-// 4x fewer multiplies than the direct convolution (2.25x for F(2x2, 3x3)) at a somewhat larger rounding error.
+// The larger tile (gradients through the adjoints below): 6x6 input patches, 4x4 outputs per tile, 36 batched
+// matmuls, 4x fewer multiplies than the direct convolution (2.25x for F(2x2, 3x3)) at a somewhat larger rounding error.
 //   Bᵀ = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1]
 //   G  = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1]
 //   Aᵀ = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]
-// The same 6 points (0, ±1, ±2, ∞) serve F(2x2, 5x5) for 5x5 stride-1 layers without a gradient to record (the
-// generator's last layer, 96 -> 96 at 128²): 2x2 outputs per 6x6 patch, 9 multiplies per output pixel and input
-// channel instead of 25 (2.8x fewer). Bᵀ is the same; the rows of G are the same scales times the powers of each
-// point, and Aᵀ keeps its first rows, the ∞ term moving to the last (OUTS, KR below):
-//   G  = [1/4 0 0 0 0; -1/6 -1/6 -1/6 -1/6 -1/6; -1/6 1/6 -1/6 1/6 -1/6; 1/24 1/12 1/6 1/3 2/3; 1/24 -1/12 1/6 -1/3 2/3;
-//         0 0 0 0 1]
+// The same 6 points (0, ±1, ±2, ∞) serve F(2x2, 5x5) for 5x5 stride-1 layers (the generator's last layer, 96 -> 96
+// at 128²): 2x2 outputs per 6x6 patch, 9 multiplies per output pixel and input channel instead of 25 (2.8x fewer).
+// Bᵀ is the same; the rows of G are the same scales times the powers of each point, and Aᵀ keeps its first rows, the
+// ∞ term moving to the last (OUTS, KR below):
+//   G  = [1/4 0 0 0 0; -1/6 -1/6 -1/6 -1/6 -1/6; -1/6 1/6 -1/6 1/6 -1/6; 1/24 1/12 1/6 1/3 2/3;
+//         1/24 -1/12 1/6 -1/3 2/3; 0 0 0 0 1]
 //   Aᵀ = [1 1 1 1 1 0; 0 1 -1 2 -2 1]
-// Layout as above with 36 planes: V [36, Cp, Tp], U [36, O, Cp], M [36, O, Tp]; tiles are OUTS x OUTS outputs. The channel
-// axis the matmul sums over is padded to Cp = a multiple of 4 (other.w; zero rows of V, zero columns of U), so the
+// Layout as above with 36 planes: V [36, Cp, Tp], U [36, O, Cp], M [36, O, Tp]; tiles are OUTS x OUTS outputs. The
+// channel axis the matmul sums over is padded to Cp = a multiple of 4 (other.w; zero rows of V, zero columns of U), so the
 // matmul takes U and V as they are: no re-layout or padding copies of either for layers like PWC-Lite's 115-channel ones.
 // output_transform6_bias adds a per-channel bias on the way out (one dispatch less than an add after it).
 
@@ -550,7 +550,6 @@ fn output_adjoint6(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
         v[a] = select(0.0, src[(ot.plane + min(oy, OH - 1u)) * OW + min(ox, OW - 1u)], oy < OH && ox < OW && b < OUTS);
       }
       t[b] = a6(v);
-      if (b >= OUTS) { t[b] = array<f32, 6>(0.0, 0.0, 0.0, 0.0, 0.0, 0.0); }
     }
     for (var i = 0u; i < 6u; i++) {
       let m = a6(vec4<f32>(t[0][i], t[1][i], t[2][i], t[3][i]));   // (A dy) Aᵀ, row i

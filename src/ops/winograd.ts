@@ -200,8 +200,9 @@ export function winogradFits(C: number, O: number, H: number, W: number, P: numb
 /**
  * Stride-1, dilation-1 convolution with zero padding `padding` (same on both dims) by Winograd. x [N, C, H, W];
  * w [O, C, 3, 3]: F(2x2, 3x3) by default, F(4x4, 3x3) with `tile` 4; w [O, C, 5, 5]: F(2x2, 5x5) (`tile` ignored).
- * Differentiable in x and w to any order. The caller validated the shapes. A bias [O] is added by the 6x6-patch tiles' output transform when nothing needs its gradient (the caller
- * adds it otherwise). Batches whose transformed tiles exceed the adapter's binding size run in slices of images.
+ * Differentiable in x and w to any order. The caller validated the shapes. A bias [O] is added by the 6x6-patch
+ * tiles' output transform when nothing needs its gradient (the caller adds it otherwise). Batches whose transformed
+ * tiles exceed the adapter's binding size run in slices of images.
  */
 export function conv2dWinograd(x: Tensor, w: Tensor, padding: number, tile: 2 | 4 = 2, bias: Tensor | null = null): Tensor {
   live('conv2dWinograd', x, w, ...(bias ? [bias] : []));
