@@ -28,12 +28,23 @@ struct Params {
 
 // ------------------------------------------------------------------------------------------------ input
 
-// x value at (row, col) of plane `plane`, 0 outside the image.
+// REFLECT: the padding mirrors the image (x[-1] = x[1], x[H] = x[H - 2]; the host checks padding < H, W) instead of
+// adding zeros — a reflect-padded layer's pad pass folded into its input transform (inference only: the adjoints
+// assume zeros).
+override REFLECT: bool = false;
+
+// x value at (row, col) of plane `plane`: 0 outside the image, or its mirror image with REFLECT.
 fn x_at(plane: u32, row: i32, col: i32) -> f32 {
   let H = i32(p.dims.z);
   let W = i32(p.dims.w);
-  if (row < 0 || row >= H || col < 0 || col >= W) { return 0.0; }
-  return src[plane * u32(H * W) + u32(row * W + col)];
+  var r = row;
+  var c = col;
+  if (REFLECT) {
+    r = select(select(r, 2 * H - 2 - r, r >= H), -r, r < 0);
+    c = select(select(c, 2 * W - 2 - c, c >= W), -c, c < 0);
+  }
+  if (r < 0 || r >= H || c < 0 || c >= W) { return 0.0; }
+  return src[plane * u32(H * W) + u32(r * W + c)];
 }
 
 // grid: x = ceil(TW / WG), y = c, z = n; each workgroup walks all tile rows ty (the fixed cost of a workgroup is

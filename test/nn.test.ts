@@ -8,7 +8,7 @@ import * as assert from 'uvu/assert';
 import {
   scope, engine, grad, sum, mul, add, square, leakyRelu, zeros, noGrad, sharedWinogradWeights, setWinogradTile, type Tensor,
   conv2d, conv3d, convTranspose2d, convTranspose3d, pad, instanceNorm, adain, batchNorm,
-  avgPool, avgPool2x, l1Loss, mseLoss, charbonnierLoss, ssimMap, census, censusGrad, luminance, tvGrad,
+  avgPool, avgPool2x, l1Loss, mseLoss, charbonnierLoss, ssimMap, census, censusGrad, luminance, tvGrad, Sequential, Pad2d, Conv2d,
 } from '../src/node.js';
 import { setConvColsBudget } from '../src/ops/conv.js';
 import { conv2dWinograd, winogradInternals } from '../src/ops/winograd.js';
@@ -1216,11 +1216,65 @@ wino('F(2x2, 5x5) runs a batch whose transformed tiles exceed the binding size i
   }
 });
 
+wino('reflect padding (paddingMode): a Winograd layer without a gradient reads the mirrored pixels (no pad pass); with gradients, or off Winograd, the input is padded first; forward and gradients against the reference', async () => {
+  const rng = mulberry32(4090);
+  const cases: [number[], number[], number][] = [[[1, 8, 9, 7], [8, 8, 3, 3], 1], [[2, 9, 6, 10], [12, 9, 5, 5], 2], [[1, 8, 5, 5], [8, 8, 3, 3], 2], [[1, 3, 6, 5], [4, 3, 3, 3], 1]];
+  for (const [xs, ws, p] of cases) {
+    const x = randRT(xs, rng);
+    const w = randRT(ws, rng, -0.5, 0.5);
+    const b = randRT([ws[0]!], rng);
+    const pads = [p, p, p, p];
+    const winograd = xs[1]! >= 8;
+    await scope(async () => {
+      engine().profileStart();
+      const y = noGrad(() => conv2d(gpu(x), gpu(w), gpu(b), { padding: p, paddingMode: 'reflect' }));
+      await y.data();
+      const kernels = (await engine().profileStop()).entries.map((e) => e.kernel);
+      assert.is(kernels.includes('pad.pad'), !winograd, `a pad pass for x${fmt(xs)}: ${kernels.join(', ')}`);
+      await close(y, nnRef.conv(nnRef.pad(x, pads, 'reflect'), w, b, { padding: 0 }), `reflect x${fmt(xs)} p${p}, no gradient`, { atol: 2e-4, rtol: 2e-3 });
+    });
+    await check(`reflect x${fmt(xs)} w${fmt(ws)} p${p}, with gradients`, [x, w, b], {
+      f: ([tx, tw, tb]) => conv2d(tx!, tw!, tb!, { padding: p, paddingMode: 'reflect' }),
+      fr: ([rx, rw, rb]) => nnRef.conv(nnRef.pad(rx!, pads, 'reflect'), rw!, rb!, { padding: 0 }),
+      fv: (gy, [rx, rw, rb]) => {
+        const [gxp, gw, gb] = nnVjp.conv(gy, nnRef.pad(rx!, pads, 'reflect'), rw!, rb!, { padding: 0 });
+        return [nnVjp.pad(gxp!, rx!, pads, 'reflect')[0]!, gw!, gb!];
+      },
+      tol: SUM_TOL,
+    }, rng);
+  }
+  // conv3d: the padded copy
+  const x3 = randRT([1, 2, 4, 5, 6], rng);
+  const w3 = randRT([3, 2, 3, 3, 3], rng, -0.5, 0.5);
+  await scope(async () => close(conv3d(gpu(x3), gpu(w3), null, { padding: 1, paddingMode: 'reflect' }), nnRef.conv(nnRef.pad(x3, [1, 1, 1, 1, 1, 1], 'reflect'), w3, null, { padding: 0 }), 'conv3d reflect', SUM_TOL));
+});
+
+wino('a Sequential runs a Pad2d before an unpadded Conv2d as one padded convolution: same values, reflect or zeros, with and without gradients', async () => {
+  const rng = mulberry32(4095);
+  for (const mode of ['reflect', 'zeros'] as const) {
+    const net = new Sequential(new Pad2d(1, mode), new Conv2d(8, 8, 3, { bias: false }), new Pad2d([2, 2, 1, 1], mode), new Conv2d(8, 4, [3, 5]));
+    const x = gpu(randRT([2, 8, 7, 9], rng));
+    for (const grads of [false, true]) {
+      await scope(async () => {
+        const run = (fused: boolean) => (grads ? (f: () => Tensor) => f() : noGrad)(() => {
+          if (fused) return net.forward(x);
+          let y = x;
+          for (const l of net.layers) y = l.forward(y);
+          return y;
+        });
+        closeArrays(await run(true).data(), await run(false).data(), `${mode}, gradients ${grads}`, { atol: 2e-4, rtol: 2e-3 });
+      });
+    }
+  }
+});
+
 wino('a layer that cannot use Winograd says so when it is forced', () => {
   const x = zeros([1, 2, 6, 6]);
   throwsMatching(() => conv2d(x, zeros([2, 2, 3, 3]), null, { stride: 2, algorithm: 'winograd' }), /conv2d: the Winograd algorithm needs a 3x3 or 5x5 kernel, stride 1/, 'stride 2');
   throwsMatching(() => conv2d(zeros([1, 2, 8, 8]), zeros([2, 2, 7, 7]), null, { algorithm: 'winograd' }), /Winograd algorithm needs a 3x3 or 5x5 kernel/, '7x7');
   throwsMatching(() => conv2d(x, zeros([2, 2, 5, 5]), null, { padding: 3, algorithm: 'winograd' }), /equal padding <= 2/, '5x5, padding 3');
+  throwsMatching(() => conv2d(x, zeros([2, 2, 3, 3]), null, { padding: 1, paddingMode: 'circular' as 'zeros' }), /conv2d: paddingMode must be 'zeros' or 'reflect', got 'circular'/, 'circular');
+  throwsMatching(() => conv2d(x, zeros([2, 2, 3, 3]), null, { padding: 6, paddingMode: 'reflect' }), /conv2d: reflect padding \[6, 6\] needs each padding below its side of \[1, 2, 6, 6\]/, 'reflect padding 6 on 6x6');
   throwsMatching(() => conv2d(x, zeros([2, 2, 3, 3]), null, { algorithm: 'fft' as 'auto' }), /algorithm must be 'auto', 'im2col', 'winograd' or 'direct'/, 'unknown');
   throwsMatching(() => conv2d(x, zeros([2, 2, 3, 3]), null, { algorithm: 'winograd', winogradTile: 3 as 2 }), /conv2d: winogradTile must be 2 or 4, got 3/, 'tile 3');
   throwsMatching(() => setWinogradTile(6 as 4), /setWinogradTile: the tile must be 2 or 4, got 6/, 'setWinogradTile(6)');

@@ -164,6 +164,13 @@ export class Pad2d extends Layer {
     const [l, r, t, b] = typeof this.padding === 'number' ? [this.padding, this.padding, this.padding, this.padding] : this.padding;
     return pad(x, [t, b, l, r], this.mode); // the op lists dims first to last
   }
+  /** [top, left]: the padding that `conv`, unpadded itself, can take over from this layer — null where it cannot. */
+  convPadding(conv: Conv2d): [number, number] | null {
+    const [l, r, t, b] = typeof this.padding === 'number' ? [this.padding, this.padding, this.padding, this.padding] : this.padding;
+    const own = conv.opts.padding ?? 0;
+    const unpadded = typeof own === 'number' ? own === 0 : own.every((v) => v === 0);
+    return l === r && t === b && unpadded && (conv.opts.paddingMode ?? 'zeros') === 'zeros' ? [t, l] : null;
+  }
 }
 
 /** Layers applied in order; children are named "0", "1", ... like torch.nn.Sequential. */
@@ -173,15 +180,23 @@ export class Sequential extends Layer {
     super();
     this.layers = layers.map((l, i) => this.child(String(i), l));
   }
-  /** Runs the layers in order; a BatchNorm followed by a ReLU or LeakyReLU runs as one fused pass. */
+  /**
+   * Runs the layers in order; a BatchNorm followed by a ReLU or LeakyReLU runs as one fused pass, and a Pad2d
+   * (symmetric per side) followed by an unpadded Conv2d as one convolution with that padding and mode (a Winograd
+   * layer without a gradient to record reads the mirrored pixels itself instead of a padded copy).
+   */
   forward(x: Tensor): Tensor {
     let y = x;
     for (let i = 0; i < this.layers.length; i++) {
       const l = this.layers[i]!;
       const after = this.layers[i + 1];
       let next: Tensor;
+      const padding = l instanceof Pad2d && after?.constructor === Conv2d ? l.convPadding(after as Conv2d) : null;
       if (l instanceof BatchNorm && (after instanceof ReLU || after instanceof LeakyReLU)) {
         next = l.forward(y, after instanceof ReLU ? 'relu' : { leakyRelu: after.slope });
+        i++;
+      } else if (padding && after instanceof Conv2d) {
+        next = conv2d(y, after.weight, after.bias, { ...after.opts, padding, paddingMode: (l as Pad2d).mode });
         i++;
       } else next = l.forward(y);
       if (y !== x) y.dispose();

@@ -19,11 +19,18 @@ import { matmul, matmulPitch, matmulPitched } from './matmul.js';
 import { concat, permute, reshape, slice, stridedCopy, transpose, transposeLast2Raw } from './shape.js';
 import { sum } from './reduce.js';
 import { fmt, numel } from './shapes.js';
+import { pad } from './nn.js';
 import { conv2dWinograd, conv2dWinogradInference, winogradFits } from './winograd.js';
 
 export interface ConvOptions {
   stride?: number | readonly number[];
   padding?: number | readonly number[];
+  /**
+   * conv2d / conv3d: what the padding adds (PyTorch's padding_mode) — 'zeros' (default), or 'reflect': the image
+   * mirrored at its edges (padding below each side). A 3x3 or 5x5 stride-1 layer that Winograd runs without a gradient
+   * to record reads the mirrored pixels in its input transform; every other case pads the input first.
+   */
+  paddingMode?: 'zeros' | 'reflect';
   dilation?: number | readonly number[];
   /**
    * conv2d only. 'auto' (default): Winograd for 3x3 stride-1 undilated layers with at least 8 input and
@@ -56,7 +63,7 @@ export function setWinogradTile(tile: 2 | 4): 2 | 4 {
   winogradTileDefault = tile;
   return was;
 }
-export interface ConvTransposeOptions extends Omit<ConvOptions, 'algorithm' | 'winogradTile'> {
+export interface ConvTransposeOptions extends Omit<ConvOptions, 'algorithm' | 'winogradTile' | 'paddingMode'> {
   outputPadding?: number | readonly number[];
   /**
    * 'col2im': one matmul to patches, then the col2im scatter-add. 'subpixel' (2-D undilated layers whose output
@@ -284,11 +291,26 @@ function convNd(op: string, nd: number, x: Tensor, w: Tensor, b: Tensor | null |
   const winogradShape = nd === 2 && k[0] === k[1] && g.stride.every((v) => v === 1) && g.dilation.every((v) => v === 1) &&
     g.padding[1] === g.padding[2] && g.padding[1] <= 2;
   const winogradOk = winogradShape && (k[0] === 3 || k[0] === 5);
+  if (algo === 'winograd' && !winogradOk) throw new EngineError(`${op}: the Winograd algorithm needs a 3x3 or 5x5 kernel, stride 1, dilation 1 and equal padding <= 2`);
+  const mode = opts.paddingMode ?? 'zeros';
+  if (mode !== 'zeros' && mode !== 'reflect') throw new EngineError(`${op}: paddingMode must be 'zeros' or 'reflect', got '${String(mode)}'`);
+  const winogradGo = algo === 'winograd' || (algo === 'auto' && winogradOk && C >= 8 && Co >= 8 && winogradFits(C, Co, g.inSize[1], g.inSize[2], g.padding[1], k[0]!));
+  if (mode === 'reflect' && g.padding.some((p) => p > 0)) {
+    const spatial = x.shape.slice(2);
+    const pads = g.padding.slice(3 - nd);
+    if (pads.some((p, i) => p >= spatial[i]!)) throw new EngineError(`${op}: reflect padding ${fmt(pads)} needs each padding below its side of ${fmt(x.shape)}`);
+    if (!(winogradGo && inference && (algo === 'auto' || k[0] === 5))) {
+      // pad the input by reflection, then the convolution without padding (any algorithm, gradients included)
+      const xp = pad(x, pads.flatMap((p) => [p, p]), 'reflect');
+      const y = convNd(op, nd, xp, w, b, { ...opts, padding: 0, paddingMode: 'zeros' });
+      xp.dispose();
+      return y;
+    }
+  }
   const dl = g.dilation[1];
   if (algo === 'auto' && nd === 2 && dl > 1 && atrousFits(g, k, N, C, Co)) return withBias(atrousConv(op, x, w, dl, g.padding[1] / dl, opts.winogradTile), b, Co, nd);
-  if (algo === 'winograd' && !winogradOk) throw new EngineError(`${op}: the Winograd algorithm needs a 3x3 or 5x5 kernel, stride 1, dilation 1 and equal padding <= 2`);
-  if (algo === 'winograd' || (algo === 'auto' && winogradOk && C >= 8 && Co >= 8 && winogradFits(C, Co, g.inSize[1], g.inSize[2], g.padding[1], k[0]!))) {
-    if (inference && (algo === 'auto' || k[0] === 5)) return conv2dWinogradInference(x, w, g.padding[1], b ?? null);
+  if (winogradGo) {
+    if (inference && (algo === 'auto' || k[0] === 5)) return conv2dWinogradInference(x, w, g.padding[1], b ?? null, mode === 'reflect');
     const tile = opts.winogradTile ?? winogradTileDefault;
     if (tile !== 2 && tile !== 4) throw new EngineError(`${op}: winogradTile must be 2 or 4, got ${String(tile)}`);
     return withBias(conv2dWinograd(x, w, g.padding[1], tile), b, Co, nd);

@@ -202,9 +202,10 @@ export function winogradFits(C: number, O: number, H: number, W: number, P: numb
  * w [O, C, 3, 3]: F(2x2, 3x3) by default, F(4x4, 3x3) with `tile` 4; w [O, C, 5, 5]: F(2x2, 5x5) (`tile` ignored).
  * Differentiable in x and w to any order. The caller validated the shapes. A bias [O] is added by the 6x6-patch
  * tiles' output transform when nothing needs its gradient (the caller adds it otherwise). Batches whose transformed
- * tiles exceed the adapter's binding size run in slices of images.
+ * tiles exceed the adapter's binding size run in slices of images. `reflect`: the padding mirrors the image instead
+ * of adding zeros (the caller checked padding < H, W), with a 6x6-patch tile and no gradient to record.
  */
-export function conv2dWinograd(x: Tensor, w: Tensor, padding: number, tile: 2 | 4 = 2, bias: Tensor | null = null): Tensor {
+export function conv2dWinograd(x: Tensor, w: Tensor, padding: number, tile: 2 | 4 = 2, bias: Tensor | null = null, reflect = false): Tensor {
   live('conv2dWinograd', x, w, ...(bias ? [bias] : []));
   const [N, C, H, W] = x.shape as [number, number, number, number];
   const O = w.shape[0]!;
@@ -214,6 +215,7 @@ export function conv2dWinograd(x: Tensor, w: Tensor, padding: number, tile: 2 | 
   const recorded = (t: Tensor) => isGradEnabled() && t.requiresGrad;
   const f = r === 5 ? F25 : tile === 4 ? F4 : F2;
   if (bias && (f === F2 || recorded(bias))) throw new EngineError('conv2dWinograd: a fused bias needs a 6x6-patch tile (F(4x4, 3x3) or F(2x2, 5x5)) and no gradient to it');
+  if (reflect && (f === F2 || recorded(x) || recorded(w))) throw new EngineError('conv2dWinograd: reflect padding needs a 6x6-patch tile and no gradient to record (pad the input first otherwise)');
   const n = imagesPerLaunch(f, tiles(1, H, W, padding, f.m, f.r), N, C, O);
   if (n < 1) throw new EngineError(`conv2dWinograd: one image's transformed tiles for ${fmt(x.shape)} * ${fmt(w.shape)} exceed the adapter's binding size (${winogradInternals.bindingLimit ?? engine().limits.maxStorageBinding} bytes); use algorithm 'im2col'`);
   // inside sharedWinogradWeights, a 6x6-patch transform of a weight that needs no gradient is made once and kept
@@ -222,7 +224,7 @@ export function conv2dWinograd(x: Tensor, w: Tensor, padding: number, tile: 2 | 
   if (share && !sharedU!.has(w)) sharedU!.set(w, keep(u));
   const run = (xs: Tensor) => {
     const t = tiles(xs.shape[0]!, H, W, padding, f.m, f.r);
-    const v = winoInput(f, xs, t);
+    const v = winoInput(reflect ? { ...f, constants: { ...f.constants, REFLECT: 1 } } : f, xs, t);
     const m = matmul(u, v); // [planes, O, Tp]
     const y = winoOutput(f, m, t, bias);
     for (const z of [v, m]) z.dispose();
@@ -247,10 +249,10 @@ export function conv2dWinograd(x: Tensor, w: Tensor, padding: number, tile: 2 | 
 
 /**
  * Inference-only shorthand, recording nothing (the caller needs no gradient): the larger tile for the kernel —
- * F(4x4, 3x3) or F(2x2, 5x5) — with the bias fused.
+ * F(4x4, 3x3) or F(2x2, 5x5) — with the bias fused, zero or reflect padding.
  */
-export function conv2dWinogradInference(x: Tensor, w: Tensor, padding: number, bias: Tensor | null = null): Tensor {
-  return noGrad(() => conv2dWinograd(x, w, padding, 4, bias));
+export function conv2dWinogradInference(x: Tensor, w: Tensor, padding: number, bias: Tensor | null = null, reflect = false): Tensor {
+  return noGrad(() => conv2dWinograd(x, w, padding, 4, bias, reflect));
 }
 
 /** The weight tensors' 6x6-patch transforms (F(4x4, 3x3), F(2x2, 5x5)) while a sharedWinogradWeights call runs (null otherwise). */
