@@ -1210,6 +1210,13 @@ wino('F(2x2, 5x5) runs a batch whose transformed tiles exceed the binding size i
       await close(y, nnRef.conv(x, w, null, { padding: 2 }), 'winograd25 in slices', { atol: 2e-4, rtol: 2e-3 });
       winogradInternals.bindingLimit = 1000;
       throwsMatching(() => conv2dWinograd(gpu(x), gpu(w), 2), /conv2dWinograd: one image's transformed tiles for \[3, 8, 10, 10\] \* \[8, 8, 5, 5\] exceed the adapter's binding size \(1000 bytes\)/, 'not even one image');
+      // and 'auto' then takes im2col
+      engine().profileStart();
+      const y2 = noGrad(() => conv2d(gpu(x), gpu(w), null, { padding: 2 }));
+      await y2.data();
+      const kernels = new Set((await engine().profileStop()).entries.map((e) => e.kernel.split('.')[0]));
+      assert.ok(kernels.has('conv') && !kernels.has('winograd'), `'auto' when not even one image fits: ${[...kernels].join(', ')}`);
+      await close(y2, nnRef.conv(x, w, null, { padding: 2 }), 'im2col when Winograd does not fit', SUM_TOL);
     });
   } finally {
     winogradInternals.bindingLimit = was;

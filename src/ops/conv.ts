@@ -36,7 +36,7 @@ export interface ConvOptions {
    * conv2d only. 'auto' (default): Winograd for 3x3 stride-1 undilated layers with at least 8 input and
    * output channels and equal padding <= 2 (dilated ones too when their sides divide by the dilation into sub-grids of
    * at least 4x4 and the padding is a multiple of it <= 2d: one undilated layer over the dilation² residue sub-grids),
-   * and for such 5x5 layers (F(2x2, 5x5));
+   * and for such 5x5 layers (F(2x2, 5x5)) — where one image's transformed tiles fit the adapter's binding size;
    * the direct kernel (kernels/conv_direct.wgsl) for layers with at most 4 input and 4 output channels, or at most 4
    * input channels and stride 2 along W (conv_direct2); else im2col.
    * 'im2col', 'winograd' or 'direct' force one.
