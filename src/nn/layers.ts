@@ -160,13 +160,18 @@ export class Pad2d extends Layer {
   constructor(readonly padding: number | readonly [number, number, number, number], readonly mode: PadMode = 'reflect') {
     super();
   }
+  /** [left, right, top, bottom] */
+  private sides(): readonly [number, number, number, number] {
+    const p = this.padding;
+    return typeof p === 'number' ? [p, p, p, p] : p;
+  }
   forward(x: Tensor): Tensor {
-    const [l, r, t, b] = typeof this.padding === 'number' ? [this.padding, this.padding, this.padding, this.padding] : this.padding;
+    const [l, r, t, b] = this.sides();
     return pad(x, [t, b, l, r], this.mode); // the op lists dims first to last
   }
   /** [top, left]: the padding that `conv`, unpadded itself, can take over from this layer — null where it cannot. */
   convPadding(conv: Conv2d): [number, number] | null {
-    const [l, r, t, b] = typeof this.padding === 'number' ? [this.padding, this.padding, this.padding, this.padding] : this.padding;
+    const [l, r, t, b] = this.sides();
     const own = conv.opts.padding ?? 0;
     const unpadded = typeof own === 'number' ? own === 0 : own.every((v) => v === 0);
     return l === r && t === b && unpadded && (conv.opts.paddingMode ?? 'zeros') === 'zeros' ? [t, l] : null;

@@ -21,7 +21,7 @@ interface Tile {
   r: number;
   /** the kernels' pipeline constants beyond WG */
   constants: Record<string, number>;
-  /** the summed channel axis padded to a multiple of 4 inside V and U (F(4x4) kernels), so the matmul copies neither */
+  /** the summed channel axis padded to a multiple of 4 inside V and U (6x6-patch kernels), so the matmul copies neither */
   padC: boolean;
   entry: { input: string; weight: string; output: string; adjoints: { tile: string; overlapAdd: string; weight: string; output: string } };
   label: string;
@@ -53,20 +53,21 @@ interface Tiles {
   Tp: number;
 }
 
-function tiles(N: number, H: number, W: number, P: number, m: number, r = 3): Tiles {
-  const OH = H + 2 * P - (r - 1);
-  const OW = W + 2 * P - (r - 1);
-  const TH = Math.ceil(OH / m);
-  const TW = Math.ceil(OW / m);
+/** The tiles of tile f over a batch of N [H, W] images with padding P. */
+function tiles(f: Tile, N: number, H: number, W: number, P: number): Tiles {
+  const OH = H + 2 * P - (f.r - 1);
+  const OW = W + 2 * P - (f.r - 1);
+  const TH = Math.ceil(OH / f.m);
+  const TW = Math.ceil(OW / f.m);
   return { N, H, W, P, OH, OW, TH, TW, Tp: Math.ceil((N * TH * TW) / 4) * 4 };
 }
 
-/** The channel count of V's rows and U's columns: C, or C rounded up to a multiple of 4 for the F(4x4) kernels. */
+/** The channel count of V's rows and U's columns: C, or C rounded up to a multiple of 4 for the 6x6-patch kernels. */
 function padded(f: Tile, C: number): number {
   return f.padC ? Math.ceil(C / 4) * 4 : C;
 }
 
-/** The kernels' uniform block; Cp is the padded channel count (F(4x4) kernels). */
+/** The kernels' uniform block; Cp is the padded channel count (6x6-patch kernels). */
 function params(t: Tiles, C: number, O: number, Cp: number): Uint32Array {
   return new Uint32Array([t.N, C, t.H, t.W, t.TH, t.TW, t.Tp, t.P, O, t.OH, t.OW, Cp]);
 }
@@ -74,7 +75,7 @@ function params(t: Tiles, C: number, O: number, Cp: number): Uint32Array {
 const WG = 8;
 
 /**
- * A [(m + 2)², rows, Tp] tensor of transformed tiles (V, or dM), zero-filled where Tp
+ * A [planes, rows, Tp] tensor of transformed tiles (V, or dM), zero-filled where Tp
  * pads the tile count to a multiple of 4 so the padding columns stay zero in the matmul.
  */
 function tilePlanes(f: Tile, rows: number, t: Tiles, label: string): Tensor {
@@ -82,7 +83,8 @@ function tilePlanes(f: Tile, rows: number, t: Tiles, label: string): Tensor {
   return t.Tp === t.N * t.TH * t.TW ? empty(shape, label) : zeros(shape, { label });
 }
 
-const WEIGHT_TILES = tiles(1, 3, 3, 0, 2);
+/** The weight kernels read only C, O and Cp from the uniform block; these tile fields fill the rest. */
+const WEIGHT_TILES = tiles(F2, 1, 3, 3, 0);
 
 /**
  * The grid of a per-tile kernel over `ch` channels: F(2x2)'s walk the tile rows of one sample per workgroup (x = tile
@@ -95,13 +97,13 @@ function tileGrid(f: Tile, t: Tiles, ch: number): [number, number, number] {
   return [nx, ch, Math.ceil(groups / nx)];
 }
 
-/** V [planes, Cp, Tp] from x [N, C, H, W]. */
-function winoInput(f: Tile, x: Tensor, t: Tiles): Tensor {
+/** V [planes, Cp, Tp] from x [N, C, H, W]; `reflect`: padded by mirroring (no gradient recorded: the adjoint assumes zeros). */
+function winoInput(f: Tile, x: Tensor, t: Tiles, reflect = false): Tensor {
   const C = x.shape[1]!;
   const Cp = padded(f, C);
   const v = tilePlanes(f, Cp, t, `${f.label} V`);
   engine().dispatch({
-    kernel: 'winograd', entry: f.entry.input, constants: { WG, ...f.constants }, params: params(t, C, 0, Cp), buffers: [x.buffer, v.buffer],
+    kernel: 'winograd', entry: f.entry.input, constants: { WG, ...f.constants, ...(reflect ? { REFLECT: 1 } : {}) }, params: params(t, C, 0, Cp), buffers: [x.buffer, v.buffer],
     grid: tileGrid(f, t, Cp), label: `${f.label} input ${fmt(x.shape)}`,
   });
   return record(v, 'winogradInput', [x], (g) => [winoInputAdjoint(f, g, t, C)]);
@@ -129,7 +131,7 @@ function weightGrid(n: number): [number, number, number] {
   return [Math.min(65535, Math.ceil(n / WG)), Math.ceil(n / WG / 65535), 1];
 }
 
-/** U [planes, O, Cp] from w [O, C, 3, 3]. */
+/** U [planes, O, Cp] from w [O, C, r, r]. */
 function winoWeight(f: Tile, w: Tensor): Tensor {
   const [O, C] = w.shape as [number, number];
   const Cp = padded(f, C);
@@ -152,7 +154,7 @@ function winoWeightAdjoint(f: Tile, du: Tensor, C: number): Tensor {
   return record(dw, 'winogradWeightAdjoint', [du], (g) => [winoWeight(f, g)]);
 }
 
-/** y [N, O, OH, OW] from M [planes, O, Tp], plus bias[o] when given (F(4x4) kernels; no gradient to the bias). */
+/** y [N, O, OH, OW] from M [planes, O, Tp], plus bias[o] when given (6x6-patch kernels; no gradient to the bias). */
 function winoOutput(f: Tile, m: Tensor, t: Tiles, bias: Tensor | null = null): Tensor {
   const O = m.shape[1]!;
   const y = empty([t.N, O, t.OH, t.OW], `${f.label} output`);
@@ -177,14 +179,15 @@ function winoOutputAdjoint(f: Tile, dy: Tensor, t: Tiles): Tensor {
 /** @internal test hook: a smaller binding size (bytes) for the batch slicing below; null: the adapter's. */
 export const winogradInternals: { bindingLimit: number | null } = { bindingLimit: null };
 
+const bindingLimit = () => winogradInternals.bindingLimit ?? engine().limits.maxStorageBinding;
+
 /**
  * Images of x per launch whose transformed tiles, V and M together (planes × (C + O) × tiles: both are alive at once),
  * stay within the adapter's binding size — N when all of them do, 0 when not even one image does. (Bounding the pair,
  * not each, keeps the peak memory of the generator's 5x5 layer at batch 4 where im2col's chunks had it.)
  */
 function imagesPerLaunch(f: Tile, t1: Tiles, N: number, C: number, O: number): number {
-  const limit = winogradInternals.bindingLimit ?? engine().limits.maxStorageBinding;
-  const columns = Math.floor(limit / (planes(f) * (padded(f, C) + O) * 4));
+  const columns = Math.floor(bindingLimit() / (planes(f) * (padded(f, C) + O) * 4));
   return Math.max(0, Math.min(N, Math.floor((columns - 3) / (t1.TH * t1.TW))));   // Tp rounds the tiles up by <= 3
 }
 
@@ -194,7 +197,7 @@ function imagesPerLaunch(f: Tile, t1: Tiles, N: number, C: number, O: number): n
  */
 export function winogradFits(C: number, O: number, H: number, W: number, P: number, r: number): boolean {
   const f = r === 5 ? F25 : F4;
-  return imagesPerLaunch(f, tiles(1, H, W, P, f.m, f.r), 1, C, O) >= 1;
+  return imagesPerLaunch(f, tiles(f, 1, H, W, P), 1, C, O) >= 1;
 }
 
 /**
@@ -216,15 +219,15 @@ export function conv2dWinograd(x: Tensor, w: Tensor, padding: number, tile: 2 | 
   const f = r === 5 ? F25 : tile === 4 ? F4 : F2;
   if (bias && (f === F2 || recorded(bias))) throw new EngineError('conv2dWinograd: a fused bias needs a 6x6-patch tile (F(4x4, 3x3) or F(2x2, 5x5)) and no gradient to it');
   if (reflect && (f === F2 || recorded(x) || recorded(w))) throw new EngineError('conv2dWinograd: reflect padding needs a 6x6-patch tile and no gradient to record (pad the input first otherwise)');
-  const n = imagesPerLaunch(f, tiles(1, H, W, padding, f.m, f.r), N, C, O);
-  if (n < 1) throw new EngineError(`conv2dWinograd: one image's transformed tiles for ${fmt(x.shape)} * ${fmt(w.shape)} exceed the adapter's binding size (${winogradInternals.bindingLimit ?? engine().limits.maxStorageBinding} bytes); use algorithm 'im2col'`);
+  const n = imagesPerLaunch(f, tiles(f, 1, H, W, padding), N, C, O);
+  if (n < 1) throw new EngineError(`conv2dWinograd: one image's transformed tiles for ${fmt(x.shape)} * ${fmt(w.shape)} exceed the adapter's binding size (${bindingLimit()} bytes); use algorithm 'im2col'`);
   // inside sharedWinogradWeights, a 6x6-patch transform of a weight that needs no gradient is made once and kept
   const share = sharedU !== null && f !== F2 && !recorded(w);
   const u = (share ? sharedU!.get(w) : undefined) ?? winoWeight(f, w);
   if (share && !sharedU!.has(w)) sharedU!.set(w, keep(u));
   const run = (xs: Tensor) => {
-    const t = tiles(xs.shape[0]!, H, W, padding, f.m, f.r);
-    const v = winoInput(reflect ? { ...f, constants: { ...f.constants, REFLECT: 1 } } : f, xs, t);
+    const t = tiles(f, xs.shape[0]!, H, W, padding);
+    const v = winoInput(f, xs, t, reflect);
     const m = matmul(u, v); // [planes, O, Tp]
     const y = winoOutput(f, m, t, bias);
     for (const z of [v, m]) z.dispose();
