@@ -1171,43 +1171,68 @@ wino('second derivatives agree with the im2col path, with each tile', async () =
 });
 
 
-wino('inference (no gradient) 5x5 layers use F(2x2, 5x5): forward (with and without bias) against the reference, the 6x6-patch kernels', async () => {
+wino('inference (no gradient) 5x5 layers use F(4x4, 5x5): forward (with and without bias, zero and reflect padding) against the reference, the 8x8-patch kernels', async () => {
   const rng = mulberry32(4050);
-  const cases: [number[], number[], number, boolean][] = [[[1, 8, 9, 9], [8, 8, 5, 5], 2, false], [[2, 9, 7, 11], [12, 9, 5, 5], 1, true], [[1, 16, 12, 10], [8, 16, 5, 5], 0, true], [[3, 8, 6, 6], [9, 8, 5, 5], 2, false], [[1, 10, 5, 13], [8, 10, 5, 5], 0, true]];
-  for (const [xs, ws, pad, withBias] of cases) {
+  const cases: [number[], number[], number, boolean, boolean][] = [
+    [[1, 8, 9, 9], [8, 8, 5, 5], 2, false, false], [[2, 9, 7, 11], [12, 9, 5, 5], 1, true, false], [[1, 16, 12, 10], [8, 16, 5, 5], 0, true, false],
+    [[3, 8, 6, 6], [9, 8, 5, 5], 2, false, false], [[1, 10, 5, 13], [8, 10, 5, 5], 0, true, false], [[1, 8, 17, 19], [8, 8, 5, 5], 2, false, false],
+    [[2, 11, 13, 9], [10, 11, 5, 5], 2, true, true], [[1, 8, 6, 7], [8, 8, 5, 5], 1, false, true],
+  ];
+  for (const [xs, ws, pad, withBias, reflect] of cases) {
     const x = randRT(xs, rng);
     const w = randRT(ws, rng, -0.5, 0.5);
     const b = withBias ? randRT([ws[0]!], rng) : null;
     await scope(async () => {
       engine().profileStart();
-      const y = noGrad(() => conv2d(gpu(x), gpu(w, true), b ? gpu(b, true) : null, { padding: pad }));
+      const y = noGrad(() => conv2d(gpu(x), gpu(w, true), b ? gpu(b, true) : null, { padding: pad, paddingMode: reflect ? 'reflect' : 'zeros' }));
       await y.data();
       // (plus a zero fill of V where the tile count is not a multiple of 4)
       const kernels = (await engine().profileStop()).entries.map((e) => e.kernel).filter((k) => k !== 'fill.fill').sort();
-      assert.equal(kernels, ['matmul.matmul', 'winograd.input_transform6', `winograd.output_transform6${b ? '_bias' : ''}`, 'winograd.weight_transform6'], `the route for x${fmt(xs)}`);
-      // rounding as F(4x4, 3x3)'s: the same points, transforms scaling values by up to 4-16
-      await close(y, nnRef.conv(x, w, b, { padding: pad }), `winograd25 x${fmt(xs)} p${pad}${b ? ' bias' : ''}`, { atol: 2e-4, rtol: 2e-3 });
+      assert.equal(kernels, ['matmul.matmul', 'winograd.input_transform8', `winograd.output_transform8${b ? '_bias' : ''}`, 'winograd.weight_transform8'], `the route for x${fmt(xs)}`);
+      const want = reflect ? nnRef.conv(nnRef.pad(x, [pad, pad, pad, pad], 'reflect'), w, b, { padding: 0 }) : nnRef.conv(x, w, b, { padding: pad });
+      // rounding a little above F(2x2, 5x5)'s (transforms scaling values by up to 21/4 and 32/45 · 16): the same bound
+      await close(y, want, `winograd45 x${fmt(xs)} p${pad}${b ? ' bias' : ''}${reflect ? ' reflect' : ''}`, { atol: 2e-4, rtol: 2e-3 });
     });
   }
 });
 
-wino('F(2x2, 5x5) runs a batch whose transformed tiles exceed the binding size in slices of images, same values', async () => {
+wino('F(4x4, 5x5) falls back to F(2x2, 5x5) where one image\'s 8x8-patch tiles exceed the binding size but the 6x6 ones fit', async () => {
+  const x = randRT([1, 8, 2, 2], mulberry32(4055));
+  const w = randRT([8, 8, 5, 5], mulberry32(4056), -0.5, 0.5);
+  const was = winogradInternals.bindingLimit;
+  // one 2x2 output tile: F(4x4, 5x5) 64 planes x 16 channels x (1 + 3 rounding) columns x 4 bytes = 16384, F(2x2, 5x5) 36 x 16 x 4 x 4 = 9216
+  winogradInternals.bindingLimit = 12000;
+  try {
+    await scope(async () => {
+      engine().profileStart();
+      const y = noGrad(() => conv2d(gpu(x), gpu(w), null, { padding: 2 }));
+      await y.data();
+      const kernels = new Set((await engine().profileStop()).entries.map((e) => e.kernel));
+      assert.ok(kernels.has('winograd.input_transform6') && !kernels.has('winograd.input_transform8'), [...kernels].join(', '));
+      await close(y, nnRef.conv(x, w, null, { padding: 2 }), 'winograd25 fallback', { atol: 2e-4, rtol: 2e-3 });
+    });
+  } finally {
+    winogradInternals.bindingLimit = was;
+  }
+});
+
+wino('F(4x4, 5x5) runs a batch whose transformed tiles exceed the binding size in slices of images, same values', async () => {
   const xs = [3, 8, 10, 10];
   const ws = [8, 8, 5, 5];
   const x = randRT(xs, mulberry32(4060));
   const w = randRT(ws, mulberry32(4061), -0.5, 0.5);
   const was = winogradInternals.bindingLimit;
-  // one image: 36 planes x (8 + 8 channels) x 25 tiles x 4 bytes = 57600 (+ 3 columns of rounding): one image a launch
-  winogradInternals.bindingLimit = 36 * 16 * 28 * 4;
+  // one image: 64 planes x (8 + 8 channels) x 9 tiles x 4 bytes (+ 3 columns of rounding): one image a launch
+  winogradInternals.bindingLimit = 64 * 16 * 12 * 4;
   try {
     await scope(async () => {
       engine().profileStart();
       const y = noGrad(() => conv2d(gpu(x), gpu(w), null, { padding: 2 }));
       await y.data();
       const p = await engine().profileStop();
-      const launches = p.entries.filter((e) => e.kernel === 'winograd.input_transform6').reduce((t, e) => t + e.calls, 0);
+      const launches = p.entries.filter((e) => e.kernel === 'winograd.input_transform8').reduce((t, e) => t + e.calls, 0);
       assert.is(launches, 3, 'one input transform per image');
-      await close(y, nnRef.conv(x, w, null, { padding: 2 }), 'winograd25 in slices', { atol: 2e-4, rtol: 2e-3 });
+      await close(y, nnRef.conv(x, w, null, { padding: 2 }), 'winograd45 in slices', { atol: 2e-4, rtol: 2e-3 });
       winogradInternals.bindingLimit = 1000;
       throwsMatching(() => conv2dWinograd(gpu(x), gpu(w), 2), /conv2dWinograd: one image's transformed tiles for \[3, 8, 10, 10\] \* \[8, 8, 5, 5\] exceed the adapter's binding size \(1000 bytes\)/, 'not even one image');
       // and 'auto' then takes im2col

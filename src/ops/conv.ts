@@ -294,7 +294,7 @@ function convNd(op: string, nd: number, x: Tensor, w: Tensor, b: Tensor | null |
   if (algo === 'winograd' && !winogradOk) throw new EngineError(`${op}: the Winograd algorithm needs a 3x3 or 5x5 kernel, stride 1, dilation 1 and equal padding <= 2`);
   const mode = opts.paddingMode ?? 'zeros';
   if (mode !== 'zeros' && mode !== 'reflect') throw new EngineError(`${op}: paddingMode must be 'zeros' or 'reflect', got '${String(mode)}'`);
-  const winogradGo = algo === 'winograd' || (algo === 'auto' && winogradOk && C >= 8 && Co >= 8 && winogradFits(C, Co, g.inSize[1], g.inSize[2], g.padding[1], k[0]!));
+  const winogradGo = algo === 'winograd' || (algo === 'auto' && winogradOk && C >= 8 && Co >= 8 && winogradFits(C, Co, g.inSize[1], g.inSize[2], g.padding[1], k[0]!, inference));
   if (mode === 'reflect' && g.padding.some((p) => p > 0)) {
     const spatial = x.shape.slice(2);
     const pads = g.padding.slice(3 - nd);

@@ -3,7 +3,9 @@
 // larger rounding error). Three linear transforms around a batched matmul; each transform's backward rule is its
 // adjoint kernel and vice versa, so gradients (and gradients of gradients) run through Winograd too, with either tile.
 // 5x5 stride-1 layers take F(2x2, 5x5) (36 matmuls, 2.8x fewer multiplies): it shares F(4x4, 3x3)'s points, so its
-// transforms and their adjoints are the same kernels with the output and filter sides as pipeline constants.
+// transforms and their adjoints are the same kernels with the output and filter sides as pipeline constants. Without
+// a gradient to record they take F(4x4, 5x5) (64 matmuls of a quarter as many tiles, 6.25x fewer multiplies; 8x8
+// patches, inference-only kernels).
 
 import { record } from '../autograd.js';
 import { EngineError } from '../runtime/engine.js';
@@ -23,7 +25,8 @@ interface Tile {
   constants: Record<string, number>;
   /** the summed channel axis padded to a multiple of 4 inside V and U (6x6-patch kernels), so the matmul copies neither */
   padC: boolean;
-  entry: { input: string; weight: string; output: string; adjoints: { tile: string; overlapAdd: string; weight: string; output: string } };
+  /** the transforms' kernels, and their adjoints' (null: an inference-only tile) */
+  entry: { input: string; weight: string; output: string; adjoints: { tile: string; overlapAdd: string; weight: string; output: string } | null };
   label: string;
 }
 
@@ -36,6 +39,16 @@ const F4: Tile = {
   entry: { input: 'input_transform6', weight: 'weight_transform6', output: 'output_transform6', adjoints: { tile: 'tile_adjoint6', overlapAdd: 'overlap_add', weight: 'weight_adjoint6', output: 'output_adjoint6' } },
 };
 const F25: Tile = { ...F4, m: 2, r: 5, label: 'winograd25', constants: { OUTS: 2, KR: 5 } };
+const F45: Tile = {
+  m: 4, r: 5, padC: true, label: 'winograd45', constants: {},
+  entry: { input: 'input_transform8', weight: 'weight_transform8', output: 'output_transform8', adjoints: null },
+};
+
+/** A tile's adjoint kernels; only layers that record no gradient take an inference-only tile (conv2dWinograd). */
+function adjoints(f: Tile) {
+  if (!f.entry.adjoints) throw new EngineError(`conv2dWinograd: internal error, a gradient through the inference-only ${f.label} tile`);
+  return f.entry.adjoints;
+}
 
 /** The tile's transformed planes, (m + r - 1)². */
 const planes = (f: Tile) => (f.m + f.r - 1) ** 2;
@@ -116,11 +129,11 @@ function winoInputAdjoint(f: Tile, dv: Tensor, t: Tiles, C: number): Tensor {
   const s = empty([planes(f), Cp, t.Tp], `${f.label} tile gradients`);
   const e = engine();
   e.dispatch({
-    kernel: 'winograd', entry: f.entry.adjoints.tile, constants: { WG, ...f.constants }, params: params(t, C, 0, Cp), buffers: [dv.buffer, s.buffer],
+    kernel: 'winograd', entry: adjoints(f).tile, constants: { WG, ...f.constants }, params: params(t, C, 0, Cp), buffers: [dv.buffer, s.buffer],
     grid: tileGrid(f, t, C), label: `${f.label} tile adjoint ${fmt(dv.shape)}`,
   });
   e.dispatch({
-    kernel: 'winograd', entry: f.entry.adjoints.overlapAdd, constants: { WG, TILE: f.m, ...f.constants }, params: params(t, C, 0, Cp), buffers: [s.buffer, dx.buffer],
+    kernel: 'winograd', entry: adjoints(f).overlapAdd, constants: { WG, TILE: f.m, ...f.constants }, params: params(t, C, 0, Cp), buffers: [s.buffer, dx.buffer],
     grid: [Math.ceil(t.W / WG), C, t.N], label: `${f.label} overlap-add ${fmt(dx.shape)}`,
   });
   s.dispose();
@@ -148,7 +161,7 @@ function winoWeightAdjoint(f: Tile, du: Tensor, C: number): Tensor {
   const [, O, Cp] = du.shape as [number, number, number];
   const dw = empty([O, C, f.r, f.r], `${f.label} weight adjoint`);
   engine().dispatch({
-    kernel: 'winograd', entry: f.entry.adjoints.weight, constants: { WG, ...f.constants }, params: params(WEIGHT_TILES, C, O, Cp),
+    kernel: 'winograd', entry: adjoints(f).weight, constants: { WG, ...f.constants }, params: params(WEIGHT_TILES, C, O, Cp),
     buffers: [du.buffer, dw.buffer], grid: weightGrid(O * C), label: `${f.label} weight adjoint ${fmt(dw.shape)}`,
   });
   return record(dw, 'winogradWeightAdjoint', [du], (g) => [winoWeight(f, g)]);
@@ -170,7 +183,7 @@ function winoOutputAdjoint(f: Tile, dy: Tensor, t: Tiles): Tensor {
   const O = dy.shape[1]!;
   const dm = tilePlanes(f, O, t, `${f.label} dM`);
   engine().dispatch({
-    kernel: 'winograd', entry: f.entry.adjoints.output, constants: { WG, ...f.constants }, params: params(t, O, 0, 0), buffers: [dy.buffer, dm.buffer],
+    kernel: 'winograd', entry: adjoints(f).output, constants: { WG, ...f.constants }, params: params(t, O, 0, 0), buffers: [dy.buffer, dm.buffer],
     grid: tileGrid(f, t, O), label: `${f.label} output adjoint ${fmt(dy.shape)}`,
   });
   return record(dm, 'winogradOutputAdjoint', [dy], (g) => [winoOutput(f, g, t)]);
@@ -193,16 +206,18 @@ function imagesPerLaunch(f: Tile, t1: Tiles, N: number, C: number, O: number): n
 
 /**
  * Whether a stride-1 convolution of [·, C, H, W] to O channels with an r x r kernel (3 or 5) and padding P fits the
- * Winograd kernels: one image's transformed tiles within the adapter's binding size.
+ * Winograd kernels: one image's transformed tiles within the adapter's binding size (for a 5x5 layer that records
+ * no gradient, F(4x4, 5x5)'s or F(2x2, 5x5)'s).
  */
-export function winogradFits(C: number, O: number, H: number, W: number, P: number, r: number): boolean {
-  const f = r === 5 ? F25 : F4;
-  return imagesPerLaunch(f, tiles(f, 1, H, W, P), 1, C, O) >= 1;
+export function winogradFits(C: number, O: number, H: number, W: number, P: number, r: number, inference = false): boolean {
+  const fits = (f: Tile) => imagesPerLaunch(f, tiles(f, 1, H, W, P), 1, C, O) >= 1;
+  return r === 5 ? fits(F25) || (inference && fits(F45)) : fits(F4);
 }
 
 /**
  * Stride-1, dilation-1 convolution with zero padding `padding` (same on both dims) by Winograd. x [N, C, H, W];
- * w [O, C, 3, 3]: F(2x2, 3x3) by default, F(4x4, 3x3) with `tile` 4; w [O, C, 5, 5]: F(2x2, 5x5) (`tile` ignored).
+ * w [O, C, 3, 3]: F(2x2, 3x3) by default, F(4x4, 3x3) with `tile` 4; w [O, C, 5, 5]: F(2x2, 5x5), or F(4x4, 5x5) with
+ * `tile` 4 where no gradient is recorded and one image's tiles fit the binding size.
  * Differentiable in x and w to any order. The caller validated the shapes. A bias [O] is added by the 6x6-patch
  * tiles' output transform when nothing needs its gradient (the caller adds it otherwise). Batches whose transformed
  * tiles exceed the adapter's binding size run in slices of images. `reflect`: the padding mirrors the image instead
@@ -216,15 +231,18 @@ export function conv2dWinograd(x: Tensor, w: Tensor, padding: number, tile: 2 | 
   if ((r !== 3 && r !== 5) || w.shape[3] !== r) throw new EngineError(`conv2dWinograd: needs a 3x3 or 5x5 kernel, got ${fmt(w.shape)}`);
   if (N > 65535) throw new EngineError(`conv2dWinograd: batch ${N} exceeds 65535`);
   const recorded = (t: Tensor) => isGradEnabled() && t.requiresGrad;
-  const f = r === 5 ? F25 : tile === 4 ? F4 : F2;
+  // 5x5: F(4x4, 5x5) where nothing is recorded (the caller asked for the larger tile) and one image fits, else F(2x2, 5x5)
+  const big5 = tile === 4 && !recorded(x) && !recorded(w) && imagesPerLaunch(F45, tiles(F45, 1, H, W, padding), 1, C, O) >= 1;
+  const f = r === 5 ? (big5 ? F45 : F25) : tile === 4 ? F4 : F2;
   if (bias && (f === F2 || recorded(bias))) throw new EngineError('conv2dWinograd: a fused bias needs a 6x6-patch tile (F(4x4, 3x3) or F(2x2, 5x5)) and no gradient to it');
   if (reflect && (f === F2 || recorded(x) || recorded(w))) throw new EngineError('conv2dWinograd: reflect padding needs a 6x6-patch tile and no gradient to record (pad the input first otherwise)');
   const n = imagesPerLaunch(f, tiles(f, 1, H, W, padding), N, C, O);
   if (n < 1) throw new EngineError(`conv2dWinograd: one image's transformed tiles for ${fmt(x.shape)} * ${fmt(w.shape)} exceed the adapter's binding size (${bindingLimit()} bytes); use algorithm 'im2col'`);
-  // inside sharedWinogradWeights, a 6x6-patch transform of a weight that needs no gradient is made once and kept
+  // inside sharedWinogradWeights, a 6x6- or 8x8-patch transform of a weight that needs no gradient is made once and kept
   const share = sharedU !== null && f !== F2 && !recorded(w);
-  const u = (share ? sharedU!.get(w) : undefined) ?? winoWeight(f, w);
-  if (share && !sharedU!.has(w)) sharedU!.set(w, keep(u));
+  const key = `${f.label} ${w.id}`;
+  const u = (share ? sharedU!.get(key) : undefined) ?? winoWeight(f, w);
+  if (share && !sharedU!.has(key)) sharedU!.set(key, keep(u));
   const run = (xs: Tensor) => {
     const t = tiles(f, xs.shape[0]!, H, W, padding);
     const v = winoInput(f, xs, t, reflect);
@@ -252,18 +270,22 @@ export function conv2dWinograd(x: Tensor, w: Tensor, padding: number, tile: 2 | 
 
 /**
  * Inference-only shorthand, recording nothing (the caller needs no gradient): the larger tile for the kernel —
- * F(4x4, 3x3) or F(2x2, 5x5) — with the bias fused, zero or reflect padding.
+ * F(4x4, 3x3) or F(4x4, 5x5) (F(2x2, 5x5) where an image's 8x8-patch tiles exceed the binding size) — with the bias
+ * fused, zero or reflect padding.
  */
 export function conv2dWinogradInference(x: Tensor, w: Tensor, padding: number, bias: Tensor | null = null, reflect = false): Tensor {
   return noGrad(() => conv2dWinograd(x, w, padding, 4, bias, reflect));
 }
 
-/** The weight tensors' 6x6-patch transforms (F(4x4, 3x3), F(2x2, 5x5)) while a sharedWinogradWeights call runs (null otherwise). */
-let sharedU: Map<Tensor, Tensor> | null = null;
+/**
+ * The weight tensors' transforms for the 6x6- and 8x8-patch tiles while a sharedWinogradWeights call runs (null
+ * otherwise), by tile and tensor (one weight may meet both 5x5 tiles: F(4x4, 5x5) only where its tiles fit).
+ */
+let sharedU: Map<string, Tensor> | null = null;
 
 /**
  * Run `fn` — synchronous, so no optimiser step or other code can change a weight meanwhile — with each weight
- * tensor's 6x6-patch transform computed once and reused by every such convolution with that weight that needs no
+ * tensor's 6x6- or 8x8-patch transform computed once and reused by every such convolution with that weight that needs no
  * gradient to it (a decoder shared across pyramid levels transforms its weights once, not once per level). The
  * transforms (36/9 = 4x a 3x3 weight's size) are freed when `fn` returns; nested calls share the outer one's.
  */
