@@ -36,7 +36,8 @@ export interface ConvOptions {
    * conv2d only. 'auto' (default): Winograd for 3x3 stride-1 undilated layers with at least 8 input and
    * output channels and equal padding <= 2 (dilated ones too when their sides divide by the dilation into sub-grids of
    * at least 4x4 and the padding is a multiple of it <= 2d: one undilated layer over the dilation² residue sub-grids),
-   * and for such 5x5 layers (F(2x2, 5x5)) — where one image's transformed tiles fit the adapter's binding size;
+   * and for such 5x5 layers (F(2x2, 5x5); F(4x4, 5x5) without a gradient) — where one image's transformed tiles fit
+   * the adapter's binding size;
    * the direct kernel (kernels/conv_direct.wgsl) for layers with at most 4 input and 4 output channels, or at most 4
    * input channels and stride 2 along W (conv_direct2); else im2col.
    * 'im2col', 'winograd' or 'direct' force one.
@@ -285,8 +286,8 @@ function convNd(op: string, nd: number, x: Tensor, w: Tensor, b: Tensor | null |
   const g = convGeometry(op, x.shape.slice(2), C, k, opts);
   const algo = opts.algorithm ?? 'auto';
   if (algo !== 'auto' && algo !== 'im2col' && algo !== 'winograd' && algo !== 'direct') throw new EngineError(`${op}: algorithm must be 'auto', 'im2col', 'winograd' or 'direct', got '${String(algo)}'`);
-  // Without a gradient to compute (inference), the larger tile for 3x3 kernels, F(4x4, 3x3) (5x5 ones have one tile,
-  // F(2x2, 5x5)), its output transform adding the bias.
+  // Without a gradient to compute (inference), the larger tiles, F(4x4, 3x3) and F(4x4, 5x5), their output transforms
+  // adding the bias.
   const inference = !isGradEnabled() || (!x.requiresGrad && !w.requiresGrad && !b?.requiresGrad);
   const winogradShape = nd === 2 && k[0] === k[1] && g.stride.every((v) => v === 1) && g.dilation.every((v) => v === 1) &&
     g.padding[1] === g.padding[2] && g.padding[1] <= 2;
