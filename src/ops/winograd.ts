@@ -234,8 +234,8 @@ export function conv2dWinograd(x: Tensor, w: Tensor, padding: number, tile: 2 | 
   // 5x5: F(4x4, 5x5) where nothing is recorded (the caller asked for the larger tile) and one image fits, else F(2x2, 5x5)
   const big5 = tile === 4 && !recorded(x) && !recorded(w) && imagesPerLaunch(F45, tiles(F45, 1, H, W, padding), 1, C, O) >= 1;
   const f = r === 5 ? (big5 ? F45 : F25) : tile === 4 ? F4 : F2;
-  if (bias && (f === F2 || recorded(bias))) throw new EngineError('conv2dWinograd: a fused bias needs a 6x6-patch tile (F(4x4, 3x3) or F(2x2, 5x5)) and no gradient to it');
-  if (reflect && (f === F2 || recorded(x) || recorded(w))) throw new EngineError('conv2dWinograd: reflect padding needs a 6x6-patch tile and no gradient to record (pad the input first otherwise)');
+  if (bias && (f === F2 || recorded(bias))) throw new EngineError('conv2dWinograd: a fused bias needs a 6x6- or 8x8-patch tile (not F(2x2, 3x3)) and no gradient to it');
+  if (reflect && (f === F2 || recorded(x) || recorded(w))) throw new EngineError('conv2dWinograd: reflect padding needs a 6x6- or 8x8-patch tile (not F(2x2, 3x3)) and no gradient to record (pad the input first otherwise)');
   const n = imagesPerLaunch(f, tiles(f, 1, H, W, padding), N, C, O);
   if (n < 1) throw new EngineError(`conv2dWinograd: one image's transformed tiles for ${fmt(x.shape)} * ${fmt(w.shape)} exceed the adapter's binding size (${bindingLimit()} bytes); use algorithm 'im2col'`);
   // inside sharedWinogradWeights, a 6x6- or 8x8-patch transform of a weight that needs no gradient is made once and kept
