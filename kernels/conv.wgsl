@@ -2,7 +2,8 @@
 //
 // A convolution is a matrix product once the input patches are laid out as columns:
 //   cols[n, k, p] = x[n, ci, od*SD - PD + kd*DD, oh*SH - PH + kh*DH, ow*SW - PW + kw*DW]   (0 outside the input)
-// with k = ((ci*KD + kd)*KH + kh)*KW + kw (the weight's own [Ci, KD, KH, KW] order) and p = (od*OH + oh)*OW + ow.
+// with k = ((ci*KD + kd)*KH + kh)*KW + kw (the weight's own [Ci, KD, KH, KW] order; TAP_RING: another order, below)
+// and p = (od*OH + oh)*OW + ow.
 // Then conv(x, w) = w[Co, K] · cols[n, K, P] (kernels/matmul.wgsl) and the transposed convolution is
 // col2im(wᵀ · x). Rows k >= K (up to Kp, a multiple of 4 for the matmul) are zero.
 //
@@ -32,6 +33,9 @@ override SW: i32 = 1;
 override DD: i32 = 1;
 override DH: i32 = 1;
 override DW: i32 = 1;
+// im2col only: the rows of a 2x2 window in the tap-major "ring" order of col_row, whose blocks of C rows each of the
+// four sub-pixel phases of a k3 s2 transposed convolution reads as one contiguous run (src/ops/conv.ts)
+override TAP_RING: bool = false;
 
 struct Params {
   in_size: vec4<u32>,    // D, H, W, C (channels of x for im2col, of the output for col2im)
@@ -54,6 +58,13 @@ fn col_row(k: u32, n: u32) -> ColRow {
   let KW = p.ksize.z;
   let KH = p.ksize.y;
   let KD = p.ksize.x;
+  if (TAP_RING) {
+    // a 2x2 window (KD = 1), tap-major: block t = k / C holds tap (kh, kw) = (0,1), (0,0), (1,0), (1,1) for t = 0..3
+    let C = p.in_size.w;
+    let t = k / C;
+    let kh = t >> 1u;
+    return ColRow(0, i32(kh), i32((t & 1u) ^ (1u - kh)), (n * C + k % C) * p.in_size.x, k < p.ksize.w);
+  }
   let ci = k / (KW * KH * KD);
   return ColRow(i32((k / (KW * KH)) % KD), i32((k / KW) % KH), i32(k % KW), (n * p.in_size.w + ci) * p.in_size.x, k < p.ksize.w);
 }

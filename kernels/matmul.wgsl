@@ -47,6 +47,8 @@ struct Params {
   ldb4: u32,      // vec4s between rows of B (N4, or more: see above); of Bᵀ with TRANS_B (K4, or more)
   lda4: u32,      // vec4s between rows of A (K4, or more)
   nrows: u32,     // TRANS_B: N, the rows of Bᵀ (the last column block's rows past it are clamped)
+  b_off: u32,     // vec4s before B's first row in its buffer (a block of rows of a larger matrix: the sub-pixel
+                  // transposed convolution's phases read their rows of one shared patch matrix)
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -85,12 +87,12 @@ fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
     let colc = min(col, p.N4 - 1u);   // lanes past N compute a clamped duplicate and store nothing
     var c0 = vec4<f32>(0.0); var c1 = vec4<f32>(0.0); var c2 = vec4<f32>(0.0); var c3 = vec4<f32>(0.0);
     var c4 = vec4<f32>(0.0); var c5 = vec4<f32>(0.0); var c6 = vec4<f32>(0.0); var c7 = vec4<f32>(0.0);
-    var bi = wid.z * p.b_batch + colc;
+    var bi = p.b_off + wid.z * p.b_batch + colc;
     // TRANS_B: the first vec4 of rows 4·colc .. 4·colc + 3 of Bᵀ (clamped to its last row)
-    let bt0 = wid.z * p.b_batch + min(4u * colc, p.nrows - 1u) * p.ldb4;
-    let bt1 = wid.z * p.b_batch + min(4u * colc + 1u, p.nrows - 1u) * p.ldb4;
-    let bt2 = wid.z * p.b_batch + min(4u * colc + 2u, p.nrows - 1u) * p.ldb4;
-    let bt3 = wid.z * p.b_batch + min(4u * colc + 3u, p.nrows - 1u) * p.ldb4;
+    let bt0 = p.b_off + wid.z * p.b_batch + min(4u * colc, p.nrows - 1u) * p.ldb4;
+    let bt1 = p.b_off + wid.z * p.b_batch + min(4u * colc + 1u, p.nrows - 1u) * p.ldb4;
+    let bt2 = p.b_off + wid.z * p.b_batch + min(4u * colc + 2u, p.nrows - 1u) * p.ldb4;
+    let bt3 = p.b_off + wid.z * p.b_batch + min(4u * colc + 3u, p.nrows - 1u) * p.ldb4;
     for (var k4 = 0u; k4 < p.K4; k4++) {
       var b0: vec4<f32>;
       var b1: vec4<f32>;
@@ -163,7 +165,7 @@ fn matmul_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
     row[i] = wid.z * p.a_batch + min(m0 + i, p.M - 1u) * p.lda4;
     acc[i] = vec4<f32>(0.0);
   }
-  var bi = wid.z * p.b_batch + col;
+  var bi = p.b_off + wid.z * p.b_batch + col;
   for (var k4 = 0u; k4 < p.K4; k4++) {
     let b0 = b[bi];
     let b1 = b[bi + p.ldb4];

@@ -164,6 +164,10 @@ const CONVT2D: ConvCase[] = [
   // a row phase without taps (kernel height 1, stride 2) next to zipped column phases; stride 3 along H
   { x: [1, 5, 16, 32], w: [5, 6, 1, 3], bias: false, opts: { stride: 2, padding: [0, 1], outputPadding: 1, algorithm: 'subpixel' } },
   { x: [1, 4, 8, 16], w: [4, 3, 3, 3], bias: true, opts: { stride: [3, 2], padding: 1, outputPadding: [2, 1], algorithm: 'subpixel' } },
+  // k3 s2 p1 with Ci % 4 == 0: one shared 2x2 im2col in ring order, each phase reading its block of rows — two
+  // samples with rows of 5 (strided writes, no zip), 16x32 phases (zipped; 12 input channels, so blocks of 12 rows)
+  { x: [2, 4, 4, 5], w: [4, 3, 3, 3], bias: true, opts: { stride: 2, padding: 1, outputPadding: 1, algorithm: 'subpixel' } },
+  { x: [1, 12, 16, 32], w: [12, 5, 3, 3], bias: false, opts: { stride: 2, padding: 1, outputPadding: 1, algorithm: 'subpixel' } },
 ];
 
 convs('convTranspose2d: forward and gradients of x, w, b', async () => {
@@ -182,6 +186,9 @@ convs('convTranspose2d: auto takes the sub-pixel form for stride-2 layers with p
     return p.entries.map((e) => e.label).join('\n');
   });
   assert.match(await route([1, 5, 32, 32]), /subpixel interleave/, '32x32 phases: sub-pixel');
+  const ring = await route([1, 8, 32, 32]);
+  const im2cols = ring.match(/^im2col.*$/gm) ?? [];
+  assert.ok(im2cols.length === 1 && im2cols[0]!.endsWith(' ring'), `8 input channels: one shared im2col (ring order) for the four phases, got\n${ring}`);
   assert.match(await route([2, 5, 16, 32]), /subpixel interleave/, '2 samples of 16x32 phases: sub-pixel');
   const small = await route([1, 5, 16, 32]);
   assert.ok(/col2im/.test(small) && !/subpixel/.test(small), '16x32 phases of one sample: col2im');

@@ -604,7 +604,21 @@ mm('matmulPitched: operands read through row pitches (columns past k / n ignored
     const k = bShape.at(-2)!;
     await scope(async () => close(matmulPitched(gpu(A), gpu(B), n), ref.matmul(cut(A, k), cut(B, n)), `matmulPitched ${fmt(aShape)} x ${fmt(bShape)} as k ${k}, n ${n}`, SUM_TOL));
   }
+  // a block of B's rows (the sub-pixel phases' rows of one shared patch matrix): rows 4..11 of [2, 16, 20] per sample,
+  // through matmul (n 12) and, for a narrow n, matmul_rows
+  const rowsOf = (x: RT, r0: number, count: number) => {
+    const [rows, pitch] = x.shape.slice(-2) as [number, number];
+    const outer = x.data.length / (rows * pitch);
+    const d: number[] = [];
+    for (let o = 0; o < outer; o++) d.push(...x.data.slice((o * rows + r0) * pitch, (o * rows + r0 + count) * pitch));
+    return rt([...x.shape.slice(0, -2), count, pitch], d);
+  };
+  for (const [aShape, n] of [[[6, 8], 12], [[70, 8], 4]] as [number[], number][]) {
+    const [A, B] = [randRT(aShape, rng), randRT([2, 16, 20], rng)];
+    await scope(async () => close(matmulPitched(gpu(A), gpu(B), n, [4, 8]), ref.matmul(A, cut(rowsOf(B, 4, 8), n)), `matmulPitched ${fmt(aShape)} x rows 4+8 of [2, 16, 20] as n ${n}`, SUM_TOL));
+  }
   await scope(async () => {
+    throwsMatching(() => matmulPitched(gpu(randRT([5, 8], rng)), gpu(randRT([16, 12], rng)), 12, [12, 8]), /matmulPitched: rows 12\+8 of b \[16, 12\] are not a block of its rows starting at a multiple of 4/, 'rows past b');
     throwsMatching(() => matmulPitched(gpu(randRT([5, 4], rng)), gpu(randRT([8, 12], rng))), /matmulPitched: needs a \[\(nb,\) M, lda >= k\].*got \[5, 4\] · \[8, 12\] as k 8, n 12/, 'k beyond a\'s pitch');
     throwsMatching(() => matmulPitched(gpu(randRT([5, 8], rng)), gpu(randRT([8, 12], rng)), 16), /as k 8, n 16/, 'n beyond b\'s pitch');
   });

@@ -108,6 +108,9 @@ const narrow = (M: number, Np: number) => Np / 4 <= matmulInternals.rowsMaxN4 &&
 
 interface Launch {
   M: number; Kp: number; Np: number; nb: number; batch: readonly number[]; lda?: number; ldb?: number;
+  /** B is rows bRow .. bRow + Kp of a matrix of bRowsTotal rows (default 0 and Kp) per batch */
+  bRow?: number;
+  bRowsTotal?: number;
   /** B is stored transposed, as Bᵀ [N, Kp] with rows ldb apart; the value is N (not for narrow products) */
   transB?: number;
 }
@@ -123,8 +126,8 @@ function launch(A: Tensor, aShared: boolean, B: Tensor, bShared: boolean, s: Lau
   const ldb = s.ldb ?? Np;
   const out = empty([...s.batch, M, Np], 'matmul');
   const N4 = Np / 4;
-  const bBatch = s.transB !== undefined ? s.transB * ldb : Kp * ldb;
-  const params = new Uint32Array([M, N4, Kp / 4, aShared ? 0 : (M * lda) / 4, bShared ? 0 : bBatch / 4, (M * Np) / 4, ldb / 4, lda / 4, s.transB ?? 0, 0, 0, 0]);
+  const bBatch = s.transB !== undefined ? s.transB * ldb : (s.bRowsTotal ?? Kp) * ldb;
+  const params = new Uint32Array([M, N4, Kp / 4, aShared ? 0 : (M * lda) / 4, bShared ? 0 : bBatch / 4, (M * Np) / 4, ldb / 4, lda / 4, s.transB ?? 0, ((s.bRow ?? 0) * ldb) / 4, 0, 0]);
   if (narrow(M, Np)) {
     if (s.transB !== undefined) throw new EngineError(`matmul: internal error, a narrow product with B transposed in place (${desc})`);
     // narrow B: lanes over row blocks (matmul_rows), so no lane computes a discarded duplicate column
@@ -157,14 +160,17 @@ export function matmulPitch(n: number): number {
 
 /**
  * a · b for operands stored with row pitches: a [..., M, lda] read as [..., M, k] and b [..., k, ldb] read as
- * [..., k, n] (k = b's rows; n given, default ldb); rank 2 means shared by every batch, rank 3 is [nb, rows, pitch].
+ * [..., k, n] (k = b's rows, or the block `bRows` = [first row, k] of them; n given, default ldb); rank 2 means shared
+ * by every batch, rank 3 is [nb, rows, pitch].
  * k, n and both pitches must be multiples of 4. Returns [nb, M, n] (or [M, n]). Not differentiable: for ops that
  * record their own backward rule.
  */
-export function matmulPitched(a: Tensor, b: Tensor, n = b.shape[b.rank - 1]!): Tensor {
+export function matmulPitched(a: Tensor, b: Tensor, n = b.shape[b.rank - 1]!, bRows?: readonly [number, number]): Tensor {
   live('matmul', a, b);
   const [M, lda] = a.shape.slice(-2) as [number, number];
-  const [k, ldb] = b.shape.slice(-2) as [number, number];
+  const [rowsB, ldb] = b.shape.slice(-2) as [number, number];
+  const [row0, k] = bRows ?? [0, rowsB];
+  if (row0 < 0 || row0 % 4 !== 0 || row0 + k > rowsB) throw new EngineError(`matmulPitched: rows ${row0}+${k} of b ${fmt(b.shape)} are not a block of its rows starting at a multiple of 4`);
   const nbA = a.rank === 3 ? a.shape[0]! : 1;
   const nbB = b.rank === 3 ? b.shape[0]! : 1;
   const nb = Math.max(nbA, nbB);
@@ -173,7 +179,7 @@ export function matmulPitched(a: Tensor, b: Tensor, n = b.shape[b.rank - 1]!): T
       k > lda || n > ldb || [k, n, lda, ldb].some((v) => v % 4 !== 0) || nb > 65535) {
     throw new EngineError(`matmulPitched: needs a [(nb,) M, lda >= k] and b [(nb,) k, ldb >= n] with k, n and the pitches multiples of 4, got ${desc}`);
   }
-  return launch(a, a.rank === 2, b, b.rank === 2, { M, Kp: k, Np: n, nb, batch: a.rank === 3 || b.rank === 3 ? [nb] : [], lda, ldb }, desc);
+  return launch(a, a.rank === 2, b, b.rank === 2, { M, Kp: k, Np: n, nb, batch: a.rank === 3 || b.rank === 3 ? [nb] : [], lda, ldb, bRow: row0, bRowsTotal: rowsB }, desc);
 }
 
 /** op(a) · op(b) over the last two dims, batch dims broadcast (numpy matmul); op = transpose when asked. */
