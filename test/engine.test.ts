@@ -4,6 +4,7 @@ import * as assert from 'uvu/assert';
 import {
   engine, tensor, zeros, ones, full, rand, randn, manualSeed, add, mul, sum, matmul, scope, keep, memory, preprocess,
   sizeClass, Engine, EngineError, KERNEL_FILES, type KernelSources, readKernels, instanceNorm, adain, grad, convTranspose3d, conv3d,
+  sleepyWait,
 } from '../src/node.js';
 import { create as createGpu } from 'webgpu';
 import { setEngine } from '../src/tensor.js';
@@ -197,6 +198,39 @@ batching('fence() submits what is recorded and resolves when that work is done',
   assert.is(e.submitCount, s0 + 1);
   assert.is((await r.data())[0], 3);
   r.dispose();
+});
+
+batching('every wait for the device goes through the engine\'s wait (sleepyWait in Node), which passes values and errors on', async () => {
+  // sleepyWait: a value after a wait long enough for it to sleep between Dawn's polls, an error, an immediate value
+  assert.is(await sleepyWait(new Promise((r) => setTimeout(() => r(7), 20))), 7);
+  await rejectsMatching(sleepyWait(Promise.reject(new Error('device gone'))), /device gone/, 'a rejection passes through');
+  assert.is(await sleepyWait(Promise.resolve('now')), 'now');
+  // an engine with a counting wait: sync, a readback, fence and a profile all wait through it
+  const main = engine();
+  let waits = 0;
+  const own = await Engine.create({ gpu: createGpu([]), kernels: readKernels(), wait: (p) => { waits++; return sleepyWait(p); } });
+  setEngine(own);
+  try {
+    const t = add(ones([64]), 2);
+    await own.sync();
+    const afterSync = waits;
+    assert.ok(afterSync >= 1, 'sync waited through it');
+    assert.equal(Array.from(await t.data()).slice(0, 2), [3, 3]);
+    assert.ok(waits > afterSync, 'the readback waited through it');
+    const beforeFence = waits;
+    add(t, 1).dispose();
+    await own.fence();
+    assert.ok(waits > beforeFence, 'fence waited through it');
+    own.profileStart();
+    add(t, 1).dispose();
+    const beforeProfile = waits;
+    await own.profileStop();
+    assert.ok(waits > beforeProfile, 'profileStop waited through it');
+    t.dispose();
+  } finally {
+    setEngine(main);
+    own.destroy();
+  }
 });
 
 batching('readback of a large tensor is exact', async () => {

@@ -40,6 +40,13 @@ export interface EngineOptions {
    * kernel's plain path, as on a device without subgroups: for comparisons and tests.
    */
   subgroups?: boolean;
+  /**
+   * How to wait for a promise of the device (work done, a readback mapped, error scopes): every wait of the engine
+   * goes through it. Default: a plain await. In Node, Dawn's binding polls the device on every turn of the event loop
+   * while any of its promises is pending, so a plain await keeps a CPU core busy — a core that lavapipe's compute
+   * threads then share; src/node.ts passes a wait that sleeps between those polls (`sleepyWait`).
+   */
+  wait?: <T>(p: Promise<T>) => Promise<T>;
 }
 
 export interface Dispatch {
@@ -138,6 +145,7 @@ export class Engine {
   private readonly modules = new Map<string, GPUShaderModule>();
   private readonly pipelines = new Map<string, GPUComputePipeline>();
   private readonly flags: Record<string, boolean>;
+  private readonly wait: <T>(p: Promise<T>) => Promise<T>;
 
   // buffer pool
   private readonly free = new Map<number, GPUBuffer[]>();
@@ -220,6 +228,7 @@ export class Engine {
     this.device = device;
     this.adapter = adapter;
     this.debug = !!opts.debug;
+    this.wait = opts.wait ?? ((p) => p);
     this.poolLimit = opts.poolLimitBytes ?? 1 << 30;
     this.maxBatch = opts.maxBatchDispatches ?? 1024;
     this.sources = { ...opts.kernels };
@@ -441,7 +450,7 @@ export class Engine {
       prof.pending.push(
         start.then(async () => {
           const t0 = performance.now();
-          await this.device.queue.onSubmittedWorkDone();
+          await this.wait(this.device.queue.onSubmittedWorkDone());
           this.addProfile(key, performance.now() - t0);
         }),
       );
@@ -512,13 +521,13 @@ export class Engine {
   fence(): Promise<void> {
     this.checkAlive('fence');
     this.flush();
-    return this.device.queue.onSubmittedWorkDone();
+    return this.wait(this.device.queue.onSubmittedWorkDone());
   }
 
   /** Wait until all submitted work is done; throws the first GPU error it produced. */
   async sync(): Promise<void> {
     this.flush();
-    await this.device.queue.onSubmittedWorkDone();
+    await this.wait(this.device.queue.onSubmittedWorkDone());
     await this.throwErrors();
   }
 
@@ -526,7 +535,7 @@ export class Engine {
     if (!this.errorChecks.length) return;
     const checks = this.errorChecks;
     this.errorChecks = [];
-    const msgs = (await Promise.all(checks)).filter((m): m is string => m !== null);
+    const msgs = (await this.wait(Promise.all(checks))).filter((m): m is string => m !== null);
     if (msgs.length) throw new EngineError(msgs[0]!);
     if (this.lostMessage) throw new DeviceLostError(this.lostMessage);
   }
@@ -539,7 +548,7 @@ export class Engine {
     this.copy(buf, byteOffset, staging, 0, Math.ceil(bytes / 4) * 4, 'readback');
     this.flush();
     try {
-      await staging.mapAsync(MAP_READ, 0, size);
+      await this.wait(staging.mapAsync(MAP_READ, 0, size));
     } catch (e) {
       await this.throwErrors();
       throw new EngineError(`readback failed: ${(e as Error).message}${this.lostMessage ? ` (${this.lostMessage})` : ''}`);
@@ -571,8 +580,8 @@ export class Engine {
     const prof = this.profiling;
     if (!prof) throw new EngineError('profileStop() without profileStart()');
     this.flush();
-    await this.device.queue.onSubmittedWorkDone();
-    await Promise.all(prof.pending);
+    await this.wait(this.device.queue.onSubmittedWorkDone());
+    await this.wait(Promise.all(prof.pending));
     this.profiling = null;
     prof.querySet?.destroy();
     return { method: prof.querySet ? 'timestamp' : 'wall', entries: [...prof.totals.values()].sort((a, b) => b.totalMs - a.totalMs) };
@@ -589,8 +598,8 @@ export class Engine {
     prof.labels = [];
     prof.next = 0;
     const done = (async () => {
-      await this.device.queue.onSubmittedWorkDone();
-      await out.mapAsync(MAP_READ);
+      await this.wait(this.device.queue.onSubmittedWorkDone());
+      await this.wait(out.mapAsync(MAP_READ));
       const t = new BigInt64Array(out.getMappedRange().slice(0));
       out.unmap();
       out.destroy();
