@@ -51,14 +51,18 @@ const sleeper = new Int32Array(new SharedArrayBuffer(4));
  * The engine's wait in Node. While any WebGPU promise is pending, Dawn's Node binding polls the device on every turn
  * of the event loop (a setImmediate chain), so a plain await keeps one CPU core at 100 % — on lavapipe a core taken
  * from the driver's compute threads (2-core machine, `top -H` during a convolution's input gradient: the main thread
- * 99.9 %, lavapipe's two threads 35 % each). This wait puts a sleep between those polls: none during the first
- * 0.2 ms (short waits keep their latency), then a tenth of the time waited so far, at most 1 ms — so a wait ends at
- * most about 10 % (and 1 ms) after the work it waits for. Measured on that machine (medians, one process each):
- * SGEMM 2048³ 734 → 486 ms, the convT3d 3->3 input gradient 12.5 → 7.7 ms, a tiny dispatch and wait 0.29 → 0.33 ms.
+ * 99.9 %, lavapipe's two threads 35 % each). This wait lets Dawn poll freely for a while (0.2 ms, or 40 µs per
+ * dispatch it covers, whichever is longer), then puts a sleep between the polls: a tenth of the time waited so far,
+ * at most 1 ms, so a wait ends at most about 10 % (and 1 ms) after its work. The spin at the start is for runs of
+ * tiny dispatches: with the main thread asleep the cores go idle between them, and lavapipe's threads then wake
+ * slowly for each (200 dispatches of 4 floats: 6 ms spinning, 16 ms asleep). Measured on that machine: SGEMM 2048³
+ * 734 → 486 ms, `dtvnet.generate b1` 871 → 460–500 ms, a PWC-Lite training step b4 3389 → 1675–1750 ms (README,
+ * Benchmarks).
  */
-export function sleepyWait<T>(p: Promise<T>): Promise<T> {
+export function sleepyWait<T>(p: Promise<T>, dispatches = 0): Promise<T> {
   waiting++;
   newest = performance.now();
+  spin = Math.max(0.2, 0.04 * dispatches);
   if (!ticking) {
     ticking = true;
     setImmediate(tick);
@@ -72,6 +76,7 @@ export function sleepyWait<T>(p: Promise<T>): Promise<T> {
 // from the newest wait's start.
 let waiting = 0;
 let newest = 0;
+let spin = 0.2;
 let ticking = false;
 
 function tick(): void {
@@ -80,7 +85,7 @@ function tick(): void {
     return;
   }
   const waited = performance.now() - newest;
-  if (waited >= 0.2) Atomics.wait(sleeper, 0, 0, Math.min(1, waited / 10));
+  if (waited >= spin) Atomics.wait(sleeper, 0, 0, Math.min(1, waited / 10));
   setImmediate(tick);
 }
 

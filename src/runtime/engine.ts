@@ -42,11 +42,12 @@ export interface EngineOptions {
   subgroups?: boolean;
   /**
    * How to wait for a promise of the device (work done, a readback mapped, error scopes): every wait of the engine
-   * goes through it. Default: a plain await. In Node, Dawn's binding polls the device on every turn of the event loop
-   * while any of its promises is pending, so a plain await keeps a CPU core busy — a core that lavapipe's compute
-   * threads then share; src/node.ts passes a wait that sleeps between those polls (`sleepyWait`).
+   * goes through it, with the number of dispatches recorded since the previous wait. Default: a plain await. In Node,
+   * Dawn's binding polls the device on every turn of the event loop while any of its promises is pending, so a plain
+   * await keeps a CPU core busy — a core that lavapipe's compute threads then share; src/node.ts passes a wait that
+   * sleeps between those polls (`sleepyWait`).
    */
-  wait?: <T>(p: Promise<T>) => Promise<T>;
+  wait?: <T>(p: Promise<T>, dispatches: number) => Promise<T>;
 }
 
 export interface Dispatch {
@@ -145,7 +146,8 @@ export class Engine {
   private readonly modules = new Map<string, GPUShaderModule>();
   private readonly pipelines = new Map<string, GPUComputePipeline>();
   private readonly flags: Record<string, boolean>;
-  private readonly wait: <T>(p: Promise<T>) => Promise<T>;
+  private readonly waitHook: <T>(p: Promise<T>, dispatches: number) => Promise<T>;
+  private waitedDispatches = 0;
 
   // buffer pool
   private readonly free = new Map<number, GPUBuffer[]>();
@@ -228,7 +230,7 @@ export class Engine {
     this.device = device;
     this.adapter = adapter;
     this.debug = !!opts.debug;
-    this.wait = opts.wait ?? ((p) => p);
+    this.waitHook = opts.wait ?? ((p) => p);
     this.poolLimit = opts.poolLimitBytes ?? 1 << 30;
     this.maxBatch = opts.maxBatchDispatches ?? 1024;
     this.sources = { ...opts.kernels };
@@ -522,6 +524,13 @@ export class Engine {
     this.checkAlive('fence');
     this.flush();
     return this.wait(this.device.queue.onSubmittedWorkDone());
+  }
+
+  /** A device promise through the wait hook, with the dispatches recorded since the previous wait. */
+  private wait<T>(p: Promise<T>): Promise<T> {
+    const n = this.dispatchCount - this.waitedDispatches;
+    this.waitedDispatches = this.dispatchCount;
+    return this.waitHook(p, n);
   }
 
   /** Wait until all submitted work is done; throws the first GPU error it produced. */
